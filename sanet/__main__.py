@@ -1,0 +1,5 @@
+import sys
+
+from sanet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""The style-attention block of SANet (Park & Lee, 2019, Sec. 3.2).
+
+For content features Fc and style features Fs (both relu4_1 or both relu5_1):
+
+    S   = softmax_j( f(norm(Fc))_i . g(norm(Fs))_j )     attention of content i over style j
+    O_i = sum_j S_ij h(Fs)_j                             style values gathered per content position
+    Fcs = Fc + out_conv(O)                               residual
+
+f, g, h and out_conv are 1x1 convolutions; norm is mean-variance normalisation per channel.
+"""
+
+import torch
+from torch import Tensor, nn
+
+
+def mean_variance_norm(features: Tensor, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel to zero mean and unit (unbiased) standard deviation."""
+    mean = features.mean(dim=(2, 3), keepdim=True)
+    centered = features - mean
+    # H*W as a tensor built from the data itself, so the exported graph carries no Shape ops.
+    count = (centered[:, :1] * 0 + 1).sum(dim=(2, 3), keepdim=True)
+    variance = centered.square().sum(dim=(2, 3), keepdim=True) / (count - 1)
+    return centered / (variance + eps).sqrt()
+
+
+class StyleAttention(nn.Module):
+    """content [N, C, H, W], style [1 or N, C, h, w] -> stylized content features [N, C, H, W]."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.f = nn.Conv2d(channels, channels, 1)  # query, from the content
+        self.g = nn.Conv2d(channels, channels, 1)  # key, from the style
+        self.h = nn.Conv2d(channels, channels, 1)  # value, from the style
+        self.out_conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        query = self.f(mean_variance_norm(content)).flatten(2)  # [N, C, H*W]
+        key = self.g(mean_variance_norm(style)).flatten(2)  # [N, C, h*w]
+        value = self.h(style).flatten(2)  # [N, C, h*w]
+        attention = torch.softmax(query.transpose(1, 2) @ key, dim=-1)  # [N, H*W, h*w]
+        gathered = (value @ attention.transpose(1, 2)).reshape_as(content)  # [N, C, H, W]
+        return content + self.out_conv(gathered)

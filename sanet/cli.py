@@ -1,0 +1,205 @@
+"""`sanet`: stylize images and manage weights from the command line.
+
+Every failure a user can cause ends with one line on stderr and a non-zero exit status.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from sanet.errors import SANetError
+
+SMALL_WIDTHS = (8, 16, 32, 64)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _resolution(text: str) -> int:
+    from sanet.model import MIN_SIDE
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of pixels, got {text!r}"
+        ) from None
+    if value != 0 and value < MIN_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (no limit) or at least {MIN_SIDE}, got {value}"
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sanet", description="SANet arbitrary style transfer.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    stylize = commands.add_parser("stylize", help="stylize an image with the style of another")
+    stylize.add_argument("content", type=Path, help="content image (JPEG, PNG or WebP)")
+    stylize.add_argument("style", type=Path, help="style image (JPEG, PNG or WebP)")
+    stylize.add_argument("-o", "--output", type=Path, required=True, help="result, .png or .jpg")
+    stylize.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=1,
+        help="stylize the result again N-1 times (default 1)",
+    )
+    stylize.add_argument(
+        "--strength",
+        type=_strength,
+        default=1.0,
+        help="0 keeps the content, 1 is full SANet (default 1)",
+    )
+    stylize.add_argument(
+        "--max-resolution",
+        type=_resolution,
+        default=512,
+        metavar="PX",
+        help="compute with the longest side at most PX, 0 for never resizing "
+        "(default 512); the output keeps the content's size",
+    )
+    stylize.add_argument(
+        "--weights",
+        type=Path,
+        metavar="DIR",
+        help="directory with the release files (default: see `sanet weights`)",
+    )
+    stylize.add_argument(
+        "--memory-budget",
+        type=_positive_int,
+        metavar="MB",
+        help="refuse requests needing more working memory (default: half the RAM)",
+    )
+    stylize.set_defaults(run=_stylize)
+
+    weights = commands.add_parser(
+        "weights",
+        help="fetch, make or check weights",
+        description="The default weights directory is $SANET_WEIGHTS, else "
+        "$XDG_DATA_HOME/sanet/weights (~/.local/share/sanet/weights).",
+    )
+    actions = weights.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    fetch = actions.add_parser("fetch", help="download the original release files")
+    fetch.add_argument("dir", type=Path, nargs="?", help="target directory (default: the default)")
+    fetch.add_argument(
+        "--api",
+        default=None,
+        metavar="URL",
+        help="Yandex.Disk public-resources API address (for mirrors and tests)",
+    )
+    fetch.set_defaults(run=_fetch)
+    demo = actions.add_parser(
+        "demo", help="write deterministic UNTRAINED weights for tests and demos"
+    )
+    demo.add_argument("dir", type=Path, help="target directory")
+    demo.add_argument(
+        "--small",
+        action="store_true",
+        help=f"channel widths {SMALL_WIDTHS} instead of the release's (64, 128, 256, 512)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.set_defaults(run=_demo)
+    check = actions.add_parser("check", help="validate a weights directory and summarise it")
+    check.add_argument("dir", type=Path, nargs="?", help="directory (default: the default)")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _stylize(args: argparse.Namespace) -> None:
+    from sanet.images import check_output_path, read_image, write_image
+    from sanet.stylizer import Stylizer
+
+    started = time.perf_counter()
+    check_output_path(args.output)
+    content, style = read_image(args.content), read_image(args.style)
+    stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
+    height, width = content.shape[:2]
+    _say(
+        f"load       {time.perf_counter() - started:6.2f} s  content {width}x{height}, "
+        f"style {style.shape[1]}x{style.shape[0]}"
+    )
+    if stylizer.untrained:
+        _say("warning: UNTRAINED demo weights: the result is abstract, not a real stylization")
+    result = stylizer.stylize(
+        content,
+        style,
+        args.iterations,
+        args.strength,
+        args.max_resolution,
+        progress=lambda stage, seconds: _say(f"{stage:<10} {seconds:6.2f} s"),
+    )
+    note = "SANet stylization" + (" from UNTRAINED demo weights" if stylizer.untrained else "")
+    write_image(result, args.output, note)
+    _say(f"wrote {args.output} ({width}x{height}) in {time.perf_counter() - started:.2f} s")
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from sanet.fetch import API, fetch_release
+    from sanet.weights import default_weights_dir
+
+    for line in fetch_release(args.dir or default_weights_dir(), args.api or API):
+        print(line)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from sanet.encoder import FULL_WIDTHS
+    from sanet.weights import write_demo_weights
+
+    files = write_demo_weights(args.dir, SMALL_WIDTHS if args.small else FULL_WIDTHS, args.seed)
+    print(f"wrote UNTRAINED demo weights to {files.vgg.parent} (iteration 0 marks them)")
+
+
+def _check(args: argparse.Namespace) -> None:
+    from sanet.weights import default_weights_dir, describe
+
+    for line in describe(args.dir or default_weights_dir()):
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SANetError as error:
+        _say(f"sanet: error: {error}")
+        return 1
+    except MemoryError:
+        _say("sanet: error: out of memory: lower --max-resolution or --memory-budget")
+        return 1
+    except KeyboardInterrupt:
+        _say("sanet: interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

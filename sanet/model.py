@@ -1,0 +1,70 @@
+"""SANet: encoder -> transform -> decoder, with iterations and a strength control."""
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+from torch import Tensor, nn
+
+from sanet.decoder import Decoder
+from sanet.encoder import FULL_WIDTHS, Encoder
+from sanet.transform import Transform
+
+# The smallest side that reaches relu5_1 with room for its reflection padding:
+# ceil(side / 16) >= 2.
+MIN_SIDE = 17
+
+Stage = Callable[[str], AbstractContextManager[object]]
+
+
+def _no_timing(name: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+def crop_to(image: Tensor, like: Tensor) -> Tensor:
+    """Crop `image` to `like`'s size; the decoder rounds sides up to a multiple of 8."""
+    return image[:, :, : like.shape[2], : like.shape[3]]
+
+
+class SANet(nn.Module):
+    """Arbitrary style transfer with style-attentional networks (Park & Lee, CVPR 2019).
+
+    Images are float tensors [N, 3, H, W] with RGB in [0, 1]; any H, W >= MIN_SIDE works and the
+    result has the content's size.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int] = FULL_WIDTHS) -> None:
+        super().__init__()
+        self.widths = widths
+        self.encoder = Encoder(widths)
+        self.transform = Transform(widths[3])
+        self.decoder = Decoder(widths)
+
+    def forward(
+        self,
+        content: Tensor,
+        style: Tensor,
+        iterations: int = 1,
+        strength: float = 1.0,
+        stage: Stage = _no_timing,
+    ) -> Tensor:
+        """Stylize `content` with `style`; returns an image clamped to [0, 1].
+
+        Each iteration stylizes the previous, unclamped output again, as the original `--steps`
+        does; the style is encoded once. `strength` blends the transform of (content, style)
+        with that of (content, content), which training maps back to the content; 1.0 is the
+        original SANet. `stage(name)` wraps each stage, e.g. to time it.
+        """
+        with stage("encode"):
+            style4_1, style5_1 = self.encoder(style)
+        image = content
+        for _ in range(iterations):
+            with stage("encode"):
+                content4_1, content5_1 = self.encoder(image)
+            with stage("transform"):
+                features = self.transform(content4_1, style4_1, content5_1, style5_1)
+                if strength < 1.0:
+                    identity = self.transform(content4_1, content4_1, content5_1, content5_1)
+                    features = identity + strength * (features - identity)
+            with stage("decode"):
+                image = crop_to(self.decoder(features), content)
+        return image.clamp(0.0, 1.0)

@@ -1,0 +1,165 @@
+"""The Python API: images in, stylized image out, at a bounded resolution and memory."""
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from sanet.errors import SANetError
+from sanet.images import ImageLike, to_rgb_array
+from sanet.model import MIN_SIDE, SANet, Stage
+from sanet.weights import default_weights_dir, load_model
+
+Progress = Callable[[str, float], None]
+BYTES_PER_FLOAT = 4
+ENV_MEMORY_BUDGET = "SANET_MEMORY_BUDGET_MB"
+
+
+def default_memory_budget_mb() -> int:
+    """`$SANET_MEMORY_BUDGET_MB` if set, else half of this machine's physical memory."""
+    if os.environ.get(ENV_MEMORY_BUDGET):
+        return int(os.environ[ENV_MEMORY_BUDGET])
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return physical // 2 // 2**20
+
+
+def working_size(height: int, width: int, max_resolution: int) -> tuple[int, int]:
+    """The size to compute at: longest side at most `max_resolution` (0: no limit), shortest
+    side at least MIN_SIDE, aspect ratio kept (to the nearest pixel)."""
+    scale = 1.0
+    if max_resolution and max(height, width) > max_resolution:
+        scale = max_resolution / max(height, width)
+    if min(height, width) * scale < MIN_SIDE:
+        scale = MIN_SIDE / min(height, width)
+    if scale == 1.0:
+        return height, width
+    return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
+
+
+def estimate_memory_mb(
+    content: tuple[int, int], style: tuple[int, int], widths: tuple[int, int, int, int], blend: bool
+) -> int:
+    """Peak working memory of one stylization, from the largest tensors alive at once.
+
+    The attention matrices hold (H/8 * W/8) x (h/8 * w/8) floats at relu4_1 (and 1/16 of that
+    at relu5_1); the scores, their softmax and a transposed copy can coexist. Full-resolution
+    VGG activations (64 channels) dominate otherwise. `blend` adds the content-content attention
+    that a strength below 1 needs.
+    """
+
+    def positions(size: tuple[int, int], stride: int) -> int:
+        return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
+
+    attention = positions(content, 8) * positions(style, 8) + positions(content, 16) * positions(
+        style, 16
+    )
+    if blend:
+        attention = max(attention, positions(content, 8) ** 2 + positions(content, 16) ** 2)
+    activations = widths[0] * (content[0] * content[1] + style[0] * style[1])
+    return (3 * attention + 3 * activations) * BYTES_PER_FLOAT // 2**20
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(image.shape[-2:]) == size:
+        return image
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+@dataclass(frozen=True)
+class Stylizer:
+    """A loaded SANet ready to stylize.
+
+    >>> stylizer = Stylizer.from_checkpoints("weights/")           # doctest: +SKIP
+    >>> result = stylizer.stylize(content, style, iterations=2)    # doctest: +SKIP
+    """
+
+    model: SANet
+    untrained: bool = False
+    memory_budget_mb: int = 0
+
+    @classmethod
+    def from_checkpoints(
+        cls, directory: str | Path | None = None, memory_budget_mb: int | None = None
+    ) -> "Stylizer":
+        """Load the release files from `directory` (default: `default_weights_dir()`)."""
+        model, files = load_model(Path(directory) if directory else default_weights_dir())
+        budget = memory_budget_mb if memory_budget_mb is not None else default_memory_budget_mb()
+        return cls(model, files.untrained, budget)
+
+    @torch.no_grad()
+    def stylize(
+        self,
+        content: ImageLike,
+        style: ImageLike,
+        iterations: int = 1,
+        strength: float = 1.0,
+        max_resolution: int = 512,
+        progress: Progress | None = None,
+    ) -> ImageLike:
+        """Stylize `content` with `style`; the result has the content's size.
+
+        Inputs are PIL images or arrays (see `to_rgb_array`). Both are scaled so that their
+        longest side is at most `max_resolution` (0: never) and their shortest at least
+        MIN_SIDE; the result is scaled back. Returns a PIL image for a PIL content, else a
+        float32 array [H, W, 3] in [0, 1]. `progress(stage, seconds)` hears each stage.
+        """
+        if iterations < 1:
+            raise SANetError(f"iterations must be at least 1, got {iterations}")
+        if not 0.0 <= strength <= 1.0:
+            raise SANetError(f"strength must be between 0 and 1, got {strength}")
+        if max_resolution < 0 or 0 < max_resolution < MIN_SIDE:
+            raise SANetError(
+                f"max resolution must be 0 (no limit) or at least {MIN_SIDE}, got {max_resolution}"
+            )
+        content_array, style_array = to_rgb_array(content), to_rgb_array(style)
+        original = content_array.shape[:2]
+        content_size = working_size(*original, max_resolution)
+        style_size = working_size(*style_array.shape[:2], max_resolution)
+        self.check_memory(content_size, style_size, strength < 1.0)
+
+        def tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+            return _resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
+
+        result = self.model(
+            tensor(content_array, content_size),
+            tensor(style_array, style_size),
+            iterations=iterations,
+            strength=strength,
+            stage=_timed(progress),
+        )
+        output = _resize(result, original).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+        if isinstance(content, Image.Image):
+            return Image.fromarray(np.round(output * 255.0).astype(np.uint8), "RGB")
+        return output
+
+    def check_memory(
+        self, content_size: tuple[int, int], style_size: tuple[int, int], blend: bool = False
+    ) -> None:
+        """Refuse, with advice, a request whose working memory would exceed the budget."""
+        needed = estimate_memory_mb(content_size, style_size, self.model.widths, blend)
+        if self.memory_budget_mb and needed > self.memory_budget_mb:
+            raise SANetError(
+                f"stylizing at {content_size[1]}x{content_size[0]} with a "
+                f"{style_size[1]}x{style_size[0]} style needs about {needed} MB, over the "
+                f"{self.memory_budget_mb} MB budget: lower --max-resolution "
+                f"(or raise {ENV_MEMORY_BUDGET})"
+            )
+
+
+def _timed(progress: Progress | None) -> Stage:
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        if progress:
+            progress(name, time.perf_counter() - start)
+
+    return stage
