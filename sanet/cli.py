@@ -143,6 +143,9 @@ def _stylize(args: argparse.Namespace) -> None:
     content, style = read_image(args.content), read_image(args.style)
     stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
     height, width = content.shape[:2]
+    stylizer.check_request(
+        (height, width), style.shape[:2], args.iterations, args.strength, args.max_resolution
+    )
     _say(
         f"load       {time.perf_counter() - started:6.2f} s  content {width}x{height}, "
         f"style {style.shape[1]}x{style.shape[0]}"

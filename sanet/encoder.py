@@ -45,7 +45,8 @@ def vgg_layers(widths: tuple[int, int, int, int] = FULL_WIDTHS) -> list[nn.Modul
 class Encoder(nn.Sequential):
     """The normalised VGG-19 up to relu5_1.
 
-    image [N, 3, H, W] -> (relu4_1 [N, C4, ceil(H/8), ceil(W/8)], relu5_1 [N, C4, ceil(H/16), ceil(W/16)]).
+    image [N, 3, H, W] -> relu4_1 [N, C4, ceil(H/8), ceil(W/8)],
+                          relu5_1 [N, C4, ceil(H/16), ceil(W/16)]
     """
 
     def __init__(self, widths: tuple[int, int, int, int] = FULL_WIDTHS) -> None:

@@ -77,8 +77,11 @@ def check_output_path(path: Path) -> None:
         raise SANetError(f"{path}: directory {directory} does not exist")
     if path.is_dir():
         raise SANetError(f"{path}: is a directory")
-    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SANetError(f"{path}: not writable")
+    try:  # a real probe: permission bits say nothing for root or read-only mounts
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        raise SANetError(f"{path}: not writable ({error.strerror})") from None
 
 
 def _umask() -> int:

@@ -32,13 +32,15 @@ def default_memory_budget_mb() -> int:
 
 
 def working_size(height: int, width: int, max_resolution: int) -> tuple[int, int]:
-    """The size to compute at: longest side at most `max_resolution` (0: no limit), shortest
-    side at least MIN_SIDE, aspect ratio kept (to the nearest pixel)."""
-    scale = 1.0
-    if max_resolution and max(height, width) > max_resolution:
-        scale = max_resolution / max(height, width)
-    if min(height, width) * scale < MIN_SIDE:
-        scale = MIN_SIDE / min(height, width)
+    """The size to compute at: longest side at most `max_resolution` (0: no limit), then scaled
+    up, as far as that limit allows, until the shortest side reaches MIN_SIDE. Only an image
+    more elongated than max_resolution:MIN_SIDE is stretched to fit both."""
+    longest, shortest = max(height, width), min(height, width)
+    scale = min(1.0, max_resolution / longest) if max_resolution else 1.0
+    if shortest * scale < MIN_SIDE:
+        scale = MIN_SIDE / shortest
+        if max_resolution:
+            scale = min(scale, max_resolution / longest)
     if scale == 1.0:
         return height, width
     return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
@@ -111,19 +113,11 @@ class Stylizer:
         MIN_SIDE; the result is scaled back. Returns a PIL image for a PIL content, else a
         float32 array [H, W, 3] in [0, 1]. `progress(stage, seconds)` hears each stage.
         """
-        if iterations < 1:
-            raise SANetError(f"iterations must be at least 1, got {iterations}")
-        if not 0.0 <= strength <= 1.0:
-            raise SANetError(f"strength must be between 0 and 1, got {strength}")
-        if max_resolution < 0 or 0 < max_resolution < MIN_SIDE:
-            raise SANetError(
-                f"max resolution must be 0 (no limit) or at least {MIN_SIDE}, got {max_resolution}"
-            )
         content_array, style_array = to_rgb_array(content), to_rgb_array(style)
         original = content_array.shape[:2]
-        content_size = working_size(*original, max_resolution)
-        style_size = working_size(*style_array.shape[:2], max_resolution)
-        self.check_memory(content_size, style_size, strength < 1.0)
+        content_size, style_size = self.check_request(
+            original, style_array.shape[:2], iterations, strength, max_resolution
+        )
 
         def tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
             return _resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
@@ -140,11 +134,29 @@ class Stylizer:
             return Image.fromarray(np.round(output * 255.0).astype(np.uint8), "RGB")
         return output
 
-    def check_memory(
-        self, content_size: tuple[int, int], style_size: tuple[int, int], blend: bool = False
-    ) -> None:
-        """Refuse, with advice, a request whose working memory would exceed the budget."""
-        needed = estimate_memory_mb(content_size, style_size, self.model.widths, blend)
+    def check_request(
+        self,
+        content_shape: tuple[int, int],
+        style_shape: tuple[int, int],
+        iterations: int = 1,
+        strength: float = 1.0,
+        max_resolution: int = 512,
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Validate a request before any work; returns the (content, style) sizes to compute at.
+
+        A request whose working memory would exceed the budget is refused with advice.
+        """
+        if iterations < 1:
+            raise SANetError(f"iterations must be at least 1, got {iterations}")
+        if not 0.0 <= strength <= 1.0:
+            raise SANetError(f"strength must be between 0 and 1, got {strength}")
+        if max_resolution < 0 or 0 < max_resolution < MIN_SIDE:
+            raise SANetError(
+                f"max resolution must be 0 (no limit) or at least {MIN_SIDE}, got {max_resolution}"
+            )
+        content_size = working_size(*content_shape, max_resolution)
+        style_size = working_size(*style_shape, max_resolution)
+        needed = estimate_memory_mb(content_size, style_size, self.model.widths, strength < 1.0)
         if self.memory_budget_mb and needed > self.memory_budget_mb:
             raise SANetError(
                 f"stylizing at {content_size[1]}x{content_size[0]} with a "
@@ -152,6 +164,7 @@ class Stylizer:
                 f"{self.memory_budget_mb} MB budget: lower --max-resolution "
                 f"(or raise {ENV_MEMORY_BUDGET})"
             )
+        return content_size, style_size
 
 
 def _timed(progress: Progress | None) -> Stage:

@@ -7,7 +7,9 @@ untrained weights (see `write_demo_weights`); everything built from them says so
 
 import math
 import os
+import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,18 +87,23 @@ def find_checkpoints(directory: Path) -> CheckpointFiles:
 def read_state_dict(path: Path) -> StateDict:
     """Load a plain state dict safely (`weights_only=True`: no code in the pickle runs)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about unusual pickles before refusing
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SANetError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise SANetError(f"{path}: is a directory, not a checkpoint") from None
-    except Exception as error:  # torch raises many types for damaged or hostile files
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "Weights only load failed" in detail or "weights_only" in str(error):
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" in str(error):
             raise SANetError(
-                f"{path}: refused, the file holds more than plain tensors "
-                "(a pickle that would run code or build objects)"
+                f"{path}: refused, the file asks to run code or build objects (plain tensors only)"
             ) from None
+        raise SANetError(
+            f"{path}: not a readable PyTorch checkpoint (not a pickle of tensors)"
+        ) from None
+    except Exception as error:  # torch raises many types for damaged files
+        detail = str(error).split(".")[0].strip() or type(error).__name__
         raise SANetError(f"{path}: not a readable PyTorch checkpoint ({detail})") from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()

@@ -1,0 +1,38 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from release_layout import make_release
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory):
+    """A small-width checkpoint directory in the release layout: (directory, state dicts)."""
+    directory = tmp_path_factory.mktemp("release")
+    return directory, make_release(directory)
+
+
+@pytest.fixture(scope="session")
+def demo_weights(tmp_path_factory):
+    """Small untrained weights written by `sanet weights demo --small`."""
+    from sanet.cli import main
+
+    directory = tmp_path_factory.mktemp("demo")
+    assert main(["weights", "demo", str(directory), "--small"]) == 0
+    return directory
+
+
+def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth random float image [H, W, 3] in [0, 1] (structure at several scales)."""
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 6, 6, generator=generator)
+    fine = torch.rand(1, 3, height, width, generator=generator)
+    image = F.interpolate(coarse, size=(height, width), mode="bilinear") * 0.8 + fine * 0.2
+    return image[0].permute(1, 2, 0).numpy()
