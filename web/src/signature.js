@@ -1,0 +1,60 @@
+// Maps the model contract's logical tensor names onto the names model.json declares.
+//
+// The converter writes a `signature` whose keys and tensor names vary with the tool chain
+// ("content", "content:0", "serving_default_content:0", ...). TF.js's GraphModel addresses its
+// inputs and outputs by the signature's keys, so that is what the adapter hands back. The page
+// only speaks the logical names below; the adapter finds the matching entry once, at load time,
+// and fails loudly if the model does not offer one.
+
+export const INPUT_NAMES = ['content', 'style', 'iterations', 'max_resolution', 'strength'];
+export const OUTPUT_NAME = 'result';
+
+const bare = (name) => String(name).replace(/:\d+$/, '').replace(/^serving_default_/, '');
+
+function lookup(entries, logical) {
+  const list = Object.entries(entries ?? {});
+  const exact = list.find(([key, info]) => bare(key) === logical || bare(info.name) === logical);
+  if (exact) return exact[0];
+  const suffixed = list.filter(
+    ([key, info]) => bare(key).endsWith(`_${logical}`) || bare(info.name).endsWith(`_${logical}`),
+  );
+  return suffixed.length === 1 ? suffixed[0][0] : null;
+}
+
+/**
+ * @param {{inputs?: object, outputs?: object}} signature the `signature` field of model.json
+ * @returns {{inputs: Record<string, string>, output: string, feed: (values: object) => object}}
+ *   inputs: logical name -> signature key; output: the result's signature key
+ */
+export function signatureAdapter(signature) {
+  if (!signature?.inputs || !signature?.outputs) {
+    throw new Error('model.json declares no signature (inputs and outputs)');
+  }
+  const inputs = {};
+  const missing = [];
+  for (const name of INPUT_NAMES) {
+    inputs[name] = lookup(signature.inputs, name);
+    if (!inputs[name]) missing.push(name);
+  }
+  let output = lookup(signature.outputs, OUTPUT_NAME);
+  const outputs = Object.keys(signature.outputs);
+  if (!output && outputs.length === 1) [output] = outputs;
+  if (!output) missing.push(OUTPUT_NAME);
+  if (missing.length) {
+    const offered = [...Object.keys(signature.inputs), ...Object.keys(signature.outputs)];
+    throw new Error(`model signature lacks ${missing.join(', ')} (it has ${offered.join(', ')})`);
+  }
+  return {
+    inputs,
+    output,
+    /** Turns {content, style, ...} (logical names) into the graph's feed dictionary. */
+    feed(values) {
+      const feed = {};
+      for (const name of INPUT_NAMES) {
+        if (values[name] === undefined) throw new Error(`no value for model input ${name}`);
+        feed[inputs[name]] = values[name];
+      }
+      return feed;
+    },
+  };
+}

@@ -1,0 +1,237 @@
+// Inference worker: owns TF.js, the model and every tensor, so the page never blocks.
+//
+// Protocol: the page posts {id, type, ...}; the worker answers {type: 'reply', id, ok, ...} and
+// streams {type: 'progress' | 'notice', ...} while it works. Requests run one at a time.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
+import { loadModelArtifacts } from './model-store.js';
+import { classifyError } from './errors.js';
+import { signatureAdapter } from './signature.js';
+
+export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
+const MIN_RESOLUTION = 128;
+const SHRINK = 0.7;
+const WARMUP_SIZE = 64;
+
+// The .wasm binaries are copied next to this bundle by web/build.mjs.
+setWasmPaths(new URL('wasm/', self.location.href).href);
+
+const state = {
+  artifacts: null,
+  adapter: null,
+  model: null,
+  backend: null,
+  baseline: 0,
+  failNext: null, // test hook: simulate 'oom' or 'context-lost' in the next model run
+};
+
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+const notice = (message) => post({ type: 'notice', message });
+
+function describeBackend() {
+  const name = tf.getBackend();
+  const info = { name };
+  if (name === 'wasm') {
+    info.threads = getThreadsCount();
+    info.simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  }
+  if (name === 'webgl') info.maxTextureSize = tf.env().getNumber('WEBGL_MAX_TEXTURE_SIZE');
+  info.crossOriginIsolated = Boolean(self.crossOriginIsolated);
+  return info;
+}
+
+/** Uint8 RGBA pixels -> float32 [h, w, 3] in [0, 1], computed on the CPU (same on every backend). */
+function imageTensor({ data, width, height }) {
+  const rgb = new Float32Array(width * height * 3);
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    rgb[i] = data[j] / 255;
+    rgb[i + 1] = data[j + 1] / 255;
+    rgb[i + 2] = data[j + 2] / 255;
+  }
+  return tf.tensor3d(rgb, [height, width, 3], 'float32');
+}
+
+async function runModel({ content, style, iterations, strength, maxResolution }) {
+  if (state.failNext) {
+    const kind = state.failNext;
+    state.failNext = null;
+    throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
+  }
+  const values = {
+    content: imageTensor(content),
+    style: imageTensor(style),
+    iterations: tf.scalar(iterations, 'int32'),
+    max_resolution: tf.scalar(maxResolution, 'int32'),
+    strength: tf.scalar(strength, 'float32'),
+  };
+  let output;
+  let bytes;
+  try {
+    output = await state.model.executeAsync(state.adapter.feed(values), state.adapter.output);
+    bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
+    const [height, width] = output.shape;
+    const flat = await bytes.data();
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0, j = 0; i < flat.length; i += 3, j += 4) {
+      rgba[j] = flat[i];
+      rgba[j + 1] = flat[i + 1];
+      rgba[j + 2] = flat[i + 2];
+      rgba[j + 3] = 255;
+    }
+    return { data: rgba, width, height };
+  } finally {
+    tf.dispose([...Object.values(values), output, bytes]);
+  }
+}
+
+async function warmUp() {
+  const size = WARMUP_SIZE;
+  const grey = { data: new Uint8ClampedArray(size * size * 4).fill(128), width: size, height: size };
+  await runModel({ content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 });
+}
+
+function disposeModel() {
+  state.model?.dispose();
+  state.model = null;
+}
+
+/** Activates the first backend of `candidates` that initialises and runs the model. */
+async function activate(candidates) {
+  const failures = [];
+  for (const name of candidates) {
+    disposeModel();
+    post({ type: 'progress', stage: 'backend', message: `Starting the ${name} backend…` });
+    let ok = false;
+    try {
+      ok = tf.findBackendFactory(name) != null && (await tf.setBackend(name));
+    } catch (error) {
+      failures.push(`${name}: ${error.message}`);
+      continue;
+    }
+    if (!ok) {
+      failures.push(`${name}: not available here`);
+      continue;
+    }
+    try {
+      state.model = loadGraphModelSync(state.artifacts);
+      post({ type: 'progress', stage: 'warmup', message: `Warming up on ${name}…` });
+      const started = performance.now();
+      await warmUp();
+      state.backend = name;
+      state.baseline = tf.memory().numTensors;
+      return { backend: describeBackend(), warmupMs: performance.now() - started, failures };
+    } catch (error) {
+      failures.push(`${name}: ${error.message}`);
+      disposeModel();
+    }
+  }
+  throw Object.assign(new Error(`No backend could run the model (${failures.join('; ')}).`), {
+    kind: 'backend',
+  });
+}
+
+function candidatesFor(choice) {
+  if (choice === 'auto' || !BACKEND_ORDER.includes(choice)) return BACKEND_ORDER;
+  return [choice, ...BACKEND_ORDER.filter((name) => name !== choice)];
+}
+
+async function load({ modelUrl, totalBytes, backend }) {
+  disposeModel();
+  state.artifacts = null;
+  const started = performance.now();
+  const { artifacts, fromCache, bytes, cacheError } = await loadModelArtifacts(modelUrl, {
+    totalBytes,
+    onProgress: (p) => post({ type: 'progress', stage: 'download', ...p }),
+  });
+  state.adapter = signatureAdapter(artifacts.signature);
+  state.artifacts = artifacts;
+  const downloadMs = performance.now() - started;
+  const result = await activate(candidatesFor(backend));
+  return { ...result, fromCache, bytes, cacheError, downloadMs };
+}
+
+async function stylize(request) {
+  if (!state.model) throw Object.assign(new Error('The model is not loaded.'), { kind: 'model' });
+  const longest = Math.max(request.content.width, request.content.height);
+  let resolution = request.maxResolution > 0 ? Math.min(request.maxResolution, longest) : longest;
+  const notes = [];
+  for (let attempt = 0; attempt < 8; attempt += 1) {
+    const started = performance.now();
+    post({
+      type: 'progress',
+      stage: 'stylize',
+      message: `Stylizing at ${resolution} px on ${state.backend}…`,
+    });
+    try {
+      const image = await runModel({ ...request, maxResolution: resolution });
+      return {
+        image,
+        resolution,
+        notes,
+        ms: performance.now() - started,
+        backend: describeBackend(),
+        numTensors: tf.memory().numTensors,
+        baseline: state.baseline,
+      };
+    } catch (error) {
+      const kind = classifyError(error);
+      if (kind === 'oom' && resolution > MIN_RESOLUTION) {
+        const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));
+        notes.push(`Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`);
+        notice(notes.at(-1));
+        resolution = lower;
+        continue;
+      }
+      const rest = BACKEND_ORDER.slice(BACKEND_ORDER.indexOf(state.backend) + 1);
+      if (kind === 'other' || rest.length === 0) throw error;
+      const failed = state.backend;
+      const reason = kind === 'oom' ? 'ran out of memory' : 'lost its GPU context';
+      const { backend } = await activate(rest);
+      notes.push(`The ${failed} backend ${reason}; switched to ${backend.name}.`);
+      notice(notes.at(-1));
+    }
+  }
+  throw Object.assign(new Error('Stylization kept failing; try a smaller resolution.'), {
+    kind: 'oom',
+  });
+}
+
+const handlers = {
+  load,
+  stylize,
+  backend: async ({ backend }) => {
+    if (!state.artifacts) throw new Error('The model is not loaded.');
+    return activate(candidatesFor(backend));
+  },
+  memory: async () => ({ ...tf.memory(), baseline: state.baseline, backend: state.backend }),
+  'fail-next': async ({ kind }) => {
+    state.failNext = kind;
+    return {};
+  },
+};
+
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  const { id, type } = data;
+  queue = queue.then(async () => {
+    try {
+      const result = await handlers[type](data);
+      const transfer = result?.image ? [result.image.data.buffer] : [];
+      post({ type: 'reply', id, ok: true, ...result }, transfer);
+    } catch (error) {
+      post({
+        type: 'reply',
+        id,
+        ok: false,
+        error: {
+          kind: error.kind ?? (error.name === 'ModelLoadError' ? 'model' : classifyError(error)),
+          message: error.message ?? String(error),
+        },
+      });
+    }
+  });
+};

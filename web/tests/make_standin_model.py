@@ -1,0 +1,137 @@
+"""Build a small stand-in for the converted SANet model, with the same signature.
+
+The web page and its tests only rely on the model contract written by `convert/`:
+
+    inputs  content float32 [H, W, 3] in [0, 1], style float32 [h, w, 3] in [0, 1],
+            iterations int32 scalar (>= 1), max_resolution int32 scalar (0 = as given),
+            strength float32 scalar in [0, 1]
+    output  result float32 [H, W, 3] in [0, 1] (the content's size)
+
+with a `tf.while_loop` inside, so that the TF.js graph model needs `executeAsync` exactly like the
+real one.  This module resizes the content to `max_resolution`, blends it `iterations` times with
+the style's mean colour and a resized copy of the style, resizes back and clips.  It is not style
+transfer; it is a fast, deterministic function of every input, which is what the page tests need.
+
+Writes OUT/saved_model (the TF SavedModel, used as the reference in the tests) and OUT/tfjs
+(model.json + shards, float16/ and uint8/ variants, metadata.json).
+
+Usage: python web/tests/make_standin_model.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+CHANNELS = 16
+
+
+def _scaled_size(shape: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
+    """Size [h, w] with the longest side at most `max_resolution` (0 keeps the size)."""
+    hw = tf.cast(shape[:2], tf.float32)
+    longest = tf.reduce_max(hw)
+    limit = tf.cast(max_resolution, tf.float32)
+    scale = tf.where(
+        tf.logical_and(limit > 0.0, longest > limit), limit / longest, tf.constant(1.0)
+    )
+    return tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), 1)
+
+
+class StandIn(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        rng = np.random.default_rng(0)
+        # Enough weights that the quantised variants differ measurably from fp32. Constants, not
+        # tf.Variables: TF.js 4.22 cannot run a converted while loop whose body reads a captured
+        # variable ("Cannot compute the outputs [Identity]"); onnx-tf's graphs hold constants too.
+        self.mix_in = tf.constant(rng.normal(0, 0.3, (3, CHANNELS)).astype("float32"))
+        self.mix_out = tf.constant(rng.normal(0, 0.3, (CHANNELS, 3)).astype("float32"))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, 3], tf.float32, name="content"),
+            tf.TensorSpec([None, None, 3], tf.float32, name="style"),
+            tf.TensorSpec([], tf.int32, name="iterations"),
+            tf.TensorSpec([], tf.int32, name="max_resolution"),
+            tf.TensorSpec([], tf.float32, name="strength"),
+        ]
+    )
+    def __call__(self, content, style, iterations, max_resolution, strength):
+        size = tf.shape(content)[:2]
+        work = tf.image.resize(content[None], _scaled_size(tf.shape(content), max_resolution))
+        style_small = tf.image.resize(style[None], tf.shape(work)[1:3])
+        style_mean = tf.reduce_mean(style, axis=[0, 1])
+        strength = tf.clip_by_value(strength, 0.0, 1.0)
+
+        def body(i, image):
+            hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
+            texture = tf.sigmoid(tf.tensordot(hidden, self.mix_out, 1))
+            styled = 0.5 * style_small + 0.3 * texture + 0.2 * style_mean
+            return i + 1, image + strength * 0.5 * (styled - image)
+
+        _, work = tf.while_loop(
+            lambda i, _: i < tf.maximum(iterations, 1),
+            body,
+            [tf.constant(0), work],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([1, None, None, 3])],
+        )
+        result = tf.image.resize(work, size)[0]
+        return {"result": tf.clip_by_value(result, 0.0, 1.0)}
+
+
+def _variant(name: str, path: str, directory: Path) -> dict:
+    model_json = directory / path
+    shards = json.loads(model_json.read_text())["weightsManifest"]
+    size = model_json.stat().st_size + sum(
+        (model_json.parent / p).stat().st_size for group in shards for p in group["paths"]
+    )
+    return {"name": name, "path": path, "bytes": size}
+
+
+def build(out: Path) -> None:
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+
+    saved = out / "saved_model"
+    tfjs = out / "tfjs"
+    shutil.rmtree(out, ignore_errors=True)
+    module = StandIn()
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.__call__})
+    for sub, dtype_map in (("", None), ("float16", {"float16": "*"}), ("uint8", {"uint8": "*"})):
+        tfjs_convert.convert_tf_saved_model(
+            str(saved),
+            str(tfjs / sub),
+            signature_def="serving_default",
+            saved_model_tags="serve",
+            quantization_dtype_map=dtype_map,
+        )
+    metadata = {
+        "weights": {"source": "demo", "untrained": True, "iteration": 0},
+        "variants": [
+            _variant("fp32", "model.json", tfjs),
+            _variant("float16", "float16/model.json", tfjs),
+            _variant("uint8", "uint8/model.json", tfjs),
+        ],
+        "versions": {"tensorflow": tf.__version__, "model": "web stand-in"},
+        "parity": {},
+    }
+    (tfjs / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="output directory (replaced)")
+    build(parser.parse_args(argv).out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
