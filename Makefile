@@ -8,9 +8,19 @@ REQUIREMENTS := $(wildcard requirements/*.txt)
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: install test lint format clean
+# `make convert WEIGHTS=DIR` converts the release files in DIR; without it, the default
+# weights directory (fetched if absent; untrained demo weights, loudly, if that fails).
+WEIGHTS ?=
+CONVERT_FLAGS ?=
+# A small model converted from demo weights, for the browser tests.
+TEST_MODEL := build/test-model
 
-install: $(STAMP)
+.PHONY: install convert test test-model lint format clean
+.DEFAULT_GOAL := install
+
+include web/web.mk
+
+install: $(STAMP) $(WEB_NPM_STAMP)
 
 $(STAMP): pyproject.toml $(REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +29,19 @@ $(STAMP): pyproject.toml $(REQUIREMENTS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	@touch $@
 
+convert: install
+	$(BIN)/python -m convert $(if $(WEIGHTS),--weights $(WEIGHTS)) $(CONVERT_FLAGS)
+
+$(TEST_MODEL)/.built: $(STAMP) $(WEB_NPM_STAMP) $(wildcard sanet/*.py convert/*.py convert/*.mjs)
+	$(BIN)/python -m convert --demo small --build $(TEST_MODEL) --output $(TEST_MODEL)/model
+	@touch $@
+
+test-model: $(TEST_MODEL)/.built
+
 test: install
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-web WEB_TEST_MODEL_TARGET=test-model \
+		WEB_TEST_MODEL_DIR=$(TEST_MODEL)/model WEB_TEST_SAVED_MODEL=$(TEST_MODEL)/tf/sanet_module
 
 lint: install
 	$(BIN)/ruff check .
@@ -31,4 +52,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache

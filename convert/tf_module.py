@@ -1,0 +1,141 @@
+"""Stage 3: one `tf.Module` that composes the three graphs behind a serving signature.
+
+    serving_default(content [H, W, 3], style [h, w, 3], iterations, max_resolution, strength)
+        -> {"result": [H, W, 3]}
+
+Same semantics as `sanet.Stylizer.stylize`: both images are scaled (aspect kept) so that the
+longest side is at most `max_resolution` (0: as given) and the shortest at least MIN_SIDE; the
+style is encoded once; each iteration stylizes the previous, unclamped output; `strength`
+blends toward the content's own transform; the result is clipped to [0, 1] and scaled back to
+the content's size.
+"""
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from convert.tf_graphs import TfGraphs, load_graph
+from sanet.model import MIN_SIDE
+
+SIGNATURE = [
+    tf.TensorSpec([None, None, 3], tf.float32, name="content"),
+    tf.TensorSpec([None, None, 3], tf.float32, name="style"),
+    tf.TensorSpec([], tf.int32, name="iterations"),
+    tf.TensorSpec([], tf.int32, name="max_resolution"),
+    tf.TensorSpec([], tf.float32, name="strength"),
+]
+
+
+def working_size(size: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
+    """[height, width] to compute at; the rule of `sanet.stylizer.working_size`."""
+    size = tf.cast(size, tf.float32)
+    longest, shortest = tf.reduce_max(size), tf.reduce_min(size)
+    limited = max_resolution > 0
+    limit = tf.cast(max_resolution, tf.float32)
+    scale = tf.where(limited, tf.minimum(1.0, limit / longest), 1.0)
+    grown = tf.where(limited, tf.minimum(MIN_SIDE / shortest, limit / longest), MIN_SIDE / shortest)
+    scale = tf.where(shortest * scale < MIN_SIDE, grown, scale)
+    scaled = tf.maximum(float(MIN_SIDE), tf.round(size * scale))
+    return tf.cast(tf.where(scale == 1.0, size, scaled), tf.int32)
+
+
+def _resize_matrix(size_in: tf.Tensor, size_out: tf.Tensor) -> tf.Tensor:
+    """[size_out, size_in] weights of a bilinear resize with antialiasing.
+
+    A triangle filter widened by the scale factor when shrinking, over half-pixel centres,
+    each row normalised: the rule of torch's `interpolate(mode="bilinear", antialias=True)`.
+    Written with plain ops because TF.js has no kernel for TF's antialiased resize.
+    """
+    size_in, size_out = tf.cast(size_in, tf.float32), tf.cast(size_out, tf.float32)
+    scale = size_in / size_out
+    centers = (tf.range(size_out) + 0.5) * scale
+    taps = tf.range(size_in) + 0.5
+    weights = tf.nn.relu(
+        1.0 - tf.abs(taps[tf.newaxis] - centers[:, tf.newaxis]) / tf.maximum(scale, 1.0)
+    )
+    return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+
+
+def _resize_rows(image: tf.Tensor, height: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] -> [height, W, C]."""
+    shape = tf.shape(image)
+    rows = _resize_matrix(shape[0], height) @ tf.reshape(image, [shape[0], -1])
+    return tf.reshape(rows, [height, shape[1], shape[2]])
+
+
+def _resize(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] -> [size[0], size[1], C] as torch's antialiased bilinear; no-op if equal."""
+
+    def resize() -> tf.Tensor:
+        rows = _resize_rows(image, size[0])
+        return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
+
+    same = tf.reduce_all(tf.shape(image)[:2] == size)
+    return tf.cond(same, lambda: image, resize)
+
+
+def _to_nchw(image: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(image, [2, 0, 1])[tf.newaxis]  # [H, W, 3] -> [1, 3, H, W]
+
+
+class SANetModule(tf.Module):
+    """The three onnx-tf graphs behind one signature; see the module docstring."""
+
+    def __init__(self, graphs: TfGraphs) -> None:
+        super().__init__(name="sanet")
+        functions = {name: load_graph(path) for name, path in graphs.items()}
+        self.encoder = functions["encoder"]
+        self.transform = functions["transform"]
+        self.decoder = functions["decoder"]
+
+    def encode(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        out = self.encoder(image=image)
+        return out["relu4_1"], out["relu5_1"]
+
+    def stylize_features(self, content4_1, style4_1, content5_1, style5_1) -> tf.Tensor:
+        return self.transform(
+            content4_1=content4_1, style4_1=style4_1, content5_1=content5_1, style5_1=style5_1
+        )["features"]
+
+    @tf.function(input_signature=SIGNATURE)
+    def serve(self, content, style, iterations, max_resolution, strength):
+        original = tf.shape(content)[:2]
+        content = _to_nchw(_resize(content, working_size(original, max_resolution)))
+        style = _to_nchw(_resize(style, working_size(tf.shape(style)[:2], max_resolution)))
+        strength = tf.clip_by_value(strength, 0.0, 1.0)
+        height, width = tf.shape(content)[2], tf.shape(content)[3]
+        style4_1, style5_1 = self.encode(style)
+
+        def step(i: tf.Tensor, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            content4_1, content5_1 = self.encode(image)
+            features = self.stylize_features(content4_1, style4_1, content5_1, style5_1)
+            features = tf.cond(
+                strength < 1.0,
+                lambda: _blend(self, features, content4_1, content5_1, strength),
+                lambda: features,
+            )
+            decoded = self.decoder(features=features)["image"]
+            return i + 1, decoded[:, :, :height, :width]
+
+        _, image = tf.while_loop(
+            lambda i, image: i < tf.maximum(iterations, 1),
+            step,
+            [tf.constant(0), content],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 3, None, None])],
+        )
+        # Clipped before scaling back, as the PyTorch model returns its image; the resize
+        # averages with non-negative weights, so the result stays in [0, 1].
+        result = tf.clip_by_value(tf.transpose(image[0], [1, 2, 0]), 0.0, 1.0)
+        return {"result": _resize(result, original)}
+
+
+def _blend(module: SANetModule, features, content4_1, content5_1, strength) -> tf.Tensor:
+    identity = module.stylize_features(content4_1, content4_1, content5_1, content5_1)
+    return identity + strength * (features - identity)
+
+
+def build_tf_module(graphs: TfGraphs, directory: Path) -> Path:
+    """Save the composed module as a SavedModel with signature `serving_default`."""
+    module = SANetModule(graphs)
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    return directory

@@ -1,0 +1,244 @@
+"""A TF.js graph model on disk as plain data, and the passes this project runs over it.
+
+`model.json` holds a GraphDef as JSON and a manifest of weights whose bytes lie in shard
+files. `TfjsGraph` reads both so that passes can change nodes and constants together:
+`deduplicate`, `cancel_transposes` and `quantize`.
+"""
+
+import base64
+import hashlib
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SHARD_BYTES = 4 * 2**20
+_NUMPY = {"float32": np.float32, "int32": np.int32, "float16": np.float16, "uint8": np.uint8}
+_BYTES = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1, "bool": 1}
+# Ops that act on each element alone, whatever the layout.
+ELEMENTWISE = {"Relu", "Relu6", "Identity", "Neg", "Abs", "Sqrt", "Rsqrt", "Square", "Exp"}
+PADS = {"MirrorPad", "Pad", "PadV2"}
+QUANTIZE_FROM = 1024  # elements: convolution kernels, not biases or scalars
+
+
+def node_name(reference: str) -> str:
+    """Node inputs look like "name", "name:1" or "^name" (a control dependency)."""
+    return reference.lstrip("^").split(":")[0]
+
+
+@dataclass
+class Weight:
+    spec: dict  # name, shape, dtype and, when quantized, quantization
+    data: bytes
+
+    @property
+    def stored_dtype(self) -> str:
+        return self.spec.get("quantization", {}).get("dtype", self.spec["dtype"])
+
+
+@dataclass
+class TfjsGraph:
+    model: dict  # model.json without its weights manifest
+    weights: dict[str, Weight] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> list[dict]:
+        return self.model["modelTopology"]["node"]
+
+    @classmethod
+    def load(cls, directory: Path) -> "TfjsGraph":
+        model = json.loads((directory / "model.json").read_text())
+        groups = model.pop("weightsManifest")
+        data = b"".join((directory / p).read_bytes() for g in groups for p in g["paths"])
+        weights, offset = {}, 0
+        for spec in (s for g in groups for s in g["weights"]):
+            size = math.prod(spec["shape"]) * _BYTES[spec.get("quantization", spec)["dtype"]]
+            weights[spec["name"]] = Weight(spec, data[offset : offset + size])
+            offset += size
+        return cls(model, weights)
+
+    def save(self, directory: Path) -> int:
+        """Write model.json and shards into an empty or new `directory`; returns total bytes."""
+        directory.mkdir(parents=True, exist_ok=True)
+        kept = [w for w in self.weights.values() if w.spec["name"] in self.const_names()]
+        payload = b"".join(w.data for w in kept)
+        count = max(1, math.ceil(len(payload) / SHARD_BYTES))
+        paths = [f"group1-shard{i + 1}of{count}.bin" for i in range(count)]
+        for i, path in enumerate(paths):
+            (directory / path).write_bytes(payload[i * SHARD_BYTES : (i + 1) * SHARD_BYTES])
+        manifest = [{"paths": paths, "weights": [w.spec for w in kept]}]
+        text = json.dumps({**self.model, "weightsManifest": manifest})
+        (directory / "model.json").write_text(text)
+        return len(text.encode()) + len(payload)
+
+    def const_names(self) -> set[str]:
+        return {n["name"] for n in self.nodes if n["op"] == "Const"}
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for node in self.nodes:
+            counts[node["op"]] += 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+    def int_values(self, name: str) -> np.ndarray | None:
+        """The value of an int32 constant, from the weights or inline in the node."""
+        if name in self.weights and self.weights[name].spec["dtype"] == "int32":
+            weight = self.weights[name]
+            return np.frombuffer(weight.data, np.int32).reshape(weight.spec["shape"])
+        node = next((n for n in self.nodes if n["name"] == name and n["op"] == "Const"), None)
+        tensor = node and node.get("attr", {}).get("value", {}).get("tensor")
+        if tensor and "tensorContent" in tensor:
+            return np.frombuffer(base64.b64decode(tensor["tensorContent"]), np.int32)
+        if tensor and "intVal" in tensor:
+            return np.array(tensor["intVal"], np.int32)
+        return None
+
+    def consumers(self) -> dict[str, list[dict]]:
+        users: dict[str, list[dict]] = defaultdict(list)
+        for node in self.nodes:
+            for reference in node.get("input", []):
+                users[node_name(reference)].append(node)
+        return users
+
+    def add_int_const(self, name: str, values: np.ndarray) -> str:
+        """A new int32 constant node (its value stored with the weights); returns its name."""
+        dims = [{"size": str(d)} for d in values.shape]
+        self.nodes.append({
+            "name": name, "op": "Const", "input": [],
+            "attr": {"value": {"tensor": {"dtype": "DT_INT32", "tensorShape": {"dim": dims}}},
+                     "dtype": {"type": "DT_INT32"}},
+        })  # fmt: skip
+        spec = {"name": name, "shape": list(values.shape), "dtype": "int32"}
+        self.weights[name] = Weight(spec, values.astype(np.int32).tobytes())
+        return name
+
+    def prune(self) -> None:
+        """Drop constants that nothing reads any more, with their weights."""
+        used = {node_name(r) for n in self.nodes for r in n.get("input", [])}
+        outputs = {node_name(o["name"]) for o in self.model["signature"]["outputs"].values()}
+        unused = {n["name"] for n in self.nodes if n["op"] == "Const"} - used - outputs
+        self.model["modelTopology"]["node"] = [n for n in self.nodes if n["name"] not in unused]
+        for name in unused:
+            self.weights.pop(name, None)
+
+    def rename_inputs(self, alias: dict[str, str]) -> None:
+        for node in self.nodes:
+            node["input"] = [_renamed(ref, alias) for ref in node.get("input", [])]
+
+
+def _renamed(reference: str, alias: dict[str, str]) -> str:
+    name = node_name(reference)
+    return reference.replace(name, alias[name], 1) if name in alias else reference
+
+
+def deduplicate(graph: TfjsGraph) -> int:
+    """Keep one constant per distinct value and point its users at it; returns bytes saved.
+
+    The converter inlines a function at every call site: the encoder (run for the style and,
+    in the loop, for the content) and the transform (run twice for strength) would otherwise
+    ship their weights twice.
+    """
+    first: dict[tuple, str] = {}
+    alias: dict[str, str] = {}
+    for name, weight in graph.weights.items():
+        described = json.dumps(
+            {k: v for k, v in weight.spec.items() if k != "name"}, sort_keys=True
+        )
+        key = (described, hashlib.sha256(weight.data).digest())
+        alias_of = first.setdefault(key, name)
+        if alias_of != name:
+            alias[name] = alias_of
+    graph.model["modelTopology"]["node"] = [n for n in graph.nodes if n["name"] not in alias]
+    graph.rename_inputs(alias)
+    saved = sum(len(graph.weights.pop(name).data) for name in alias)
+    return saved
+
+
+def _inverse(perm: list[int]) -> list[int]:
+    return [perm.index(i) for i in range(len(perm))]
+
+
+def cancel_transposes(graph: TfjsGraph) -> int:
+    """Remove Transpose pairs that undo each other around layout-free ops; returns how many.
+
+    onnx-tf keeps ONNX's NCHW between ops and wraps each NHWC convolution in transposes, so
+    conv -> T(NCHW) -> Relu -> MirrorPad -> T(NHWC) -> conv is common. The ops between the
+    two transposes run just as well in NHWC (a pad's widths are permuted to match), so both
+    transposes go. Only chains whose inner nodes feed nothing else are rewritten.
+    """
+    removed = 0
+    users = graph.consumers()
+    by_name = {n["name"]: n for n in graph.nodes}
+    dead: set[str] = set()
+    for second in [n for n in graph.nodes if n["op"] == "Transpose"]:
+        chain, current = [], by_name.get(node_name(second["input"][0]))
+        while current and current["op"] in ELEMENTWISE | PADS and len(users[current["name"]]) == 1:
+            chain.append(current)
+            current = by_name.get(node_name(current["input"][0]))
+        first = current
+        if not first or first["op"] != "Transpose" or first["name"] in dead:
+            continue
+        if len(users[first["name"]]) != 1 and chain:
+            continue
+        outer = graph.int_values(node_name(first["input"][1]))
+        inner = graph.int_values(node_name(second["input"][1]))
+        if outer is None or inner is None or list(inner) != _inverse(list(outer)):
+            continue
+        widths = [_pad_widths(graph, n, list(outer)) for n in chain if n["op"] in PADS]
+        if any(w is None for w in widths):
+            continue
+        for pad, values in zip([n for n in chain if n["op"] in PADS], widths, strict=True):
+            pad["input"][1] = graph.add_int_const(f"{pad['name']}/paddings_nhwc", values)
+        source = first["input"][0]
+        if chain:
+            chain[-1]["input"][0] = source
+        target = chain[0]["name"] if chain else source
+        for user in users[second["name"]]:
+            user["input"] = [target if node_name(r) == second["name"] else r for r in user["input"]]
+        dead.add(second["name"])
+        if len(users[first["name"]]) == 1:
+            dead.add(first["name"])
+        removed += 1
+    graph.model["modelTopology"]["node"] = [n for n in graph.nodes if n["name"] not in dead]
+    graph.prune()
+    return removed
+
+
+def _pad_widths(graph: TfjsGraph, pad: dict, perm: list[int]) -> np.ndarray | None:
+    """A pad's constant widths rewritten for the layout before `perm` (row i of the widths
+    pads dim perm[i] of that layout); None if they are not constant."""
+    widths = graph.int_values(node_name(pad["input"][1]))
+    if widths is None:
+        return None
+    widths = widths.reshape(len(perm), 2)
+    moved = np.empty_like(widths)
+    moved[perm] = widths
+    return moved.astype(np.int32)
+
+
+def quantize(graph: TfjsGraph, dtype: str) -> None:
+    """Store float32 weight tensors of QUANTIZE_FROM elements or more as float16, or as uint8
+    with a per-tensor affine range (zero exact), in the TF.js manifest format; TF.js restores
+    float32 when it loads them."""
+    for weight in graph.weights.values():
+        if weight.spec["dtype"] != "float32" or "quantization" in weight.spec:
+            continue
+        if math.prod(weight.spec["shape"]) < QUANTIZE_FROM:
+            continue  # biases and small constants: exact, for a few kB
+        values = np.frombuffer(weight.data, np.float32)
+        if dtype == "float16":
+            weight.data = values.astype(np.float16).tobytes()
+            weight.spec["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
+            continue
+        low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+        scale = (high - low) / 255 or 1.0
+        zero = round(-low / scale)  # nudge the range so that 0.0 is a code
+        low = -zero * scale
+        codes = np.clip(np.round((values - low) / scale), 0, 255).astype(np.uint8)
+        weight.data = codes.tobytes()
+        weight.spec["quantization"] = {
+            "dtype": "uint8", "min": low, "scale": scale, "original_dtype": "float32",
+        }  # fmt: skip

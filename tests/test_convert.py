@@ -1,0 +1,220 @@
+"""The conversion pipeline, run once on small demo weights, and its failure paths."""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from convert.__main__ import main
+from convert.parity import Case
+from convert.pipeline import Options, run
+from convert.runtimes import TfModule, run_tfjs
+from convert.tfjs_graph import TfjsGraph
+from sanet import SANetError, Stylizer
+
+# (content, style) as (height, width): square; odd relu4_1 sides (5 x 9); elongated, odd.
+SIZES = (((48, 48), (48, 48)), ((40, 72), (48, 32)), ((24, 100), (50, 35)))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("convert")
+    options = Options(
+        demo="small", build=root / "build", output=root / "site" / "model", sizes=SIZES
+    )
+    report = run(options)
+    return options, report
+
+
+def test_every_stage_is_checked_and_within_tolerance(converted):
+    options, report = converted
+    stages = {check.stage.split("/")[0].split(".")[0] for check in report.checks}
+    assert stages == {"onnxruntime", "tensorflow", "tf", "tfjs", "tfjs-float16", "tfjs-uint8"}
+    judged = [c for c in report.checks if c.tolerance is not None]
+    assert judged and all(c.max_abs <= c.tolerance for c in judged)
+    # Each size, at iterations 1 and 2 and strength 1 and 0.5, end to end in TF and TF.js.
+    assert len([c for c in report.checks if c.stage == "tf.Module"]) == len(SIZES) * 4
+    assert len([c for c in report.checks if c.stage == "tfjs/wasm"]) == len(SIZES) * 4
+    assert len([c for c in report.checks if c.stage == "tfjs/cpu"]) == len(SIZES)
+    saved = json.loads((options.build / "parity.json").read_text())
+    assert len(saved["checks"]) == len(report.checks)
+
+
+def test_onnx_graphs_have_symbolic_height_and_width(converted):
+    import onnx
+
+    options, _ = converted
+    for name in ("encoder", "transform", "decoder"):
+        model = onnx.load(str(options.build / "onnx" / f"{name}.onnx"))
+        onnx.checker.check_model(model)
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) <= 15
+        for value in [*model.graph.input, *model.graph.output]:
+            dims = value.type.tensor_type.shape.dim
+            assert dims[2].dim_param and dims[3].dim_param, (name, value.name)
+
+
+@pytest.fixture(scope="module")
+def module(converted):
+    options, _ = converted
+    return TfModule(options.build / "tf" / "sanet_module")
+
+
+def test_serving_signature(module):
+    inputs = module.signature.structured_input_signature[1]
+    assert {k: (v.dtype.name, v.shape.as_list()) for k, v in inputs.items()} == {
+        "content": ("float32", [None, None, 3]),
+        "style": ("float32", [None, None, 3]),
+        "iterations": ("int32", []),
+        "max_resolution": ("int32", []),
+        "strength": ("float32", []),
+    }
+    outputs = module.signature.structured_outputs
+    assert {k: v.shape.as_list() for k, v in outputs.items()} == {"result": [None, None, 3]}
+
+
+@pytest.mark.parametrize(
+    ("content", "max_resolution"),
+    [((10, 10), 0), ((33, 19), 0), ((90, 60), 48), ((20, 300), 64), ((300, 41), 0)],
+)
+def test_result_has_the_content_shape(module, content, max_resolution):
+    result = module(Case(content, (30, 40), max_resolution=max_resolution))
+    assert result.shape == (*content, 3)
+    assert result.min() >= 0.0 and result.max() <= 1.0
+
+
+@pytest.mark.parametrize(("iterations", "strength"), [(1, 1.0), (2, 0.5)])
+def test_module_resizes_like_the_python_stylizer(converted, module, iterations, strength):
+    """With max_resolution below the image size, both scale down, stylize, scale back."""
+    options, _ = converted
+    stylizer = Stylizer.from_checkpoints(options.build / "demo-weights-small")
+    case = Case((90, 60), (64, 80), iterations, strength, max_resolution=48)
+    content, style = case.images()
+    expected = stylizer.stylize(content, style, iterations, strength, max_resolution=48)
+    error = np.abs(module(case) - expected).max()
+    assert error < (2e-4 if iterations == 1 else 1e-2)
+
+
+def test_out_of_range_controls_are_clamped(module):
+    base = module(Case((40, 40), (40, 40), iterations=1, strength=1.0))
+    assert np.array_equal(module(Case((40, 40), (40, 40), iterations=0, strength=1.0)), base)
+    assert np.array_equal(module(Case((40, 40), (40, 40), iterations=1, strength=1.7)), base)
+
+
+def test_tfjs_graph_is_optimised(converted):
+    options, report = converted
+    ops = report.ops["tfjs"]
+    assert ops["optimized"]["Transpose"] < ops["converted"]["Transpose"]
+    assert ops["transpose_pairs_removed"] > 0 and ops["duplicate_bytes_removed"] > 0
+    graph = TfjsGraph.load(options.output)
+    digests = [
+        hashlib.sha256(w.data).hexdigest() for w in graph.weights.values() if len(w.data) > 64
+    ]
+    assert len(digests) == len(set(digests))  # no weight stored twice
+    # Every float weight of the model is there once: about the PyTorch parameter bytes.
+    from sanet.weights import load_model
+
+    model, _ = load_model(options.build / "demo-weights-small")
+    parameters = sum(p.numel() for p in model.parameters()) * 4
+    stored = sum(len(w.data) for w in graph.weights.values() if w.spec["dtype"] == "float32")
+    assert parameters <= stored < parameters * 1.05
+
+
+def test_quantized_variants_run_in_node_within_their_recorded_error(converted):
+    options, _report = converted
+    metadata = json.loads((options.output / "metadata.json").read_text())
+    cases = [Case(content, style) for content, style in SIZES]
+    fp32, _ = run_tfjs(options.output, cases, "wasm")
+    for variant in metadata["variants"]:
+        directory = options.output / variant["path"].replace("model.json", "")
+        files = [directory / "model.json", *directory.glob("group1-shard*.bin")]
+        assert variant["bytes"] == sum(f.stat().st_size for f in files)
+        if variant["name"] == "fp32":
+            continue
+        results, _ = run_tfjs(directory, cases, "wasm")
+        errors = np.concatenate([np.abs(r - f).ravel() for r, f in zip(results, fp32, strict=True)])
+        assert errors.max() <= variant["max_abs_error"] + 1e-6
+        assert abs(errors.mean() - variant["mean_abs_error"]) < 1e-6
+    sizes = {v["name"]: v["bytes"] for v in metadata["variants"]}
+    assert sizes["uint8"] < sizes["float16"] < sizes["fp32"]
+
+
+def test_metadata_labels_demo_weights(converted):
+    options, _ = converted
+    metadata = json.loads((options.output / "metadata.json").read_text())
+    assert metadata["weights"]["untrained"] is True and metadata["weights"]["source"] == "demo"
+    assert metadata["signature"]["execute"] == "executeAsync"
+    assert metadata["versions"]["tensorflowjs"] == "4.22.0"
+
+
+def one_line_failure(capsys, *args) -> str:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.startswith("convert: error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    return lines[0]
+
+
+def test_missing_weights(tmp_path, capsys):
+    message = one_line_failure(capsys, "--weights", tmp_path / "none", "--build", tmp_path / "b",
+                               "--output", tmp_path / "m")  # fmt: skip
+    assert "does not exist" in message
+
+
+def test_corrupt_weights(tmp_path, capsys, demo_weights):
+    weights = tmp_path / "w"
+    shutil.copytree(demo_weights, weights)
+    (weights / "decoder_iter_0.pth").write_bytes(b"\0" * 100)
+    message = one_line_failure(capsys, "--weights", weights, "--build", tmp_path / "b",
+                               "--output", tmp_path / "m")  # fmt: skip
+    assert "decoder_iter_0.pth" in message
+
+
+def test_unwritable_output(tmp_path, capsys, demo_weights):
+    message = one_line_failure(capsys, "--weights", demo_weights, "--build", tmp_path / "b",
+                               "--output", "/proc/sanet/model")  # fmt: skip
+    assert "not writable" in message
+
+
+def test_stage_needs_the_earlier_ones(tmp_path, capsys, demo_weights):
+    message = one_line_failure(capsys, "--weights", demo_weights, "--build", tmp_path / "b",
+                               "--output", tmp_path / "m", "--only", "tf")  # fmt: skip
+    assert "run the earlier stages first" in message
+
+
+def test_missing_node_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node here
+    with pytest.raises(SANetError, match="Node"):
+        run_tfjs(tmp_path, [Case((32, 32), (32, 32))], "wasm")
+
+
+def test_failed_run_keeps_the_published_model(converted, tmp_path, monkeypatch):
+    options, _ = converted
+    output = tmp_path / "model"
+    shutil.copytree(options.output, output)
+    before = sorted((p.name, p.stat().st_size) for p in output.rglob("*"))
+
+    def broken(*args, **kwargs):
+        raise SANetError("TF.js (wasm) failed: simulated")
+
+    monkeypatch.setattr("convert.runtimes.run_tfjs", broken)
+    failed = Options(demo="small", build=options.build, output=output, only="tfjs", sizes=SIZES[:1])
+    with pytest.raises(SANetError, match="simulated"):
+        run(failed)
+    assert sorted((p.name, p.stat().st_size) for p in output.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_falls_back_to_demo_weights_when_nothing_can_be_fetched(tmp_path, monkeypatch, capsys):
+    from convert.pipeline import load_weights
+
+    def offline(directory, api=None):
+        raise SANetError("cannot reach cloud-api.yandex.net (no network)")
+
+    monkeypatch.setenv("SANET_WEIGHTS", str(tmp_path / "absent"))
+    monkeypatch.setattr("sanet.fetch.fetch_release", offline)
+    _model, info = load_weights(Options(build=tmp_path / "build"))
+    assert info["untrained"] and info["source"] == "demo"
+    assert "UNTRAINED" in capsys.readouterr().err
