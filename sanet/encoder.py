@@ -5,6 +5,7 @@ by key (`0.weight`, `2.weight`, ...). The release holds all 53 children of VGG-1
 first 44 reach relu5_1, and those are the ones built here.
 """
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Output channels of each VGG-19 stage at full size.
@@ -21,9 +22,20 @@ def conv3x3(in_channels: int, out_channels: int, relu: bool = True) -> list[nn.M
     return [*layers, nn.ReLU()] if relu else layers
 
 
+class CeilMaxPool(nn.Module):
+    """2x2 max pooling in ceil mode (a partial last row or column is kept: 25 -> 13), as the
+    release's `MaxPool2d(ceil_mode=True)`, for non-negative inputs (VGG pools follow a ReLU).
+
+    One row and column of zeros, then floor-mode pooling: for inputs >= 0 the zeros never win
+    a max, and the pad is static, so the exported graph needs no run-time size arithmetic.
+    """
+
+    def forward(self, features: Tensor) -> Tensor:
+        return F.max_pool2d(F.pad(features, (0, 1, 0, 1)), 2)
+
+
 def _pool() -> nn.Module:
-    # ceil_mode keeps a partial last row/column: odd sides round up (25 -> 13).
-    return nn.MaxPool2d(2, 2, ceil_mode=True)
+    return CeilMaxPool()
 
 
 def vgg_layers(widths: tuple[int, int, int, int] = FULL_WIDTHS) -> list[nn.Module]:
