@@ -109,11 +109,8 @@ def strokes(rng: np.random.Generator) -> Image.Image:
 def _wheel(path: Path | None, tmp: Path) -> Path:
     if path is not None:
         return path
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(tmp)]
-        + ["scikit-image==0.26.0"],
-        check=True,
-    )
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+    subprocess.run([*pip, "-d", str(tmp), "scikit-image==0.26.0"], check=True)
     return next(tmp.glob("scikit_image-*.whl"))
 
 

@@ -1,0 +1,302 @@
+// End-to-end tests of the page in Debian's headless Chromium, against the model in MODEL_DIR.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  compareWithSavedModel,
+  config,
+  launchChromium,
+  makeInputs,
+  pngSize,
+  startSite,
+} from './helpers.mjs';
+
+// The page's 8-bit result against the SavedModel's float output, in levels of 1/255:
+// - rounding to 8 bits alone gives up to 0.5;
+// - TF.js (WASM/XNNPACK) and TensorFlow (Eigen) sum in different orders, and float32 rounding
+//   differences of ~1e-6 relative, amplified through the network's layers and iterations, can
+//   move a value across a rounding boundary: one more level, rarely two.
+// A real mismatch (channel order, scaling, resize semantics, a wrong input) costs tens of levels,
+// so these bounds still catch it.
+const MAX_LEVELS = 3;
+const MEAN_LEVELS = 0.5;
+const LONG = 90_000;
+
+const CONTROLS = [
+  'content-input',
+  'style-input',
+  'stylize-button',
+  'iterations',
+  'strength',
+  'max-resolution',
+  'model-variant',
+  'backend',
+  'status',
+  'result',
+  'download',
+];
+
+describe('the page in Chromium', { timeout: 300_000 }, () => {
+  let site;
+  let browser;
+  let context;
+  let page;
+  let inputs;
+  const consoleErrors = [];
+  const foreignRequests = [];
+  const modelRequests = [];
+
+  const testId = (id) => page.locator(`[data-testid="${id}"]`);
+  const statusState = () => testId('status').getAttribute('data-state');
+
+  /** Waits until the model is loaded (status "ready"), with `expect` in the status text. */
+  async function waitReady(expect = '') {
+    await page.waitForFunction(
+      (text) => {
+        const status = document.querySelector('[data-testid="status"]');
+        return status.dataset.state === 'ready' && status.textContent.includes(text);
+      },
+      expect,
+      { timeout: LONG },
+    );
+  }
+
+  /** Waits for the n-th result to be drawn and returns its status text. */
+  async function waitRun(n) {
+    await page.waitForSelector(`[data-testid="result"][data-run="${n}"]`, {
+      state: 'attached',
+      timeout: LONG,
+    });
+    return testId('status').textContent();
+  }
+
+  async function downloadResult(name) {
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      testId('download').click(),
+    ]);
+    const path = join(inputs, name);
+    await download.saveAs(path);
+    return path;
+  }
+
+  async function assertTensorsAtBaseline() {
+    const memory = await page.evaluate(() => window.sanet.memory());
+    assert.ok(memory.baseline > 0, 'the model holds its weights as tensors');
+    assert.equal(memory.numTensors, memory.baseline, 'every tensor of the run was disposed');
+  }
+
+  function watch(target) {
+    target.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    target.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  }
+
+  before(async () => {
+    inputs = await makeInputs();
+    site = await startSite();
+    browser = await launchChromium();
+    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    context.on('request', (request) => {
+      const url = request.url();
+      if (url.startsWith('blob:') || url.startsWith('data:')) return;
+      if (new URL(url).origin !== site.origin) foreignRequests.push(url);
+      if (url.includes('/model/') && url.endsWith('.bin') === false && url.includes('.bin')) {
+        modelRequests.push(url);
+      }
+    });
+    page = await context.newPage();
+    watch(page);
+    await page.goto(`${site.origin}/`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    site?.server.close();
+  });
+
+  it('loads the model with no console error, isolated, and says it is untrained', async () => {
+    await waitReady();
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    const variants = await testId('model-variant').locator('option').allTextContents();
+    assert.deepEqual(
+      variants.map((text) => text.split(' ')[0]),
+      ['fp32', 'float16', 'uint8'],
+    );
+    for (const text of variants) assert.match(text, /\d+(\.\d)? (B|kB|MB)/, 'sizes are shown');
+    const metadata = await (await fetch(`${site.origin}/model/metadata.json`)).json();
+    const untrained = Boolean(metadata.weights?.untrained || metadata.weights?.source === 'demo');
+    assert.equal(await page.locator('#untrained-banner').isVisible(), untrained);
+    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(foreignRequests, []);
+  });
+
+  it('stylizes two chosen images like the SavedModel, at the content’s size', async (t) => {
+    await testId('model-variant').selectOption('fp32');
+    await waitReady('fp32');
+    await testId('backend').selectOption('wasm');
+    await waitReady('on wasm');
+    await testId('iterations').fill('2');
+    await testId('strength').fill('0.8');
+    await testId('max-resolution').selectOption('256');
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await testId('stylize-button').click();
+    await waitRun(1);
+    assert.equal(await statusState(), 'done');
+
+    const result = await downloadResult('result-a.png');
+    assert.deepEqual(await pngSize(result), { width: 173, height: 131 });
+    const report = await compareWithSavedModel({
+      content: join(inputs, 'content.png'),
+      style: join(inputs, 'style-a.png'),
+      result,
+      iterations: 2,
+      strength: 0.8,
+      max_resolution: 256,
+    });
+    t.diagnostic(`page vs SavedModel: ${JSON.stringify(report)}`);
+    assert.deepEqual(report.page_size, report.reference_size);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    await assertTensorsAtBaseline();
+  });
+
+  it('re-stylizes when the style or a control changes, without re-uploading', async (t) => {
+    await testId('style-input').setInputFiles(join(inputs, 'style-b.png'));
+    await waitRun(2); // no click: a new style re-runs by itself
+    await testId('max-resolution').selectOption('128');
+    await waitRun(3);
+    const result = await downloadResult('result-b.png');
+    assert.deepEqual(await pngSize(result), { width: 173, height: 131 });
+    const report = await compareWithSavedModel({
+      content: join(inputs, 'content.png'),
+      style: join(inputs, 'style-b.png'),
+      result,
+      iterations: 2,
+      strength: 0.8,
+      max_resolution: 128,
+    });
+    t.diagnostic(`page vs SavedModel: ${JSON.stringify(report)}`);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    assert.match(await page.locator('#result-meta').textContent(), /computed at 128 px/);
+    await assertTensorsAtBaseline();
+  });
+
+  it('explains a non-image upload in plain words and keeps working', async () => {
+    await testId('content-input').setInputFiles(join(inputs, 'notes.txt'));
+    await page.waitForSelector('[data-testid="error"]:not([hidden])');
+    assert.match(await testId('error').textContent(), /“notes\.txt” is not an image/);
+    await testId('style-input').setInputFiles(join(inputs, 'broken.png'));
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="error"]').textContent.includes('broken.png'),
+    );
+    assert.match(await testId('error').textContent(), /not an image this browser can read/);
+    // The previous images are kept; the page still stylizes.
+    await testId('stylize-button').click();
+    await waitRun(4);
+    assert.equal(await testId('error').isHidden(), true, 'a successful run clears the error');
+    await assertTensorsAtBaseline();
+  });
+
+  it('scales a large photo down before processing and downloads it at its own size', async () => {
+    await testId('content-input').setInputFiles(join(inputs, 'large.png'));
+    await waitRun(5);
+    assert.match(await page.locator('#content-meta').textContent(), /3000×2000 px, scaled to 2048×1365/);
+    assert.deepEqual(await pngSize(await downloadResult('result-large.png')), {
+      width: 3000,
+      height: 2000,
+    });
+    await assertTensorsAtBaseline();
+  });
+
+  it('retries at a lower resolution after running out of memory, and on another backend', async () => {
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await waitRun(6);
+    await testId('max-resolution').selectOption('256');
+    await waitRun(7);
+    await page.evaluate(() => window.sanet.failNext('oom'));
+    await testId('stylize-button').click();
+    await waitRun(8);
+    assert.match(
+      await page.locator('#notices').textContent(),
+      /Out of memory at 173 px on wasm; retried at 128 px/,
+    );
+    assert.match(await page.locator('#result-meta').textContent(), /computed at 128 px/);
+    await page.evaluate(() => window.sanet.failNext('context-lost'));
+    await testId('stylize-button').click();
+    await waitRun(9);
+    assert.match(await page.locator('#notices').textContent(), /wasm backend lost its GPU context; switched to cpu/);
+    assert.match(await page.locator('#result-meta').textContent(), /on cpu/);
+    await assertTensorsAtBaseline();
+  });
+
+  it('uses the sample gallery and the webcam', async () => {
+    await page.locator('.gallery[data-slot="style"] button').first().click();
+    await waitRun(10);
+    assert.match(await page.locator('#style-meta').textContent(), /waves\.jpg: 512×512/);
+    await page.locator('#webcam-button').click();
+    await page.waitForFunction(() => document.getElementById('webcam-video').videoWidth > 0);
+    await page.locator('#webcam-shoot').click();
+    await waitRun(11);
+    assert.match(await page.locator('#content-meta').textContent(), /webcam\.png/);
+  });
+
+  it('works offline on a second visit, without downloading the model again', async () => {
+    const before = modelRequests.length;
+    await page.reload();
+    await waitReady();
+    assert.equal(modelRequests.length, before, 'weights came from the browser cache');
+    assert.match(await testId('status').textContent(), /read from the browser cache/);
+    await context.setOffline(true);
+    try {
+      await page.reload();
+      await waitReady();
+      await page.locator('.gallery[data-slot="content"] button').nth(1).click();
+      await page.locator('.gallery[data-slot="style"] button').nth(2).click();
+      await testId('stylize-button').click();
+      await waitRun(1);
+    } finally {
+      await context.setOffline(false);
+    }
+    await assertTensorsAtBaseline();
+  });
+
+  it('is usable with labels and the keyboard', async () => {
+    for (const id of CONTROLS.filter((c) => !['status', 'result'].includes(c))) {
+      const named = await testId(id).evaluate(
+        (el) => (el.labels?.length ?? 0) > 0 || el.hasAttribute('aria-label') || el.textContent.trim() !== '',
+      );
+      assert.ok(named, `${id} has a label`);
+    }
+    await testId('strength').focus();
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await testId('strength').inputValue(), '0.95');
+    const [chooser] = await Promise.all([
+      page.waitForEvent('filechooser'),
+      page.locator('#style-drop').focus().then(() => page.keyboard.press('Enter')),
+    ]);
+    assert.equal(chooser.isMultiple(), false);
+  });
+
+  it('shows every control at phone width (screenshots in build/screenshots/)', async () => {
+    await mkdir(config.screenshots, { recursive: true });
+    await page.screenshot({ path: join(config.screenshots, 'desktop.png'), fullPage: true });
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.screenshot({ path: join(config.screenshots, 'phone.png'), fullPage: true });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `no sideways scrolling (page is ${width} px wide)`);
+    for (const id of CONTROLS) {
+      // File inputs are visually hidden behind their labels, which must be on screen.
+      const visible = id.endsWith('-input') ? page.locator(`label[for="${id.replace('-input', '')}-input"]`) : testId(id);
+      assert.ok(await visible.isVisible(), `${id} is visible`);
+      const box = await visible.boundingBox();
+      assert.ok(box.x >= 0 && box.x + box.width <= 375, `${id} fits the width`);
+    }
+    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(foreignRequests, []);
+  });
+});

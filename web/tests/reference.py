@@ -1,0 +1,97 @@
+"""Test inputs and the reference output for the web page's tests.
+
+python web/tests/reference.py inputs OUT_DIR
+    writes the PNG inputs the browser tests upload (lossless, no colour profile, so the
+    browser and PIL read identical pixels) and two files that are not images.
+python web/tests/reference.py compare SAVED_MODEL CASE_JSON
+    runs the TF SavedModel's serving_default signature on a case's inputs and compares its
+    output with the PNG the page downloaded; prints JSON with the error in 8-bit levels.
+    CASE_JSON: {"content", "style", "result" (paths), "iterations", "strength",
+    "max_resolution"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _pattern(width: int, height: int, seed: int) -> np.ndarray:
+    """A smooth, structured RGB image (gradients, rings and a stripe) as uint8."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    y /= height
+    x /= width
+    f = rng.uniform(2, 6, 3)
+    rings = np.sin(2 * np.pi * f[0] * np.hypot(x - 0.4, y - 0.6))
+    waves = np.cos(2 * np.pi * (f[1] * x + f[2] * y * y))
+    rgb = np.stack([0.5 + 0.4 * rings, 0.5 + 0.4 * waves, 0.2 + 0.6 * x * (1 - y)], -1)
+    rgb[(x > 0.7) & (x < 0.75)] = rng.uniform(0, 1, 3)
+    return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def write_inputs(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, (width, height, seed) in {
+        "content.png": (173, 131, 1),  # odd, non-square: the result must keep this size
+        "style-a.png": (120, 90, 2),
+        "style-b.png": (97, 111, 3),
+    }.items():
+        Image.fromarray(_pattern(width, height, seed)).save(out / name)
+    # Larger than the page's 2048 px intake limit: it must be scaled down before any tensor.
+    big = np.zeros((2000, 3000, 3), np.uint8)
+    big[:, :, 0] = np.linspace(0, 255, 3000, dtype=np.uint8)[None, :]
+    big[:, :, 1] = np.linspace(255, 0, 2000, dtype=np.uint8)[:, None]
+    big[::100] = 255
+    Image.fromarray(big).save(out / "large.png", optimize=True)
+    (out / "notes.txt").write_text("These are notes, not an image.\n")
+    (out / "broken.png").write_bytes(b"not really a PNG file\n" * 10)
+
+
+def compare(saved_model: Path, case: dict) -> dict:
+    import tensorflow as tf
+
+    def image(path: str) -> tf.Tensor:
+        pixels = np.asarray(Image.open(path).convert("RGB"), np.float32)
+        return tf.constant(pixels / np.float32(255))
+
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    outputs = serve(
+        content=image(case["content"]),
+        style=image(case["style"]),
+        iterations=tf.constant(case["iterations"], tf.int32),
+        max_resolution=tf.constant(case["max_resolution"], tf.int32),
+        strength=tf.constant(case["strength"], tf.float32),
+    )
+    reference = outputs["result"].numpy() * 255.0
+    page = np.asarray(Image.open(case["result"]).convert("RGB"), np.float64)
+    report = {
+        "reference_size": [reference.shape[1], reference.shape[0]],
+        "page_size": [page.shape[1], page.shape[0]],
+    }
+    if reference.shape == page.shape:
+        diff = np.abs(page - reference)
+        report |= {"max_abs": float(diff.max()), "mean_abs": float(diff.mean())}
+    return report
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "inputs":
+        write_inputs(Path(argv[1]))
+        return 0
+    if len(argv) == 3 and argv[0] == "compare":
+        print(json.dumps(compare(Path(argv[1]), json.loads(Path(argv[2]).read_text()))))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
