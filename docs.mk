@@ -6,7 +6,8 @@
 #                      made one; pages generated from build/parity.json and bench/results.json
 #   make docs-serve    build, then serve site/ at http://127.0.0.1:$(PORT)/ with the COOP/COEP
 #                      headers that WASM threads need
-#   make docs-pictures redraw docs/images/architecture.svg and the example outputs (demo weights)
+#   make docs-pictures redraw docs/images/architecture.svg and the example outputs (demo weights),
+#                      and keep small copies of the browser tests' screenshots if they exist
 #   make docs-check    the documentation tests alone (commands and flags shown exist; strict build)
 
 SITE ?= site
@@ -23,6 +24,9 @@ docs-serve: docs
 docs-pictures: install
 	$(BIN)/python docs/_tools/make_diagram.py docs/images/architecture.svg
 	$(BIN)/python docs/_tools/make_examples.py docs/images/examples
+	@if [ -f build/screenshots/desktop.png ]; then \
+		$(BIN)/python docs/_tools/keep_screenshots.py build/screenshots docs/images/screenshots; \
+	else echo "no build/screenshots/: run 'make test-web' to refresh the screenshots"; fi
 
 docs-check: install web
 	$(BIN)/python -m pytest tests/test_docs.py

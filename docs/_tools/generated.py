@@ -28,8 +28,11 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
+DASH = "–"
+
+
 def sci(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1e}"
+    return DASH if value is None else f"{value:.1e}"
 
 
 def megabytes(size: int) -> str:
@@ -310,7 +313,15 @@ def render_variants(data: dict | None) -> str:
 # ------------------------------------------------------------------------------ benchmarks
 
 
+def number(value, digits: int) -> str:
+    """A number with `digits` decimals; a dash for a missing or non-numeric value."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DASH
+    return f"{value:.{digits}f}"
+
+
 def render_bench(data: dict | None, has_target: bool) -> str:
+    """The benchmark tables; tolerant of missing fields, since the suite's format may grow."""
     how = (
         "`make bench` writes it."
         if has_target
@@ -321,59 +332,45 @@ def render_bench(data: dict | None, has_target: bool) -> str:
             '!!! note "No benchmark results in this build"\n'
             f"    This page is generated from `bench/results.json`. {how}\n"
         )
-    rows = []
-    for run in data.get("runs", []):
-        cold = run.get("cold_s")
-        peak = run.get("peak_mb")
-        rows.append(
-            [
-                run["runtime"],
-                run.get("backend") or "–",
-                str(run["size"]),
-                str(run["iterations"]),
-                f"{run['median_s']:.2f}",
-                f"{run['min_s']:.2f}",
-                f"{run['max_s']:.2f}",
-                "–" if peak is None else f"{peak:.0f}",
-                "–" if cold is None else f"{cold:.2f}",
-            ]
-        )
+    columns = [  # (header, key, decimals or None for text, alignment)
+        ("runtime", "runtime", None, "l"),
+        ("backend", "backend", None, "l"),
+        ("size (px)", "size", 0, "r"),
+        ("iterations", "iterations", 0, "r"),
+        ("median (s)", "median_s", 2, "r"),
+        ("min (s)", "min_s", 2, "r"),
+        ("max (s)", "max_s", 2, "r"),
+        ("peak memory (MB)", "peak_mb", 0, "r"),
+        ("first run (s)", "cold_s", 2, "r"),
+    ]
+    rows = [
+        [
+            str(run.get(key) or DASH) if digits is None else number(run.get(key), digits)
+            for _, key, digits, _ in columns
+        ]
+        for run in data.get("runs", [])
+    ]
     parts = [
-        table(
-            [
-                "runtime",
-                "backend",
-                "size (px)",
-                "iterations",
-                "median (s)",
-                "min (s)",
-                "max (s)",
-                "peak memory (MB)",
-                "first run (s)",
-            ],
-            rows,
-            "llrrrrrrr",
-        ),
+        table([c[0] for c in columns], rows, "".join(c[3] for c in columns)),
         "",
     ]
     variants = data.get("variants", [])
     if variants:
+        variant_rows = [
+            [
+                f"`{v.get('name', '?')}`",
+                megabytes(v["bytes"]) if isinstance(v.get("bytes"), int) else DASH,
+                sci(v.get("max_abs_error")),
+                sci(v.get("mean_abs_error")),
+                DASH if v.get("psnr") is None else f"{v['psnr']:.1f} dB",
+            ]
+            for v in variants
+        ]
         parts += [
             "Model variants:",
             "",
             table(
-                ["variant", "download", "max error", "mean error", "PSNR"],
-                [
-                    [
-                        f"`{v['name']}`",
-                        megabytes(v["bytes"]),
-                        sci(v.get("max_abs_error")),
-                        sci(v.get("mean_abs_error")),
-                        "–" if v.get("psnr") is None else f"{v['psnr']:.1f} dB",
-                    ]
-                    for v in variants
-                ],
-                "lrrrr",
+                ["variant", "download", "max error", "mean error", "PSNR"], variant_rows, "lrrrr"
             ),
             "",
         ]
@@ -491,8 +488,17 @@ def _signature(name: str, obj, method: bool) -> str:
         parameters = list(signature.parameters.values())
         if parameters and parameters[0].name in ("self", "cls"):
             signature = signature.replace(parameters=parameters[1:])
-    text = f"{name}{signature}"
-    return re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", f"{name}{signature}")
+    if len(text) <= 88:
+        return text
+    # One parameter a line, as a formatter would write a long signature.
+    parameters = [
+        re.sub(r"<class '([\w.]+)'>", r"\1", str(p)) for p in signature.parameters.values()
+    ]
+    returns = ""
+    if signature.return_annotation is not inspect.Signature.empty:
+        returns = " -> " + inspect.formatannotation(signature.return_annotation).strip("'")
+    return f"{name}(\n" + "".join(f"    {p},\n" for p in parameters) + f"){returns}"
 
 
 def render_api() -> str:
