@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     except SANetError as error:
         print(f"convert: error: {error}", file=sys.stderr)
         return 1
+    except ImportError as error:
+        print(f"convert: error: {error.name or error} is not installed: run `make install`",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         print("convert: interrupted", file=sys.stderr)
         return 130

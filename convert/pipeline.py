@@ -351,4 +351,17 @@ def run(options: Options) -> Report:
         publish(site, options.output, metadata(report))
         say(f"published {options.output}")
     print(format_table(report.checks))
+    if "tfjs" in report.ops:
+        say(summary(report))
     return report
+
+
+def summary(report: Report) -> str:
+    """One line on what the TF.js graph carries, before and after this project's passes."""
+    ops = report.ops["tfjs"]
+    before, after = ops["converted"], ops["optimized"]
+    sizes = ", ".join(f"{v['name']} {v['bytes'] / 2**20:.1f} MB" for v in report.variants)
+    return (
+        f"TF.js graph: {sum(before.values())} -> {sum(after.values())} nodes, Transpose "
+        f"{before.get('Transpose', 0)} -> {after.get('Transpose', 0)}; {sizes}"
+    )

@@ -218,3 +218,19 @@ def test_falls_back_to_demo_weights_when_nothing_can_be_fetched(tmp_path, monkey
     _model, info = load_weights(Options(build=tmp_path / "build"))
     assert info["untrained"] and info["source"] == "demo"
     assert "UNTRAINED" in capsys.readouterr().err
+
+
+def test_missing_python_package_is_one_line(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError("No module named 'onnx'", name="onnx")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_onnx)
+    message = one_line_failure(capsys, "--demo", "small", "--build", tmp_path / "b",
+                               "--output", tmp_path / "m", "--only", "onnx")  # fmt: skip
+    assert "onnx is not installed" in message
