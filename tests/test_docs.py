@@ -357,7 +357,7 @@ def test_full_site_renders_results(full_site):
     assert "2 of 3 judged checks pass" in conversion
     assert "FAIL" in conversion and "recorded" in conversion
     assert "8.6e-06" in conversion and "1.0e-04" in conversion
-    assert "49.0 MB" in conversion  # duplicate bytes removed
+    assert "49.0 MB" in conversion and "instead of 133.0 MB" in conversion  # deduplication
     assert "84.0 MB" in conversion and "19.6 dB" in conversion
     bench = visible_text(page(full_site, "benchmarks"))
     assert "5.43" in bench and "12.50" in bench and "1890" in bench and "47.5 dB" in bench

@@ -252,18 +252,21 @@ def render_ops(data: dict | None) -> str:
     ]
     rows = [[f"`{op}`", str(before.get(op, 0)), str(after.get(op, 0))] for op in watched]
     rows.append(["all nodes", str(sum(before.values())), str(sum(after.values()))])
-    weights = data.get("weights", {})
-    note = (
-        " (untrained demo weights, small widths: sizes scale with the channels)"
-        if (weights.get("untrained"))
-        else ""
-    )
+    widths = data.get("weights", {}).get("widths", [])
+    removed = tfjs["duplicate_bytes_removed"]
+    fp32 = next((v for v in data.get("variants", []) if v["name"] == "fp32"), None)
+    sizes = f"duplicate weights removed: **{megabytes(removed)}**"
+    if fp32:
+        sizes += (
+            f", so the fp32 model is {megabytes(fp32['bytes'])} instead of "
+            f"{megabytes(fp32['bytes'] + removed)}"
+        )
+    note = f" (VGG widths {', '.join(map(str, widths))})" if widths else ""
     return "\n".join(
         [
             table(["TF.js op", "as converted", "after this project's passes"], rows, "lrr"),
             "",
-            f"Transpose pairs cancelled: **{tfjs['transpose_pairs_removed']}**; duplicate weight "
-            f"bytes removed: **{megabytes(tfjs['duplicate_bytes_removed'])}**{note}.",
+            f"Transpose pairs cancelled: **{tfjs['transpose_pairs_removed']}**; {sizes}{note}.",
             "",
         ]
     )
