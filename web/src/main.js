@@ -51,6 +51,7 @@ const state = {
   busy: false,
   rerun: false,
   timer: 0,
+  started: false,
   runs: 0,
   result: null,
   pasteTarget: null,
@@ -269,7 +270,7 @@ function modelReady(reply, variant, how) {
   });
   labelVariants();
   updateButtons();
-  if (state.result) scheduleRun(0);
+  if (state.started) scheduleRun(0);
 }
 
 // ---------------------------------------------------------------- stylize
@@ -324,9 +325,12 @@ async function stylize() {
   } catch (error) {
     endProgress();
     setStatus('Stylization failed.', 'error');
-    const advice =
-      error.kind === 'oom' ? ' Choose a lower resolution or another backend and try again.' : '';
-    showError(`Stylization failed: ${error.message}${advice}`);
+    showError(
+      error.kind === 'oom'
+        ? `Out of memory: ${error.message} Choose a lower resolution or another backend.`
+        : `The model could not process these images (${error.message}). ` +
+            'Try another resolution or backend; the page still works.',
+    );
   } finally {
     state.busy = false;
     updateButtons();
@@ -422,7 +426,7 @@ async function setImage(slot, blob, name) {
       );
     }
     updateButtons();
-    if (state.result) scheduleRun();
+    if (state.started) scheduleRun();
   } catch (error) {
     showError(
       error instanceof ImageInputError ? error.message : `${name} could not be opened: ${error.message}`,
@@ -522,14 +526,17 @@ async function setUpWebcam() {
 // ---------------------------------------------------------------- controls and start-up
 
 function wireControls() {
-  ui.stylize.addEventListener('click', stylize);
+  ui.stylize.addEventListener('click', () => {
+    state.started = true; // from now on, any change re-stylizes
+    stylize();
+  });
   ui.download.addEventListener('click', download);
   ui.strength.addEventListener('input', () => {
     ui.strengthValue.textContent = Number(ui.strength.value).toFixed(2);
   });
   for (const control of [ui.iterations, ui.strength, ui.maxResolution]) {
     control.addEventListener('change', () => {
-      if (state.result) scheduleRun();
+      if (state.started) scheduleRun();
     });
   }
   ui.variant.addEventListener('change', () => {

@@ -56,11 +56,6 @@ function imageTensor({ data, width, height }) {
 }
 
 async function runModel({ content, style, iterations, strength, maxResolution }) {
-  if (state.failNext) {
-    const kind = state.failNext;
-    state.failNext = null;
-    throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
-  }
   const values = {
     content: imageTensor(content),
     style: imageTensor(style),
@@ -71,6 +66,13 @@ async function runModel({ content, style, iterations, strength, maxResolution })
   let output;
   let bytes;
   try {
+    if (state.failNext) {
+      // Fail the way a graph run does midway: with a stray intermediate tensor left behind.
+      const kind = state.failNext;
+      state.failNext = null;
+      tf.zeros([8, 8, 3]);
+      throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
+    }
     output = await state.model.executeAsync(state.adapter.feed(values), state.adapter.output);
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
     const [height, width] = output.shape;
@@ -134,6 +136,19 @@ async function activate(candidates) {
   });
 }
 
+/**
+ * After a failed run: a graph model that throws midway leaves its intermediate tensors behind
+ * (unreachable, never disposed). If the count is above the model's own, restart the engine and
+ * rebuild the model from the artifacts kept in memory, so that memory returns to its baseline.
+ */
+async function recover() {
+  if (tf.memory().numTensors <= state.baseline) return;
+  const backend = state.backend;
+  disposeModel();
+  tf.engine().reset();
+  await activate([backend]);
+}
+
 function candidatesFor(choice) {
   if (choice === 'auto' || !BACKEND_ORDER.includes(choice)) return BACKEND_ORDER;
   return [choice, ...BACKEND_ORDER.filter((name) => name !== choice)];
@@ -178,6 +193,7 @@ async function stylize(request) {
         baseline: state.baseline,
       };
     } catch (error) {
+      await recover();
       const kind = classifyError(error);
       if (kind === 'oom' && resolution > MIN_RESOLUTION) {
         const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));

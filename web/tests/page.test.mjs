@@ -64,10 +64,18 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 
   /** Waits for the n-th result to be drawn and returns its status text. */
   async function waitRun(n) {
-    await page.waitForSelector(`[data-testid="result"][data-run="${n}"]`, {
-      state: 'attached',
-      timeout: LONG,
-    });
+    try {
+      await page.waitForSelector(`[data-testid="result"][data-run="${n}"]`, {
+        state: 'attached',
+        timeout: LONG,
+      });
+    } catch (error) {
+      const status = await testId('status').textContent();
+      const shown = await testId('error').textContent();
+      throw new Error(`run ${n} did not finish: status “${status}”, error “${shown}”`, {
+        cause: error,
+      });
+    }
     return testId('status').textContent();
   }
 
