@@ -41,8 +41,8 @@ export function launchChromium() {
   return chromium.launch({ executablePath: config.chromium, args: CHROMIUM_ARGS });
 }
 
-export async function startSite() {
-  const server = await startServer({ port: 0, modelDir: config.modelDir });
+export async function startSite(modelDir = config.modelDir) {
+  const server = await startServer({ port: 0, modelDir });
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
 

@@ -1,6 +1,6 @@
 // End-to-end tests of the page in Debian's headless Chromium, against the model in MODEL_DIR.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -123,6 +123,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   after(async () => {
     await browser?.close();
     site?.server.close();
+    if (inputs) await rm(inputs, { recursive: true, force: true });
   });
 
   it('loads the model with no console error, isolated, and says it is untrained', async () => {
@@ -242,14 +243,37 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     await assertTensorsAtBaseline();
   });
 
+  it('takes images by drag and drop and by paste', async () => {
+    const moved = (slot) => page.locator(`#${slot}-meta`).textContent();
+    await page.evaluate(async () => {
+      const blob = await (await fetch('samples/content-chelsea.jpg')).blob();
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], 'dropped-cat.jpg', { type: 'image/jpeg' }));
+      const zone = document.getElementById('content-drop');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, cancelable: true }));
+    });
+    await waitRun(10);
+    assert.match(await moved('content'), /dropped-cat\.jpg: 451×300/);
+    await page.evaluate(async () => {
+      const blob = await (await fetch('samples/style-mosaic.jpg')).blob();
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], 'pasted.jpg', { type: 'image/jpeg' }));
+      document.getElementById('style-drop').focus();
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer }));
+    });
+    await waitRun(11);
+    assert.match(await moved('style'), /pasted\.jpg: 512×512/);
+  });
+
   it('uses the sample gallery and the webcam', async () => {
     await page.locator('.gallery[data-slot="style"] button').first().click();
-    await waitRun(10);
+    await waitRun(12);
     assert.match(await page.locator('#style-meta').textContent(), /waves\.jpg: 512×512/);
     await page.locator('#webcam-button').click();
     await page.waitForFunction(() => document.getElementById('webcam-video').videoWidth > 0);
     await page.locator('#webcam-shoot').click();
-    await waitRun(11);
+    await waitRun(13);
     assert.match(await page.locator('#content-meta').textContent(), /webcam\.png/);
   });
 
@@ -306,5 +330,50 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     }
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(foreignRequests, []);
+  });
+});
+
+describe('the page when the model cannot be loaded', { timeout: 120_000 }, () => {
+  let site;
+  let browser;
+  let page;
+  let inputs;
+  const errors = [];
+
+  before(async () => {
+    inputs = await makeInputs();
+    // metadata.json that points at model files which are not there
+    const modelDir = join(inputs, 'model');
+    await mkdir(modelDir);
+    const metadata = {
+      weights: { source: 'release', untrained: false },
+      variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
+    };
+    await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
+    site = await startSite(modelDir);
+    browser = await launchChromium();
+    page = await browser.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${site.origin}/`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    site?.server.close();
+    if (inputs) await rm(inputs, { recursive: true, force: true });
+  });
+
+  it('says so in plain words and keeps the rest of the page usable', async () => {
+    const error = page.locator('[data-testid="error"]');
+    await error.waitFor({ state: 'visible', timeout: LONG });
+    assert.match(await error.textContent(), /The fp32 model failed to load: .*could not be downloaded/);
+    assert.equal(await page.locator('[data-testid="status"]').getAttribute('data-state'), 'error');
+    assert.equal(await page.locator('#untrained-banner').isVisible(), false, 'release weights');
+    await page.locator('[data-testid="content-input"]').setInputFiles(join(inputs, 'content.png'));
+    await page.waitForFunction(() =>
+      document.getElementById('content-meta').textContent.includes('content.png: 173×131'),
+    );
+    assert.equal(await page.locator('[data-testid="stylize-button"]').isDisabled(), true);
+    assert.deepEqual(errors, []);
   });
 });
