@@ -396,6 +396,43 @@ def test_local_references_skip_remote_and_fragments():
     assert generated.local_references(html) == ["style.css", "dist/main.js", "samples/a.jpg"]
 
 
+def test_web_app_page_matches_the_page_controls():
+    """The control table of web-app.md states the ranges that web/index.html has."""
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inputs: dict[str, dict] = {}
+            self.options: dict[str, list[dict]] = {}
+            self.select: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if tag == "input" and "id" in attributes:
+                self.inputs[attributes["id"]] = attributes
+            elif tag == "select":
+                self.select = attributes.get("id")
+                self.options[self.select] = []
+            elif tag == "option" and self.select:
+                self.options[self.select].append(attributes)
+
+    controls = Controls()
+    controls.feed((ROOT / "web" / "index.html").read_text())
+    text = " ".join((ROOT / "docs" / "web-app.md").read_text().split())
+    strength, iterations = controls.inputs["strength"], controls.inputs["iterations"]
+    assert f"{strength['min']} to {strength['max']} in steps of {strength['step']}" in text
+    assert f"{iterations['min']} to {iterations['max']} passes" in text
+    sizes = [int(o["value"]) for o in controls.options["max-resolution"]]
+    default = next(o["value"] for o in controls.options["max-resolution"] if "selected" in o)
+    assert f"{min(sizes)} to {max(sizes)} px (default {default})" in text
+    backends = [o["value"] for o in controls.options["backend"]]
+    assert backends[0] == "auto" and "**Auto**" in text
+    names = {"webgpu": "WebGPU", "webgl": "WebGL", "wasm": "WebAssembly", "cpu": "plain JavaScript"}
+    for backend in backends[1:]:
+        assert names[backend] in text, f"backend {backend} is not described"
+
+
 # ------------------------------------------------------------------------------ pictures
 
 
