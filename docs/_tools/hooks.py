@@ -91,8 +91,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         if name == "variants":
             return generated.render_variants(generated.read_json(parity))
         if name == "bench":
-            return generated.render_bench(
-                generated.read_json(_path("SANET_DOCS_BENCH", "bench/results.json")),
+            return generated.render_bench_page(
+                _path("SANET_DOCS_BENCH", "bench/results.json"),
                 generated.has_make_target(ROOT, "bench"),
             )
         if name == "cli":
