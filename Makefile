@@ -19,6 +19,7 @@ TEST_MODEL := build/test-model
 .DEFAULT_GOAL := install
 
 include web/web.mk
+include docs.mk
 
 install: $(STAMP) $(WEB_NPM_STAMP)
 
@@ -52,4 +53,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site node_modules .pytest_cache .ruff_cache
