@@ -143,6 +143,7 @@ function describeBackend(info) {
   if (info.name === 'wasm') {
     parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
     if (info.simd) parts.push('SIMD');
+    parts.push(info.threadedBuild ? 'multi-threaded build' : 'single-threaded build');
   }
   if (info.maxTextureSize) parts.push(`max texture ${info.maxTextureSize}`);
   return parts.join(', ');
@@ -311,6 +312,7 @@ async function stylize() {
   }
   state.busy = true;
   clearError();
+  setStatus('Preparing the images…', 'busy');
   updateButtons();
   const params = readControls();
   const content = state.content;

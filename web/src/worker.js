@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
@@ -19,6 +19,9 @@ const WARMUP_SIZE = 64;
 
 // The .wasm binaries are copied next to this bundle by web/build.mjs.
 setWasmPaths(new URL('wasm/', self.location.href).href);
+// Ask XNNPACK for one thread per logical core (up to 8; its own default is half of them). Threads
+// need cross-origin isolation (COOP/COEP); without it TF.js loads the single-threaded binary.
+setThreadsCount(Math.min(8, Math.max(1, navigator.hardwareConcurrency || 1)));
 
 const state = {
   artifacts: null,
@@ -32,12 +35,14 @@ const state = {
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const notice = (message) => post({ type: 'notice', message });
 
-function describeBackend() {
+async function describeBackend() {
   const name = tf.getBackend();
   const info = { name };
   if (name === 'wasm') {
     info.threads = getThreadsCount();
-    info.simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    info.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    // Whether the multi-threaded binary was loaded (needs cross-origin isolation).
+    info.threadedBuild = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
   }
   if (name === 'webgl') info.maxTextureSize = tf.env().getNumber('WEBGL_MAX_TEXTURE_SIZE');
   info.crossOriginIsolated = Boolean(self.crossOriginIsolated);
@@ -102,8 +107,8 @@ function disposeModel() {
 }
 
 /** Activates the first backend of `candidates` that initialises and runs the model. */
-async function activate(candidates) {
-  const failures = [];
+async function activate({ names: candidates, skipped = [] }) {
+  const failures = [...skipped];
   for (const name of candidates) {
     disposeModel();
     post({ type: 'progress', stage: 'backend', message: `Starting the ${name} backend…` });
@@ -125,7 +130,7 @@ async function activate(candidates) {
       await warmUp();
       state.backend = name;
       state.baseline = tf.memory().numTensors;
-      return { backend: describeBackend(), warmupMs: performance.now() - started, failures };
+      return { backend: await describeBackend(), warmupMs: performance.now() - started, failures };
     } catch (error) {
       failures.push(`${name}: ${error.message}`);
       disposeModel();
@@ -146,12 +151,37 @@ async function recover() {
   const backend = state.backend;
   disposeModel();
   tf.engine().reset();
-  await activate([backend]);
+  await activate({ names: [backend] });
 }
 
+/** The WebGL renderer's name when it is a CPU emulation (SwiftShader, llvmpipe), else null. */
+function softwareRenderer() {
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return /swiftshader|llvmpipe|softpipe|software/i.test(name) ? name : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Backends to try, best first. `auto` skips WebGL when it is emulated on the CPU: WASM with
+ * threads and SIMD is faster there. An explicit choice is tried first, then the rest in order.
+ */
 function candidatesFor(choice) {
-  if (choice === 'auto' || !BACKEND_ORDER.includes(choice)) return BACKEND_ORDER;
-  return [choice, ...BACKEND_ORDER.filter((name) => name !== choice)];
+  if (BACKEND_ORDER.includes(choice)) {
+    return { names: [choice, ...BACKEND_ORDER.filter((name) => name !== choice)], skipped: [] };
+  }
+  const emulated = softwareRenderer();
+  if (!emulated) return { names: BACKEND_ORDER, skipped: [] };
+  return {
+    names: BACKEND_ORDER.filter((name) => name !== 'webgl'),
+    skipped: [`webgl: emulated on the CPU (${emulated}), skipped`],
+  };
 }
 
 async function load({ modelUrl, totalBytes, backend }) {
@@ -188,7 +218,7 @@ async function stylize(request) {
         resolution,
         notes,
         ms: performance.now() - started,
-        backend: describeBackend(),
+        backend: await describeBackend(),
         numTensors: tf.memory().numTensors,
         baseline: state.baseline,
       };
@@ -206,7 +236,7 @@ async function stylize(request) {
       if (kind === 'other' || rest.length === 0) throw error;
       const failed = state.backend;
       const reason = kind === 'oom' ? 'ran out of memory' : 'lost its GPU context';
-      const { backend } = await activate(rest);
+      const { backend } = await activate({ names: rest });
       notes.push(`The ${failed} backend ${reason}; switched to ${backend.name}.`);
       notice(notes.at(-1));
     }
