@@ -7,6 +7,7 @@ import {
   MAX_INPUT_SIDE,
   pixelsOf,
 } from './images.js';
+import { MODEL_CACHE } from './model-store.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -186,13 +187,20 @@ function selectedVariant() {
   return state.metadata.variants.find((v) => v.name === ui.variant.value);
 }
 
+/** How close a quantized variant's output is to fp32, from the converter's measured PSNR. */
+function qualityNote({ psnr }) {
+  if (typeof psnr !== 'number') return '';
+  if (psnr >= 40) return ', close to fp32';
+  return psnr >= 30 ? ', slight differences' : ', visibly lower quality';
+}
+
 async function labelVariants() {
-  const cache = await caches?.open('sanet-model-v1').catch(() => null);
+  const cache = await caches?.open(MODEL_CACHE).catch(() => null);
   for (const option of ui.variant.options) {
     const variant = state.metadata.variants.find((v) => v.name === option.value);
     const size = variant.bytes ? ` — ${formatBytes(variant.bytes)}` : '';
     const cached = cache && (await cache.match(new URL(variant.path, modelBase).href));
-    option.textContent = `${variant.name}${size}${cached ? ' (cached)' : ''}`;
+    option.textContent = `${variant.name}${size}${qualityNote(variant)}${cached ? ' (cached)' : ''}`;
   }
 }
 
@@ -270,6 +278,8 @@ function modelReady(reply, variant, how) {
     'Warm-up': `${Math.round(reply.warmupMs)} ms`,
   });
   labelVariants();
+  // Ask the browser not to evict the cached model under storage pressure (it may say no).
+  navigator.storage?.persist?.().catch(() => {});
   updateButtons();
   if (state.started) scheduleRun(0);
 }
