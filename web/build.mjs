@@ -13,7 +13,7 @@ const wasmSource = join(web, '..', 'node_modules', '@tensorflow', 'tfjs-backend-
 
 const common = {
   bundle: true,
-  minify: process.env.SANET_MINIFY !== "0",
+  minify: process.env.SANET_MINIFY !== '0',
   sourcemap: 'linked',
   target: ['chrome100', 'firefox110', 'safari16'],
   define: { 'process.env.NODE_ENV': '"production"' },

@@ -7,6 +7,7 @@
 #                   comparing with the SavedModel $(WEB_TEST_SAVED_MODEL); by default a stand-in
 #                   model with the same signature, built by $(WEB_TEST_MODEL_TARGET)
 #   make web-samples  regenerate web/samples/ (downloads the scikit-image wheel with pip)
+#   make web-lint / web-format   check / apply the JS, CSS and HTML formatting (Prettier)
 
 PORT ?= 8000
 MODEL_DIR ?= web/model
@@ -21,7 +22,7 @@ WEB_BUILD_STAMP := web/dist/.built
 WEB_SOURCES := web/build.mjs $(wildcard web/src/*.js) web/index.html web/style.css \
 	web/favicon.svg $(wildcard web/samples/*.jpg)
 
-.PHONY: web serve test-web web-standin web-chromium web-samples
+.PHONY: web serve test-web web-standin web-chromium web-samples web-lint web-format
 
 $(WEB_NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -58,3 +59,12 @@ test-web: web web-chromium $(WEB_TEST_MODEL_TARGET) | install
 
 web-samples: | install
 	$(BIN)/python web/samples/make_samples.py
+
+PRETTIER := node_modules/.bin/prettier --ignore-path web/.prettierignore
+WEB_FORMATTED := "web/**/*.{js,mjs,css,html,json}"
+
+web-lint: $(WEB_NPM_STAMP)
+	$(PRETTIER) --check $(WEB_FORMATTED)
+
+web-format: $(WEB_NPM_STAMP)
+	$(PRETTIER) --write $(WEB_FORMATTED)

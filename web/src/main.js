@@ -267,7 +267,8 @@ function modelReady(reply, variant, how) {
   endProgress();
   setStatus(`Model ready: ${variant.name}, ${how}, on ${reply.backend.name}.`, 'ready');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
-  if (reply.cacheError) addNotice(`The model could not be stored for offline use (${reply.cacheError}).`);
+  if (reply.cacheError)
+    addNotice(`The model could not be stored for offline use (${reply.cacheError}).`);
   if (ui.backend.value !== 'auto' && reply.backend.name !== ui.backend.value) {
     addNotice(`The ${ui.backend.value} backend failed here; using ${reply.backend.name} instead.`);
   }
@@ -359,14 +360,19 @@ function showResult(reply, content) {
   ui.result.width = width;
   ui.result.height = height;
   ui.result.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
-  state.result = { name: content.name, width: content.originalWidth, height: content.originalHeight };
+  state.result = {
+    name: content.name,
+    width: content.originalWidth,
+    height: content.originalHeight,
+  };
   state.runs += 1;
   ui.result.dataset.run = String(state.runs);
   ui.result.hidden = false;
   ui.result.parentElement.classList.add('filled');
   ui.result.setAttribute('aria-label', `Stylized ${content.name}, ${width}×${height} pixels`);
   const seconds = (reply.ms / 1000).toFixed(1);
-  const computed = reply.resolution < Math.max(width, height) ? `computed at ${reply.resolution} px, ` : '';
+  const computed =
+    reply.resolution < Math.max(width, height) ? `computed at ${reply.resolution} px, ` : '';
   ui.resultMeta.textContent = `${content.originalWidth}×${content.originalHeight} px, ${computed}${seconds} s on ${reply.backend.name}`;
   setStatus(`Done in ${seconds} s.`, 'done');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
@@ -418,7 +424,8 @@ function drawPreview(slot, image) {
   canvas.setAttribute('aria-label', `${slot} image: ${image.name}`);
   ui.drop[slot].classList.add('filled');
   const scaled = image.scaled ? `, scaled to ${image.width}×${image.height} to process` : '';
-  ui.meta[slot].textContent = `${image.name}: ${image.originalWidth}×${image.originalHeight} px${scaled}`;
+  ui.meta[slot].textContent =
+    `${image.name}: ${image.originalWidth}×${image.originalHeight} px${scaled}`;
 }
 
 async function setImage(slot, blob, name) {
@@ -441,7 +448,9 @@ async function setImage(slot, blob, name) {
     if (state.started) scheduleRun();
   } catch (error) {
     showError(
-      error instanceof ImageInputError ? error.message : `${name} could not be opened: ${error.message}`,
+      error instanceof ImageInputError
+        ? error.message
+        : `${name} could not be opened: ${error.message}`,
     );
   }
 }

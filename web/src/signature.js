@@ -9,7 +9,10 @@
 export const INPUT_NAMES = ['content', 'style', 'iterations', 'max_resolution', 'strength'];
 export const OUTPUT_NAME = 'result';
 
-const bare = (name) => String(name).replace(/:\d+$/, '').replace(/^serving_default_/, '');
+const bare = (name) =>
+  String(name)
+    .replace(/:\d+$/, '')
+    .replace(/^serving_default_/, '');
 
 function lookup(entries, logical) {
   const list = Object.entries(entries ?? {});

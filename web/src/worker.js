@@ -76,7 +76,9 @@ async function runModel({ content, style, iterations, strength, maxResolution })
       const kind = state.failNext;
       state.failNext = null;
       tf.zeros([8, 8, 3]);
-      throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
+      throw new Error(
+        kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost',
+      );
     }
     output = await state.model.executeAsync(state.adapter.feed(values), state.adapter.output);
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
@@ -97,7 +99,11 @@ async function runModel({ content, style, iterations, strength, maxResolution })
 
 async function warmUp() {
   const size = WARMUP_SIZE;
-  const grey = { data: new Uint8ClampedArray(size * size * 4).fill(128), width: size, height: size };
+  const grey = {
+    data: new Uint8ClampedArray(size * size * 4).fill(128),
+    width: size,
+    height: size,
+  };
   await runModel({ content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 });
 }
 
@@ -227,7 +233,9 @@ async function stylize(request) {
       const kind = classifyError(error);
       if (kind === 'oom' && resolution > MIN_RESOLUTION) {
         const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));
-        notes.push(`Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`);
+        notes.push(
+          `Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`,
+        );
         notice(notes.at(-1));
         resolution = lower;
         continue;

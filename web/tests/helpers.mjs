@@ -69,7 +69,10 @@ export async function compareWithSavedModel(caseSpec) {
 export async function pngSize(path) {
   const bytes = await readFile(path);
   const signature = '89504e470d0a1a0a';
-  if (bytes.subarray(0, 8).toString('hex') !== signature || bytes.toString('ascii', 12, 16) !== 'IHDR') {
+  if (
+    bytes.subarray(0, 8).toString('hex') !== signature ||
+    bytes.toString('ascii', 12, 16) !== 'IHDR'
+  ) {
     throw new Error(`${path} is not a PNG`);
   }
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };

@@ -108,7 +108,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     inputs = await makeInputs();
     site = await startSite();
     browser = await launchChromium();
-    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
     context.on('request', (request) => {
       const url = request.url();
       if (url.startsWith('blob:') || url.startsWith('data:')) return;
@@ -222,7 +225,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   it('scales a large photo down before processing and downloads it at its own size', async () => {
     await testId('content-input').setInputFiles(join(inputs, 'large.png'));
     await waitRun(5);
-    assert.match(await page.locator('#content-meta').textContent(), /3000×2000 px, scaled to 2048×1365/);
+    assert.match(
+      await page.locator('#content-meta').textContent(),
+      /3000×2000 px, scaled to 2048×1365/,
+    );
     assert.deepEqual(await pngSize(await downloadResult('result-large.png')), {
       width: 3000,
       height: 2000,
@@ -246,7 +252,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     await page.evaluate(() => window.sanet.failNext('context-lost'));
     await testId('stylize-button').click();
     await waitRun(9);
-    assert.match(await page.locator('#notices').textContent(), /wasm backend lost its GPU context; switched to cpu/);
+    assert.match(
+      await page.locator('#notices').textContent(),
+      /wasm backend lost its GPU context; switched to cpu/,
+    );
     assert.match(await page.locator('#result-meta').textContent(), /on cpu/);
     await assertTensorsAtBaseline();
   });
@@ -308,7 +317,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   it('is usable with labels and the keyboard', async () => {
     for (const id of CONTROLS.filter((c) => !['status', 'result'].includes(c))) {
       const named = await testId(id).evaluate(
-        (el) => (el.labels?.length ?? 0) > 0 || el.hasAttribute('aria-label') || el.textContent.trim() !== '',
+        (el) =>
+          (el.labels?.length ?? 0) > 0 ||
+          el.hasAttribute('aria-label') ||
+          el.textContent.trim() !== '',
       );
       assert.ok(named, `${id} has a label`);
     }
@@ -317,7 +329,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     assert.equal(await testId('strength').inputValue(), '0.95');
     const [chooser] = await Promise.all([
       page.waitForEvent('filechooser'),
-      page.locator('#style-drop').focus().then(() => page.keyboard.press('Enter')),
+      page
+        .locator('#style-drop')
+        .focus()
+        .then(() => page.keyboard.press('Enter')),
     ]);
     assert.equal(chooser.isMultiple(), false);
   });
@@ -331,7 +346,9 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     assert.ok(width <= 375, `no sideways scrolling (page is ${width} px wide)`);
     for (const id of CONTROLS) {
       // File inputs are visually hidden behind their labels, which must be on screen.
-      const visible = id.endsWith('-input') ? page.locator(`label[for="${id.replace('-input', '')}-input"]`) : testId(id);
+      const visible = id.endsWith('-input')
+        ? page.locator(`label[for="${id.replace('-input', '')}-input"]`)
+        : testId(id);
       assert.ok(await visible.isVisible(), `${id} is visible`);
       const box = await visible.boundingBox();
       assert.ok(box.x >= 0 && box.x + box.width <= 375, `${id} fits the width`);
@@ -374,7 +391,10 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
   it('says so in plain words and keeps the rest of the page usable', async () => {
     const error = page.locator('[data-testid="error"]');
     await error.waitFor({ state: 'visible', timeout: LONG });
-    assert.match(await error.textContent(), /The fp32 model failed to load: .*could not be downloaded/);
+    assert.match(
+      await error.textContent(),
+      /The fp32 model failed to load: .*could not be downloaded/,
+    );
     assert.equal(await page.locator('[data-testid="status"]').getAttribute('data-state'), 'error');
     assert.equal(await page.locator('#untrained-banner').isVisible(), false, 'release weights');
     await page.locator('[data-testid="content-input"]').setInputFiles(join(inputs, 'content.png'));

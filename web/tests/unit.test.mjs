@@ -28,7 +28,13 @@ describe('signatureAdapter', () => {
       strength: 'strength',
     });
     assert.equal(adapter.output, 'result');
-    const feed = adapter.feed({ content: 1, style: 2, iterations: 3, max_resolution: 4, strength: 5 });
+    const feed = adapter.feed({
+      content: 1,
+      style: 2,
+      iterations: 3,
+      max_resolution: 4,
+      strength: 5,
+    });
     assert.deepEqual(feed, {
       'content:0': 1,
       'style:0': 2,
@@ -47,7 +53,10 @@ describe('signatureAdapter', () => {
       /lacks strength/,
     );
     inputs.strength = entry('strength:0');
-    assert.equal(signatureAdapter({ inputs, outputs: { output_0: entry('x:0') } }).output, 'output_0');
+    assert.equal(
+      signatureAdapter({ inputs, outputs: { output_0: entry('x:0') } }).output,
+      'output_0',
+    );
     assert.throws(() => signatureAdapter({}), /no signature/);
   });
 });
