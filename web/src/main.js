@@ -195,7 +195,7 @@ function qualityNote({ psnr }) {
 }
 
 async function labelVariants() {
-  const cache = await caches?.open(MODEL_CACHE).catch(() => null);
+  const cache = await globalThis.caches?.open(MODEL_CACHE).catch(() => null);
   for (const option of ui.variant.options) {
     const variant = state.metadata.variants.find((v) => v.name === option.value);
     const size = variant.bytes ? ` — ${formatBytes(variant.bytes)}` : '';

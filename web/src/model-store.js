@@ -22,10 +22,16 @@ async function openCache() {
   }
 }
 
+/** A short fingerprint of model.json: SHA-256 where available, else FNV-1a (plain HTTP). */
 async function digest(text) {
   const bytes = new TextEncoder().encode(text);
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return Array.from(hash.slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (globalThis.crypto?.subtle) {
+    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    return Array.from(hash.slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return `fnv${hash.toString(16)}${bytes.length.toString(16)}`;
 }
 
 async function fetchOk(url) {
