@@ -120,6 +120,15 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
         modelRequests.push(url);
       }
     });
+    // Record every status text, to check that each stage is reported.
+    await context.addInitScript(() => {
+      window.statusLog = [];
+      document.addEventListener('DOMContentLoaded', () => {
+        const status = document.querySelector('[data-testid="status"]');
+        const record = () => window.statusLog.push(status.textContent);
+        new MutationObserver(record).observe(status, { childList: true, subtree: true });
+      });
+    });
     page = await context.newPage();
     watch(page);
     await page.goto(`${site.origin}/`);
@@ -133,6 +142,9 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 
   it('loads the model with no console error, isolated, and says it is untrained', async () => {
     await waitReady();
+    const stages = (await page.evaluate(() => window.statusLog)).join('\n');
+    assert.match(stages, /Downloading the model: [\d.]+ (B|kB|MB) of [\d.]+ (B|kB|MB)/);
+    assert.match(stages, /Warming up on \w+/);
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     const variants = await testId('model-variant').locator('option').allTextContents();
     assert.deepEqual(
@@ -166,6 +178,8 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     await testId('stylize-button').click();
     await waitRun(1);
     assert.equal(await statusState(), 'done');
+    const stages = (await page.evaluate(() => window.statusLog)).join('\n');
+    assert.match(stages, /Stylizing at 173 px on wasm/);
 
     const result = await downloadResult('result-a.png');
     assert.deepEqual(await pngSize(result), { width: 173, height: 131 });
