@@ -338,6 +338,7 @@ async function stylize() {
   } catch (error) {
     endProgress();
     setStatus('Stylization failed.', 'error');
+    ui.status.dataset.failures = String(Number(ui.status.dataset.failures) + 1);
     showError(
       error.kind === 'oom'
         ? `Out of memory: ${error.message} Choose a lower resolution or another backend.`

@@ -63,18 +63,24 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   }
 
   /** Waits for the n-th result to be drawn and returns its status text. */
+  // Failed runs seen so far: the page counts them in the status's data-failures.
+  let failuresSeen = 0;
+
+  /** Waits for the n-th result to be drawn; throws as soon as a new run fails instead. */
   async function waitRun(n) {
     const outcome = await page.waitForFunction(
-      (run) => {
+      ([run, seen]) => {
         const result = document.querySelector('[data-testid="result"]');
-        const status = document.querySelector('[data-testid="status"]');
-        if (result.dataset.run === String(run)) return 'done';
-        return status.dataset.state === 'error' ? 'error' : false;
+        const failures = Number(document.querySelector('[data-testid="status"]').dataset.failures);
+        if (result.dataset.run === String(run)) return { done: true, failures };
+        return failures > seen ? { done: false, failures } : false;
       },
-      n,
+      [n, failuresSeen],
       { timeout: LONG },
     );
-    if ((await outcome.jsonValue()) === 'error') {
+    const { done, failures } = await outcome.jsonValue();
+    failuresSeen = failures;
+    if (!done) {
       const status = await testId('status').textContent();
       const shown = await testId('error').textContent();
       throw new Error(`run ${n} failed: status “${status}”, error “${shown}”`);
@@ -311,12 +317,14 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   it('works offline on a second visit, without downloading the model again', async () => {
     const before = modelRequests.length;
     await page.reload();
+    failuresSeen = 0;
     await waitReady();
     assert.equal(modelRequests.length, before, 'weights came from the browser cache');
     assert.match(await testId('status').textContent(), /read from the browser cache/);
     await context.setOffline(true);
     try {
       await page.reload();
+      failuresSeen = 0; // a new page counts from zero
       await waitReady();
       await page.locator('.gallery[data-slot="content"] button').nth(1).click();
       await page.locator('.gallery[data-slot="style"] button').nth(2).click();
