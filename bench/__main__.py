@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         document["duration_s"] = round(time.perf_counter() - started, 1)
 
+        for problem in results.problems(document):
+            say(f"results.json format: {problem}")
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
         (args.out / "results.md").write_text(report.render(document))

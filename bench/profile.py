@@ -77,6 +77,35 @@ def kernel_flops(kernel: dict) -> int:
     return 0
 
 
+def matmul_transposes(kernel: dict) -> dict:
+    """Which operands a BatchMatMul read transposed, inferred from its shapes.
+
+    tfjs-backend-wasm 4.x runs a product on XNNPACK only with batch 1 and neither operand
+    transposed; otherwise it falls back to a scalar, single-threaded triple loop.
+    """
+    a, b = (kernel.get("inputShapes") or [None, None])[:2]
+    out = (kernel.get("outputShapes") or [None])[0]
+    if not (a and b and out) or len(a) < 2 or len(b) < 2:
+        return {}
+    return {"transpose_a": a[-2] != out[-2], "transpose_b": b[-1] != out[-1]}
+
+
+def graph_matmul_flags(model_json: Path) -> list[dict]:
+    """The converted graph's matrix products and their transpose flags."""
+    nodes = json.loads(model_json.read_text())["modelTopology"]["node"]
+    counts: dict[tuple, int] = defaultdict(int)
+    for node in nodes:
+        if node["op"] in ("BatchMatMulV2", "BatchMatMul", "MatMul"):
+            attr = node.get("attr", {})
+            flags = ("adj_x", "adj_y") if node["op"] != "MatMul" else ("transpose_a", "transpose_b")
+            key = (node["op"], *(attr.get(f, {}).get("b", False) for f in flags))
+            counts[key] += 1
+    return [
+        {"op": op, "transpose_a": ta, "transpose_b": tb, "count": n}
+        for (op, ta, tb), n in sorted(counts.items())
+    ]
+
+
 def graph_op_counts(model_json: Path) -> dict[str, int]:
     nodes = json.loads(model_json.read_text())["modelTopology"]["node"]
     counts: dict[str, int] = defaultdict(int)
@@ -90,8 +119,15 @@ def graph_op_counts(model_json: Path) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
+def is_scope(kernel: dict) -> bool:
+    """Op-level records ("fusedConv2d__op") that wrap a kernel recorded on its own as well:
+    counting both would count that time twice."""
+    return kernel["name"].endswith("__op")
+
+
 def summarise(raw: dict, model_json: Path | None, peak_gflops: float, top: int = 25) -> dict:
-    kernels = raw["kernels"]
+    scopes = [k for k in raw["kernels"] if is_scope(k)]
+    kernels = [k for k in raw["kernels"] if not is_scope(k)]
     total_ms = sum(k["ms"] for k in kernels)
     by_name: dict[str, dict] = defaultdict(lambda: {"count": 0, "ms": 0.0, "flops": 0})
     by_category: dict[str, dict] = defaultdict(lambda: {"count": 0, "ms": 0.0})
@@ -131,6 +167,7 @@ def summarise(raw: dict, model_json: Path | None, peak_gflops: float, top: int =
         "kernel_ms": round(total_ms, 1),
         "executor_overhead_ms": round(wall_ms - total_ms, 1),
         "kernel_count": len(kernels),
+        "op_scopes_not_counted": len(scopes),
         "by_category": [
             {
                 "category": c,
@@ -147,6 +184,7 @@ def summarise(raw: dict, model_json: Path | None, peak_gflops: float, top: int =
                 "ms": round(k["ms"], 2),
                 "input_shapes": k["inputShapes"],
                 "output_shapes": k["outputShapes"],
+                **(matmul_transposes(k) if k["name"] in MATMUL else {}),
                 **(
                     {"gflops_per_s": round(kernel_flops(k) / (k["ms"] / 1000) / 1e9, 1)}
                     if kernel_flops(k) and k["ms"] > 0
@@ -172,6 +210,7 @@ def summarise(raw: dict, model_json: Path | None, peak_gflops: float, top: int =
         result["graph_shape_ops"] = {op: counts[op] for op in SHAPE_OPS if op in counts}
         result["graph_transposes"] = counts.get("Transpose", 0)
         result["graph_nodes"] = sum(counts.values())
+        result["graph_matmuls"] = graph_matmul_flags(model_json)
     return result
 
 
@@ -215,6 +254,21 @@ def markdown(summary: dict) -> str:
             f"| {row['kernel']} | {row['ms']:.1f} | {shapes} | {row['output_shapes'][0]} | "
             f"{row.get('gflops_per_s', '')} |"
         )
+    slow = [r for r in summary["top_instances"] if r.get("transpose_a") or r.get("transpose_b")]
+    if slow:
+        lines += [
+            "",
+            "Matrix products that read an operand transposed (tfjs-backend-wasm 4.x then skips "
+            "XNNPACK for a scalar, single-threaded loop):",
+            "",
+        ]
+        for row in slow:
+            flags = " and ".join(f"transpose_{x}" for x in "ab" if row.get(f"transpose_{x}"))
+            lines.append(
+                f"- {row['input_shapes'][0]} x {row['input_shapes'][1]} -> "
+                f"{row['output_shapes'][0]} with {flags}: {row['ms']:.0f} ms "
+                f"({row.get('gflops_per_s', 0)} GFLOP/s)"
+            )
     if summary["transposes"]:
         lines += [
             "",

