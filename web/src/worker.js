@@ -19,8 +19,9 @@ const WARMUP_SIZE = 64;
 
 // The .wasm binaries are copied next to this bundle by web/build.mjs.
 setWasmPaths(new URL('wasm/', self.location.href).href);
-// Ask XNNPACK for one thread per logical core (up to 8; its own default is half of them). Threads
-// need cross-origin isolation (COOP/COEP); without it TF.js loads the single-threaded binary.
+// As many threads as TF.js allows: it caps XNNPACK's pool at half the logical cores (one per
+// physical core), at most 8, so a 2-vCPU machine gets 1. Threads need cross-origin isolation
+// (COOP/COEP); without it TF.js loads the single-threaded binary.
 setThreadsCount(Math.min(8, Math.max(1, navigator.hardwareConcurrency || 1)));
 
 const state = {
