@@ -122,9 +122,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       const url = request.url();
       if (url.startsWith('blob:') || url.startsWith('data:')) return;
       if (new URL(url).origin !== site.origin) foreignRequests.push(url);
-      if (url.includes('/model/') && url.endsWith('.bin') === false && url.includes('.bin')) {
-        modelRequests.push(url);
-      }
+      if (/\/model\/.*\.bin(\?|$)/.test(url)) modelRequests.push(url);
     });
     // Record every status text, to check that each stage is reported.
     await context.addInitScript(() => {
@@ -151,6 +149,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     const stages = (await page.evaluate(() => window.statusLog)).join('\n');
     assert.match(stages, /Downloading the model: [\d.]+ (B|kB|MB) of [\d.]+ (B|kB|MB)/);
     assert.match(stages, /Warming up on \w+/);
+    assert.ok(modelRequests.length > 0, 'the first visit downloads the weights');
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     const variants = await testId('model-variant').locator('option').allTextContents();
     assert.deepEqual(
