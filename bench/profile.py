@@ -269,6 +269,22 @@ def markdown(summary: dict) -> str:
                 f"{row['output_shapes'][0]} with {flags}: {row['ms']:.0f} ms "
                 f"({row.get('gflops_per_s', 0)} GFLOP/s)"
             )
+    checks = [c for c in summary.get("matmul_check", []) if c.get("times_ms")]
+    if checks:
+        names = sorted({k for c in checks for k in c["times_ms"]})
+        lines += [
+            "",
+            "The attention's products alone on wasm (random data, best of a few runs, "
+            "ms): with the transpose as a flag, as converted, and made explicit:",
+            "",
+            "| shapes (n x m, c) | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        for c in checks:
+            cells = [str(c["times_ms"].get(k, "")) for k in names]
+            lines.append(
+                f"| {c['label']} ({c['n']} x {c['m']}, {c['c']}) | " + " | ".join(cells) + " |"
+            )
     if summary["transposes"]:
         lines += [
             "",

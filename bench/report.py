@@ -39,6 +39,13 @@ def _seconds(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+BUSY = 0.25  # cores used by other processes during a record that earn it a mark
+
+
+def _busy(record: dict) -> str:
+    return " †" if (record.get("others_cores") or 0) > BUSY else ""
+
+
 def latency_table(results: dict) -> list[str]:
     configs = _configs(results)
     head = "| runtime | " + " | ".join(f"{s} px, it {i}" for s, i in configs) + " |"
@@ -56,6 +63,7 @@ def latency_table(results: dict) -> list[str]:
                 cell += f" ({_seconds(r['min_s'])}-{_seconds(r['max_s'])})"
             if base and key != ("pytorch", "cpu"):
                 cell += f" **x{r['median_s'] / base['median_s']:.1f}**"
+            cell += _busy(r)
             cells.append(cell)
         lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells) + " |")
     return lines
@@ -258,6 +266,58 @@ def contention_lines(results: dict) -> list[str]:
     return [line]
 
 
+def quantization_lines(study: dict) -> list[str]:
+    if study.get("error"):
+        return [f"The study failed: `{study['error']}`."]
+    lines = ["| weights | mean error (1/255) | max abs error |", "|---|---:|---:|"]
+    for name, row in study["whole_model"].items():
+        lines.append(
+            f"| all layers, {name} | {row['mean_abs_error_255']:.2f} | {row['max_abs_error']:.3f} |"
+        )
+    lines += [
+        "",
+        "uint8 (per tensor) on one layer at a time, the rest float32; the worst ten:",
+        "",
+        "| layer | parameters | mean error (1/255) |",
+        "|---|---:|---:|",
+    ]
+    for row in study["uint8_one_layer_at_a_time"][:10]:
+        lines.append(
+            f"| {row['layer']} | {row['parameters']:,} | {row['mean_abs_error_255']:.2f} |"
+        )
+    if study.get("untrained"):
+        lines += [
+            "",
+            "These are untrained demo weights (zero-sum random filters): trained weights "
+            "may respond to rounding quite differently; rerun with release weights.",
+        ]
+    return lines
+
+
+def experiment_lines(experiments: list[dict]) -> list[str]:
+    lines = [
+        "| experiment | size | it | median (s) | converted model (s) | speed-up | x PyTorch "
+        "| max difference |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in experiments:
+        if e.get("error"):
+            lines.append(
+                f"| {e['name']} | {e.get('size')} | {e.get('iterations')} | failed: "
+                f"{e['error']} |||||"
+            )
+            continue
+        diff = e.get("difference_from_converted", {}).get("max_abs_error")
+        lines.append(
+            f"| {e['name']} | {e['size']} | {e['iterations']} | "
+            f"{_seconds(e['median_s'])}{_busy(e)} "
+            f"| {_seconds(e.get('converted_median_s', float('nan')))} | "
+            f"x{e.get('speedup', float('nan')):.2f} | x{e.get('over_pytorch', float('nan')):.2f} "
+            f"| {'' if diff is None else f'{diff:.1e}'} |"
+        )
+    return lines
+
+
 def _section(title: str, *intro: str) -> list[str]:
     return ["", f"### {title}", "", *(line for text in intro for line in (text, ""))]
 
@@ -269,7 +329,9 @@ def render(results: dict) -> str:
     out += _section(
         "Latency of one stylization",
         "Median (min-max) in seconds; **xN** is the time relative to PyTorch in the same run. "
-        "Content 4:3 at the given longest side, square style of the same side.",
+        "Content 4:3 at the given longest side, square style of the same side. "
+        f"† marks a measurement during which other processes kept more than {BUSY} of a core "
+        "busy on this shared machine.",
     )
     out += latency_table(results)
     out += [*_section("Share of the machine's peak (iterations 1)"), *efficiency_table(results)]
@@ -283,6 +345,21 @@ def render(results: dict) -> str:
     )
     out += memory_table(results)
     out += [*_section("Model variants (TF.js wasm, against fp32)"), *variants_table(results)]
+    if results.get("quantization_study"):
+        out += _section(
+            "Why uint8 loses accuracy (simulated in PyTorch, 256 px)",
+            "The converter's quantization rules applied to the PyTorch weights; mean error "
+            "against float32 in 1/255. Close agreement with the TF.js variants above means the "
+            "loss is inherent in the rule, not a bug in loading.",
+        )
+        out += quantization_lines(results["quantization_study"])
+    if results.get("experiments"):
+        out += _section(
+            "Prototype conversion changes (bench/experiments.py)",
+            "Rewritten copies of the converted TF.js model, measured on wasm like the model "
+            "itself: what a change to convert/ would buy.",
+        )
+        out += experiment_lines(results["experiments"])
     out += [*_section("Peers"), *peers_lines(results)]
     out += [*_section("How this was measured"), *(f"- {line}" for line in results["plan"])]
     out += contention_lines(results)

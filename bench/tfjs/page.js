@@ -180,6 +180,46 @@
       return { wall_s: wall / 1000, peakBytes: info.peakBytes, newTensors: info.newTensors, kernels };
     },
 
+    /**
+     * The attention's two products at content positions n, style positions m, channels c, on
+     * random data: as the converter emits them (an operand transposed by flag) and with the
+     * transpose made explicit. Best of `repeats`, in ms; names in `skip` are not run.
+     */
+    async matmulCheck({ n, m, c, repeats, skip = [] }) {
+      const best = async (f) => {
+        let fastest = Infinity;
+        for (let i = 0; i < repeats; i++) {
+          const started = performance.now();
+          const out = f();
+          await out.data();
+          fastest = Math.min(fastest, performance.now() - started);
+          out.dispose();
+        }
+        return Math.round(fastest * 10) / 10;
+      };
+      const t = (x) => tf.transpose(x, [0, 2, 1]);
+      const query = tf.randomNormal([1, c, n]);
+      const key = tf.randomNormal([1, c, m]);
+      const value = tf.randomNormal([1, c, m]);
+      const attention = tf.randomNormal([1, n, m]);
+      const variants = {
+        // scores [n, m] = query^T key
+        scores_transpose_flag: () => tf.matMul(query, key, true, false),
+        scores_explicit_transpose: () => tf.tidy(() => tf.matMul(t(query), key)),
+        // gathered [c, n] = value attention^T
+        gathered_transpose_flag: () => tf.matMul(value, attention, false, true),
+        gathered_explicit_transpose: () => tf.tidy(() => tf.matMul(value, t(attention))),
+        // or [n, c] = attention value^T: the small operand transposed, positions-major output
+        gathered_positions_major: () => tf.tidy(() => tf.matMul(attention, t(value))),
+      };
+      const times = {};
+      for (const [name, f] of Object.entries(variants)) {
+        if (!skip.includes(name)) times[name] = await best(f);
+      }
+      tf.dispose([query, key, value, attention]);
+      return times;
+    },
+
     memory() {
       const backend = tf.backend();
       const heap = backend && backend.wasm && backend.wasm.HEAPU8 ? backend.wasm.HEAPU8.length : null;

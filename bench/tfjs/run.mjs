@@ -8,11 +8,15 @@
 //    backends: [{name, configs: [{size, iterations, repeats, warmup}], retryArgs?}],
 //    variants?: {backend, size, iterations, models: {NAME: "path/model.json"}},
 //    profile?: {backend, size, iterations},
-//    threadsCheck?: [{label, threads, plain, size, iterations, repeats}]}
+//    threadsCheck?: [{label, threads, plain, size, iterations, repeats}],
+//    matmulCheck?: [{label, n, m, c, repeats, skip}],
+//    experiments?: [{name, dir, size, iterations, repeats}], experimentsDir, quiet?: {...}}
 // Each configuration runs in a fresh browser context (empty HTTP cache, new renderer), so
 // its first stylization is a true cold start: backend set-up, model download and first run.
 // Peak memory is read from /proc for the renderer and GPU processes (VmHWM, reset before
-// each configuration through clear_refs where allowed).
+// each configuration through clear_refs where allowed). The machine is shared: before each
+// configuration the runner waits (a bounded time) for other processes to go quiet, and every
+// record carries `others_cores`, the CPU other processes used while it ran.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -26,7 +30,10 @@ const { chromium } = require(path.join(request.repo, 'node_modules', 'playwright
 export const BASE_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const response = { browser: {}, backends: {}, threads_check: [], variants: [], profile: null, errors: [] };
+const response = {
+  browser: {}, backends: {}, threads_check: [], matmul_check: [], experiments: [], variants: [],
+  profile: null, errors: [],
+};
 const save = () => fs.writeFileSync(responsePath, JSON.stringify(response));
 const say = (text) => process.stderr.write(`tfjs: ${text}\n`);
 
@@ -88,6 +95,55 @@ function peaks() {
   return { peak_mb: Math.round(total * 10) / 10, by_process: byKind };
 }
 
+// ---- contention: CPU time of the whole machine against this browser's ---------------------
+const TICK = 100; // USER_HZ on Linux
+function machineBusy() {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 8).map(Number);
+  const [user, nice, system, , , irq, softirq] = fields;
+  return (user + nice + system + irq + softirq) / TICK;
+}
+
+function ownBusy() {
+  let total = process.cpuUsage();
+  let seconds = (total.user + total.system) / 1e6;
+  for (const pid of children()) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      seconds += (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
+    } catch { /* gone */ }
+  }
+  return seconds;
+}
+
+function contentionMeter() {
+  const start = { wall: performance.now(), machine: machineBusy(), own: ownBusy() };
+  return () => {
+    const wall = (performance.now() - start.wall) / 1000;
+    const others = (machineBusy() - start.machine) - (ownBusy() - start.own);
+    return Math.round(Math.max(others, 0) / wall * 100) / 100;
+  };
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+let quietBudget = (request.quiet?.totalWaitS ?? 300) * 1000;
+
+/** Wait until other processes use less than `threshold` cores (bounded); returns seconds waited. */
+async function waitForQuiet() {
+  const { threshold = 0.3, windowS = 2, maxWaitS = 45 } = request.quiet ?? {};
+  const started = performance.now();
+  while (true) {
+    const meter = contentionMeter(); // the machine's busy time less this browser's
+    await sleep(windowS * 1000);
+    const others = meter();
+    const waited = performance.now() - started;
+    if (others < threshold || waited > maxWaitS * 1000 || waited > quietBudget) {
+      quietBudget -= waited;
+      return { waited_s: Math.round(waited / 100) / 10, quiet: others < threshold, others_cores_before: others };
+    }
+  }
+}
+
 // ---- the page ----------------------------------------------------------------------------
 async function openPage(browser, base, size, { plain = false } = {}) {
   const context = await browser.newContext();
@@ -109,13 +165,15 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 
 /** Cold start then warm runs of one configuration, in a fresh context. */
 async function measure(browser, base, backend, config, extra = {}) {
+  const gate = await waitForQuiet();
+  const others = contentionMeter();
   const memoryResettable = resetPeaks();
   const { context, page, errors } = await openPage(browser, base, config.size, extra);
   try {
     const env = await page.evaluate((b) => window.bench.start(b),
       { backend, threads: extra.threads, reportedCores: extra.reportedCores });
     if (!env.ok) return { env, error: env.error ?? `backend ${backend} unavailable (got ${env.backend})` };
-    const modelUrl = `../model/${extra.modelPath ?? 'model.json'}`;
+    const modelUrl = extra.modelUrl ?? `../model/${extra.modelPath ?? 'model.json'}`;
     const load = await page.evaluate((m) => window.bench.load(m), { url: modelUrl });
     const run = (keep = false) => page.evaluate((r) => window.bench.run(r),
       { iterations: config.iterations, maxResolution: config.size, keep });
@@ -131,6 +189,7 @@ async function measure(browser, base, backend, config, extra = {}) {
       cold_s: env.backend_s + load.load_s + first, times_s: times, warmup: config.warmup ?? 0,
       memory: await page.evaluate(() => window.bench.memory()),
       ...peaks(), peak_scope: memoryResettable ? 'config' : 'process', page_errors: errors,
+      quiet_gate: gate,
     };
     if (extra.profile) {
       say(`profiling ${backend} at ${config.size}`);
@@ -138,6 +197,7 @@ async function measure(browser, base, backend, config, extra = {}) {
         { iterations: config.iterations, maxResolution: config.size });
     }
     if (output) record.output = output;
+    record.others_cores = others();
     return record;
   } catch (error) {
     return { size: config.size, iterations: config.iterations, error: String(error.message ?? error), page_errors: errors };
@@ -221,6 +281,40 @@ async function main() {
       say(`wasm threads check: ${check.label}`);
       const record = await measure(browser, url, 'wasm', check, { plain: check.plain, threads: check.threads });
       response.threads_check.push({ label: check.label, plain: check.plain, ...record });
+      save();
+    }
+    // The attention's products as converted (operand transposed by flag) and with explicit
+    // transposes, on wasm: the evidence for the conversion change that matters most.
+    for (const check of request.matmulCheck ?? []) {
+      say(`wasm matmul check: ${check.label}`);
+      await waitForQuiet();
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await page.goto(`${url}/bench/page.html`);
+        const env = await page.evaluate((b) => window.bench.start(b),
+          { backend: 'wasm', threads: check.threads, reportedCores: check.reportedCores });
+        const others = contentionMeter();
+        const times = await page.evaluate((c) => window.bench.matmulCheck(c), check);
+        response.matmul_check.push({ ...check, threads: env.wasm_threads, times_ms: times, others_cores: others() });
+      } catch (error) {
+        response.matmul_check.push({ ...check, error: String(error.message ?? error) });
+      } finally {
+        await context.close();
+      }
+      save();
+    }
+    for (const experiment of request.experiments ?? []) {
+      say(`experiment ${experiment.name}: ${experiment.size}px it ${experiment.iterations}`);
+      const record = await measure(browser, url, 'wasm', experiment, {
+        modelUrl: `../experiments/${experiment.name}/model.json`, keep: true,
+        threads: experiment.threads, reportedCores: experiment.reportedCores,
+      });
+      if (record.output) {
+        record.output_file = writeOutput(`experiment-${experiment.name}-${experiment.size}.f32`, record.output);
+        delete record.output;
+      }
+      response.experiments.push({ name: experiment.name, ...record });
       save();
     }
     if (request.variants) {

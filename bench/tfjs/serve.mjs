@@ -4,6 +4,7 @@
 //   /tfjs/<package>/... node_modules/@tensorflow/<package>/dist/ (TF.js from node_modules, no CDN)
 //   /model/...          the converted model directory under test
 //   /inputs/...         the benchmark's input images as raw float32
+//   /experiments/...    rewritten copies of the model (bench/experiments.py)
 //
 // Every response carries Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-
 // Policy: require-corp, which make the page cross-origin isolated: without isolation there is
@@ -34,15 +35,16 @@ function inside(base, rest) {
 }
 
 /**
- * @param {{repo: string, modelDir: string, inputsDir: string}} dirs
+ * @param {{repo: string, modelDir: string, inputsDir: string, experimentsDir?: string}} dirs
  * @returns {Promise<{server: import('node:http').Server, url: string, log: object[]}>}
  */
-export async function startServer({ repo, modelDir, inputsDir }) {
+export async function startServer({ repo, modelDir, inputsDir, experimentsDir }) {
   const mounts = {
     '/bench/': resolve(repo, 'bench', 'tfjs'),
     '/tfjs/': resolve(repo, 'node_modules', '@tensorflow'),
     '/model/': resolve(modelDir),
     '/inputs/': resolve(inputsDir),
+    '/experiments/': resolve(experimentsDir ?? inputsDir),
   };
   const log = [];
   const server = createServer(async (request, response) => {

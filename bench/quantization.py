@@ -1,0 +1,100 @@
+"""Why a model variant loses accuracy: TF.js weight quantization simulated in PyTorch.
+
+`python -m bench.quantization WEIGHTS OUT.json` applies the converter's rule (float32 tensors
+of 1024 elements or more stored as float16, or as uint8 with one affine range per tensor,
+zero exact; biases stay exact) to the PyTorch weights, stylizes the benchmark's 256 px images
+and compares with float32: for the whole model, per output channel instead of per tensor, and
+one layer at a time. It tells which layers a mixed-precision variant must keep wide, and
+whether the loss is inherent or a conversion bug (when it matches what TF.js measures).
+"""
+
+import copy
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+QUANTIZE_FROM = 1024
+SIZE = 256
+
+
+def uint8_affine(values: np.ndarray) -> np.ndarray:
+    """The converter's per-tensor uint8 rule: one (min, scale) per tensor with 0.0 exact."""
+    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    scale = (high - low) / 255 or 1.0
+    low = -round(-low / scale) * scale
+    return (low + scale * np.clip(np.round((values - low) / scale), 0, 255)).astype(np.float32)
+
+
+def uint8_per_channel(values: np.ndarray) -> np.ndarray:
+    return np.stack([uint8_affine(channel) for channel in values])
+
+
+def float16(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float16).astype(np.float32)
+
+
+def _layer(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def quantized(model, rule: Callable, layers: set[str] | None = None):
+    """A copy of `model` whose large tensors (in `layers`, default all) went through `rule`."""
+    copy_ = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, parameter in copy_.named_parameters():
+            if parameter.numel() < QUANTIZE_FROM or (layers and _layer(name) not in layers):
+                continue
+            parameter.copy_(torch.from_numpy(rule(parameter.data.numpy())))
+    return copy_
+
+
+def study(weights: Path) -> dict:
+    from bench.images import pair
+    from sanet import Stylizer
+    from sanet.weights import load_model
+
+    model, files = load_model(weights)
+    content, style = pair(SIZE)
+
+    def stylize(m) -> np.ndarray:
+        return Stylizer(m, True, 0).stylize(content, style, iterations=1, max_resolution=SIZE)
+
+    reference = stylize(model)
+
+    def error(m) -> dict:
+        diff = np.abs(stylize(m) - reference)
+        return {"mean_abs_error_255": round(float(diff.mean()) * 255, 3),
+                "max_abs_error": round(float(diff.max()), 4)}  # fmt: skip
+
+    sizes: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.numel() >= QUANTIZE_FROM:
+            sizes[_layer(name)] = sizes.get(_layer(name), 0) + parameter.numel()
+    whole = {
+        "uint8 per tensor (the converter's rule)": error(quantized(model, uint8_affine)),
+        "uint8 per output channel": error(quantized(model, uint8_per_channel)),
+        "float16": error(quantized(model, float16)),
+    }
+    layers = [
+        {"layer": layer, "parameters": count, **error(quantized(model, uint8_affine, {layer}))}
+        for layer, count in sizes.items()
+    ]
+    return {
+        "size": SIZE, "iterations": 1, "untrained": files.untrained,
+        "whole_model": whole,
+        "uint8_one_layer_at_a_time": sorted(layers, key=lambda r: -r["mean_abs_error_255"]),
+    }  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    weights, out = argv
+    Path(out).write_text(json.dumps(study(Path(weights))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,246 @@
+"""The benchmark's own logic: FLOP counts, the original-loop re-creation, the results format.
+
+Fast (a 64 px run on small demo weights, no browser) and free of wall-clock assertions.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import smooth_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import profile, report, results
+from bench.flops import stylization_flops
+from bench.original import load_original
+
+
+@pytest.fixture(scope="module")
+def small_model(demo_weights):
+    from sanet.weights import load_model
+
+    return load_model(demo_weights)[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "style", "iterations"),
+    [((48, 64), (64, 64), 1), ((52, 36), (72, 40), 2), ((17, 33), (20, 20), 1)],
+)
+def test_flops_match_torch_flop_counter(small_model, content, style, iterations):
+    """The count from layer shapes equals what torch counts for convolutions and products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counted = stylization_flops(small_model, content, style, iterations)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        small_model(torch.rand(1, 3, *content), torch.rand(1, 3, *style), iterations=iterations)
+    assert counted["total"] == counter.get_total_flops()
+
+
+def test_original_loop_costs_one_style_encoding_more_per_extra_iteration(small_model):
+    ours = stylization_flops(small_model, (48, 64), (64, 64), 3)
+    original = stylization_flops(small_model, (48, 64), (64, 64), 3, reencode_style=True)
+    assert original["total"] - ours["total"] == 2 * ours["encode_style"]
+
+
+def test_original_loop_agrees_with_sanet_at_one_iteration(small_model, demo_weights):
+    content = torch.from_numpy(smooth_image(48, 64, seed=5)).permute(2, 0, 1)[None]
+    style = torch.from_numpy(smooth_image(64, 64, seed=6)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        ours = small_model(content, style, iterations=1)
+    original = load_original(demo_weights)(content, style, steps=1)
+    assert torch.allclose(ours, original, atol=1e-4)
+
+
+def test_quick_run_writes_results_in_the_documented_format(demo_weights, tmp_path):
+    from bench.__main__ import main
+
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--quick",
+            "--skip-tfjs",
+            "--weights",
+            str(demo_weights),
+            "--build",
+            str(tmp_path / "no-model"),
+            "--out",
+            str(out),
+            "--baseline",
+            str(tmp_path / "none.json"),
+        ]
+    )
+    assert code == 0
+    document = json.loads((out / "results.json").read_text())
+    assert results.problems(document) == []
+    runtimes = {r["runtime"] for r in document["runs"]}
+    assert {"pytorch", "original-loop"} <= runtimes
+    # No converted model here: ONNX Runtime's failure is recorded, not hidden or faked.
+    assert document["python_runtimes"]["onnxruntime"]["error"]
+    assert "onnxruntime" not in runtimes
+    assert document["machine"]["cores"] >= 1 and document["machine"]["matmul"]["peak_gflops"] > 0
+    ratio = document["ratios"][0]
+    assert "ours/original" in ratio
+    markdown = (out / "results.md").read_text()
+    assert "| PyTorch (CPU) |" in markdown and "### Latency of one stylization" in markdown
+
+
+def _tfjs_record(backend: str, size: int, median: float) -> dict:
+    return {
+        "runtime": "tfjs",
+        "backend": backend,
+        "size": size,
+        "iterations": 1,
+        "median_s": median,
+        "min_s": median,
+        "max_s": median,
+        "repeats": 1,
+        "peak_mb": 900.0,
+        "cold_s": median + 1.0,
+        "cold_over_warm": round((median + 1.0) / median, 2),
+        "backend_init_s": 0.1,
+        "load_s": 0.5,
+        "first_run_s": median + 0.4,
+        "gflops_per_s": 10.0,
+        "share_of_peak": 0.05,
+        "threads": 2,
+    }
+
+
+def test_report_renders_tfjs_variants_and_targets():
+    runs = [
+        {
+            "runtime": "pytorch",
+            "backend": "cpu",
+            "size": 512,
+            "iterations": 1,
+            "median_s": 2.0,
+            "min_s": 1.9,
+            "max_s": 2.2,
+            "repeats": 3,
+            "peak_mb": 800.0,
+            "gflops_per_s": 200.0,
+            "share_of_peak": 0.5,
+        },
+        _tfjs_record("wasm", 512, 8.0),
+    ]
+    variants = [
+        {
+            "name": "fp32",
+            "path": "model.json",
+            "bytes": 84_000_000,
+            "load_s": 1.0,
+            "cold_s": 9.0,
+            "mean_abs_error": 0.0,
+            "max_abs_error": 0.0,
+            "psnr": None,
+            "mean_abs_error_255": 0.0,
+        },
+        {
+            "name": "uint8",
+            "path": "uint8/model.json",
+            "bytes": 21_000_000,
+            "load_s": 0.5,
+            "cold_s": 8.5,
+            "mean_abs_error": 0.004,
+            "max_abs_error": 0.05,
+            "psnr": 40.0,
+            "mean_abs_error_255": 1.02,
+        },
+    ]
+    document = {
+        "date": "2026-01-01T00:00:00+00:00",
+        "duration_s": 60.0,
+        "plan": ["test"],
+        "machine": {
+            "cpu_model": "cpu",
+            "cores": 2,
+            "cpu_flags": [],
+            "memory_gib": 1.0,
+            "os": "linux",
+            "python": "3.11",
+            "node": "v20",
+            "chromium": None,
+            "packages": {"torch": "2"},
+            "npm": {},
+            "matmul": {"n": 64, "peak_gflops": 400.0, "torch_gflops": 400.0},
+        },
+        "model": {"description": "test"},
+        "flops": {"512": {"1": {"ours": 4e11, "original": 4e11}}},
+        "runs": runs,
+        "variants": variants,
+        "ratios": results.ratios(runs, [512], [1]),
+        "targets": results.targets(runs, variants),
+        "contention": {"pytorch": {"wall_s": 1.0, "others_cores": 0.6}},
+    }
+    assert results.problems(document) == []
+    assert document["targets"]["tfjs_wasm_over_pytorch_512"] == {
+        "ratio": 4.0,
+        "target": 2.0,
+        "met": False,
+    }
+    assert document["targets"]["variant_25mb_2_255"]["variant"] == "uint8"
+    assert document["targets"]["variant_25mb_2_255"]["met"] is True
+    text = report.render(document)
+    assert "TF.js wasm (Chromium)" in text and "**x4.0**" in text
+    assert "| uint8 | 21.0 |" in text
+    assert "ran beside other work" in text
+
+
+def test_problems_finds_a_malformed_record():
+    document = {
+        "runs": [
+            {
+                "runtime": "tfjs",
+                "backend": "webgpu",
+                "size": 1,
+                "iterations": 1,
+                "median_s": 1,
+                "min_s": 2,
+                "max_s": 3,
+                "peak_mb": 1,
+            }
+        ],
+        "variants": [{"name": "x"}],
+    }
+    found = " ".join(results.problems(document))
+    assert "webgpu" in found and "cold_s" in found and "median" in found
+    assert "variants[0]" in found and "machine" in found
+
+
+def test_profile_summary_groups_kernels():
+    kernels = [
+        {
+            "name": "FusedConv2D",
+            "ms": 10.0,
+            "inputShapes": [[1, 8, 8, 64], [3, 3, 64, 64]],
+            "outputShapes": [[1, 8, 8, 64]],
+            "bytesAdded": 0,
+        },
+        {
+            "name": "Transpose",
+            "ms": 2.0,
+            "inputShapes": [[1, 64, 8, 8]],
+            "outputShapes": [[1, 8, 8, 64]],
+            "bytesAdded": 0,
+        },
+        {
+            "name": "StridedSlice",
+            "ms": 0.5,
+            "inputShapes": [[4]],
+            "outputShapes": [[2]],
+            "bytesAdded": 0,
+        },
+    ]
+    summary = profile.summarise({"wall_s": 0.015, "kernels": kernels}, None, peak_gflops=100.0)
+    categories = {row["category"]: row for row in summary["by_category"]}
+    assert categories["convolution"]["total_ms"] == 10.0
+    assert categories["transpose"]["count"] == 1
+    assert categories["shape arithmetic"]["count"] == 1
+    conv = summary["by_kernel"][0]
+    assert conv["kernel"] == "FusedConv2D"
+    assert conv["gflops_per_s"] == pytest.approx(2 * 9 * 64 * 8 * 8 * 64 / 0.010 / 1e9, abs=0.05)
+    assert summary["executor_overhead_ms"] == pytest.approx(2.5)
+    assert "| FusedConv2D |" in profile.markdown(summary)
