@@ -33,10 +33,19 @@ class TfGraphs:
 
 
 def _quiet() -> None:
+    """onnx-tf's imports and SavedModel export announce themselves at INFO and WARNING; its
+    pool handler even resets absl's verbosity to INFO, so a filter does the silencing."""
     warnings.filterwarnings("ignore", module="tensorflow_addons")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    for name in ("tensorflow", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    absl = logging.getLogger("absl")
+    if not any(isinstance(f, _ErrorsOnly) for f in absl.filters):
+        absl.addFilter(_ErrorsOnly())
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 @contextlib.contextmanager
