@@ -47,6 +47,7 @@ const state = {
   style: null,
   scaledStyles: new Map(),
   metadata: null,
+  variant: null,
   ready: false,
   loadToken: 0,
   busy: false,
@@ -264,6 +265,7 @@ async function switchBackend() {
 
 function modelReady(reply, variant, how) {
   state.ready = true;
+  state.variant = variant.name;
   endProgress();
   setStatus(`Model ready: ${variant.name}, ${how}, on ${reply.backend.name}.`, 'ready');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
@@ -374,7 +376,7 @@ function showResult(reply, content) {
   const seconds = (reply.ms / 1000).toFixed(1);
   const computed =
     reply.resolution < Math.max(width, height) ? `computed at ${reply.resolution} px, ` : '';
-  ui.resultMeta.textContent = `${content.originalWidth}×${content.originalHeight} px, ${computed}${seconds} s on ${reply.backend.name}`;
+  ui.resultMeta.textContent = `${content.originalWidth}×${content.originalHeight} px, ${computed}${seconds} s, ${state.variant} model on ${reply.backend.name}`;
   setStatus(`Done in ${seconds} s.`, 'done');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
   showDiagnostics({

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 CHANNELS = 16
+GRAIN = 256
 
 
 def _scaled_size(shape: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
@@ -55,6 +56,9 @@ class StandIn(tf.Module):
         # variable ("Cannot compute the outputs [Identity]"); onnx-tf's graphs hold constants too.
         self.mix_in = tf.constant(rng.normal(0, 0.3, (3, CHANNELS)).astype("float32"))
         self.mix_out = tf.constant(rng.normal(0, 0.3, (CHANNELS, 3)).astype("float32"))
+        # A cheap but large weight (768 kB in fp32), so that the float16 and uint8 variants are
+        # smaller than fp32 like the real model's, rather than dominated by model.json.
+        self.grain = tf.constant(rng.uniform(0, 1, (GRAIN, GRAIN, 3)).astype("float32"))
 
     @tf.function(
         input_signature=[
@@ -70,12 +74,13 @@ class StandIn(tf.Module):
         work = tf.image.resize(content[None], _scaled_size(tf.shape(content), max_resolution))
         style_small = tf.image.resize(style[None], tf.shape(work)[1:3])
         style_mean = tf.reduce_mean(style, axis=[0, 1])
+        grain = tf.image.resize(self.grain[None], tf.shape(work)[1:3])
         strength = tf.clip_by_value(strength, 0.0, 1.0)
 
         def body(i, image):
             hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
             texture = tf.sigmoid(tf.tensordot(hidden, self.mix_out, 1))
-            styled = 0.5 * style_small + 0.3 * texture + 0.2 * style_mean
+            styled = 0.45 * style_small + 0.25 * texture + 0.1 * grain + 0.2 * style_mean
             return i + 1, image + strength * 0.5 * (styled - image)
 
         _, work = tf.while_loop(
