@@ -12,7 +12,7 @@ import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { signatureAdapter } from './signature.js';
 
-export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
+const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
 const MIN_RESOLUTION = 128;
 const SHRINK = 0.7;
 const WARMUP_SIZE = 64;
@@ -141,6 +141,7 @@ async function activate({ names: candidates, skipped = [] }) {
     } catch (error) {
       failures.push(`${name}: ${error.message}`);
       disposeModel();
+      tf.engine().reset(); // drop whatever the failed warm-up left on this backend
     }
   }
   throw Object.assign(new Error(`No backend could run the model (${failures.join('; ')}).`), {
