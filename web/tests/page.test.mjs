@@ -261,6 +261,14 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       document.querySelector('[data-testid="error"]').textContent.includes('broken.png'),
     );
     assert.match(await testId('error').textContent(), /not an image this browser can read/);
+    await testId('content-input').setInputFiles(join(inputs, 'huge.png'));
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="error"]').textContent.includes('huge.png'),
+    );
+    assert.match(
+      await testId('error').textContent(),
+      /12000×12000 pixels, too large to open safely/,
+    );
     // The previous images are kept; the page still stylizes.
     await testId('stylize-button').click();
     await waitRun(6);

@@ -51,6 +51,8 @@ def write_inputs(out: Path) -> None:
     big[:, :, 1] = np.linspace(255, 0, 2000, dtype=np.uint8)[:, None]
     big[::100] = 255
     Image.fromarray(big).save(out / "large.png", optimize=True)
+    # 144 megapixels (1 bit each, so the file is tiny): refused before it is decoded.
+    Image.new("1", (12000, 12000), 1).save(out / "huge.png", optimize=True)
     (out / "notes.txt").write_text("These are notes, not an image.\n")
     (out / "broken.png").write_bytes(b"not really a PNG file\n" * 10)
 
