@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from sanet.model import SANet
+from sanet.stylizer import resize, working_size
 
 ABSOLUTE = 1e-4
 NOISE_FACTOR = 5.0
@@ -92,13 +93,16 @@ class Reference:
 
     @torch.no_grad()
     def stylize(self, case: Case, dtype: torch.dtype) -> np.ndarray:
-        """The composed model's result [H, W, 3], at the content's size (no resizing)."""
+        """The result [H, W, 3] of `sanet.Stylizer.stylize`: scaled to the working size,
+        stylized, clamped, scaled back to the content's size."""
         key = (case, dtype)
         if key not in self._cache:
             content, style = (_tensor(a, dtype) for a in case.images())
+            content = resize(content, working_size(*case.content, case.max_resolution))
+            style = resize(style, working_size(*case.style, case.max_resolution))
             model = self.models[dtype]
             result = model(content, style, iterations=case.iterations, strength=case.strength)
-            self._cache[key] = result[0].permute(1, 2, 0).numpy()
+            self._cache[key] = resize(result, case.content)[0].permute(1, 2, 0).numpy()
         return self._cache[key]
 
     @torch.no_grad()

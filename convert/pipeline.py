@@ -78,13 +78,16 @@ def versions() -> dict[str, str]:
 
 
 def end_to_end_cases(sizes: tuple) -> list[Case]:
-    """Each size at iterations 1 and 2, strength 1 and 0.5."""
-    return [
+    """Each size at iterations 1 and 2, strength 1 and 0.5, as given; and once scaled down
+    by `max_resolution` (to 3/4 of its longest side) and back up."""
+    as_given = [
         Case(content, style, iterations, strength)
         for content, style in sizes
         for iterations in (1, 2)
         for strength in (1.0, 0.5)
     ]
+    scaled = [Case(c, s, max_resolution=max(17, max(c) * 3 // 4)) for c, s in sizes]
+    return as_given + scaled
 
 
 def load_weights(options: Options) -> tuple[SANet, dict]:
@@ -234,7 +237,7 @@ def _check_tfjs(site: Path, options: Options, report: Report, ref: Reference) ->
     from convert.runtimes import run_tfjs
 
     cases = end_to_end_cases(options.sizes)
-    single = [c for c in cases if c.iterations == 1 and c.strength == 1.0]
+    single = [c for c in cases if (c.iterations, c.strength, c.max_resolution) == (1, 1.0, 0)]
     fp32: dict[Case, np.ndarray] = {}
     for backend in options.node_backends:
         # The pure-JavaScript cpu backend is slow: one pass per size shows that it runs.

@@ -64,14 +64,13 @@ def _resize_rows(image: tf.Tensor, height: tf.Tensor) -> tf.Tensor:
 
 
 def _resize(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """[H, W, C] -> [size[0], size[1], C] as torch's antialiased bilinear; no-op if equal."""
+    """[H, W, C] -> [size[0], size[1], C] as torch's antialiased bilinear.
 
-    def resize() -> tf.Tensor:
-        rows = _resize_rows(image, size[0])
-        return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
-
-    same = tf.reduce_all(tf.shape(image)[:2] == size)
-    return tf.cond(same, lambda: image, resize)
+    Always two matrix products, even at equal sizes (the matrices are then exact identities):
+    a `tf.cond` here made TF.js free a tensor of the loop early and fail.
+    """
+    rows = _resize_rows(image, size[0])
+    return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
 
 
 def _to_nchw(image: tf.Tensor) -> tf.Tensor:

@@ -69,7 +69,8 @@ def estimate_memory_mb(
     return (3 * attention + 3 * activations) * BYTES_PER_FLOAT // 2**20
 
 
-def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[N, C, H, W] to `size` (height, width): bilinear, antialiased when shrinking."""
     if tuple(image.shape[-2:]) == size:
         return image
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -120,7 +121,7 @@ class Stylizer:
         )
 
         def tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-            return _resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
+            return resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
 
         result = self.model(
             tensor(content_array, content_size),
@@ -129,7 +130,7 @@ class Stylizer:
             strength=strength,
             stage=_timed(progress),
         )
-        output = _resize(result, original).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+        output = resize(result, original).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
         if isinstance(content, Image.Image):
             return Image.fromarray(np.round(output * 255.0).astype(np.uint8), "RGB")
         return output

@@ -34,9 +34,11 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     assert stages == {"onnxruntime", "tensorflow", "tf", "tfjs", "tfjs-float16", "tfjs-uint8"}
     judged = [c for c in report.checks if c.tolerance is not None]
     assert judged and all(c.max_abs <= c.tolerance for c in judged)
-    # Each size, at iterations 1 and 2 and strength 1 and 0.5, end to end in TF and TF.js.
-    assert len([c for c in report.checks if c.stage == "tf.Module"]) == len(SIZES) * 4
-    assert len([c for c in report.checks if c.stage == "tfjs/wasm"]) == len(SIZES) * 4
+    # Each size at iterations 1 and 2 and strength 1 and 0.5, and once through max_resolution
+    # (scaled down and back up), end to end in TF and TF.js.
+    assert len([c for c in report.checks if c.stage == "tf.Module"]) == len(SIZES) * 5
+    assert len([c for c in report.checks if c.stage == "tfjs/wasm"]) == len(SIZES) * 5
+    assert len([c for c in report.checks if c.stage == "tfjs/wasm" and ", max " in c.case]) == 3
     assert len([c for c in report.checks if c.stage == "tfjs/cpu"]) == len(SIZES)
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
