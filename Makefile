@@ -44,7 +44,7 @@ test: install
 	$(MAKE) --no-print-directory test-web WEB_TEST_MODEL_TARGET=test-model \
 		WEB_TEST_MODEL_DIR=$(TEST_MODEL)/model WEB_TEST_SAVED_MODEL=$(TEST_MODEL)/tf/sanet_module
 
-lint: install
+lint: install web-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

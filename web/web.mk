@@ -34,8 +34,12 @@ $(WEB_BUILD_STAMP): $(WEB_NPM_STAMP) $(WEB_SOURCES)
 
 web: $(WEB_BUILD_STAMP)
 
+# The documentation site (with the app at /app/) when `make docs` has built it, else the app.
 serve: web
-	node web/serve.mjs --port $(PORT) --model-dir $(MODEL_DIR)
+	@if [ -f site/index.html ]; then \
+		echo "serving site/ (the stylizer at /app/; make docs rebuilds it)"; \
+		node web/serve.mjs --port $(PORT) --root site; \
+	else node web/serve.mjs --port $(PORT) --model-dir $(MODEL_DIR); fi
 
 $(WEB_STANDIN)/.built: web/tests/make_standin_model.py | install
 	$(BIN)/python web/tests/make_standin_model.py $(WEB_STANDIN)
