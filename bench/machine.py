@@ -99,37 +99,51 @@ def facts(root: Path, chromium: str | None = None) -> dict:
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
-    """GFLOP/s of an n x n float32 matrix multiply in torch, numpy (OpenBLAS) and ONNX Runtime,
-    all threads; the best is this machine's reachable peak for the efficiency figures."""
-    import torch
+    """GFLOP/s of an n x n float32 matrix multiply in torch, NumPy (OpenBLAS) and ONNX Runtime,
+    all threads, each library in its own process (spinning thread pools of one would slow the
+    next); the best is this machine's reachable peak for the efficiency figures."""
+    import subprocess
+    import sys
 
-    def best(multiply) -> float:
-        multiply()  # warm-up: thread pools, page faults
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            multiply()
-            times.append(time.perf_counter() - started)
-        return 2 * n**3 / sorted(times)[len(times) // 2] / 1e9
-
-    generator = torch.Generator().manual_seed(0)
-    a, b = torch.rand(n, n, generator=generator), torch.rand(n, n, generator=generator)
-    a_np, b_np = a.numpy(), b.numpy()
-    result = {
-        "n": n,
-        "dtype": "float32",
-        "torch_gflops": round(best(lambda: torch.mm(a, b)), 1),
-        "numpy_gflops": round(best(lambda: a_np @ b_np), 1),
-        "onnxruntime_gflops": None,
-        "threads": torch.get_num_threads(),
-    }
-    session = _onnx_matmul(n)
-    if session is not None:
-        feeds = {"a": a_np, "b": b_np}
-        result["onnxruntime_gflops"] = round(best(lambda: session.run(None, feeds)), 1)
-    rates = [result[k] for k in ("torch_gflops", "numpy_gflops", "onnxruntime_gflops") if result[k]]
-    result["peak_gflops"] = max(rates)
+    result: dict = {"n": n, "dtype": "float32"}
+    for library in ("torch", "numpy", "onnxruntime"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.machine", library, str(n), str(repeats)],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = done.stdout.strip().splitlines()
+        result[f"{library}_gflops"] = float(lines[-1]) if done.returncode == 0 and lines else None
+    rates = [v for k, v in result.items() if k.endswith("_gflops") and v]
+    result["peak_gflops"] = max(rates) if rates else None
     return result
+
+
+def _gflops(library: str, n: int, repeats: int) -> float:
+    """Best of `repeats` after a warm-up: what the library reaches, not its average."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), np.float32), rng.random((n, n), np.float32)
+    if library == "torch":
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        multiply = lambda: torch.mm(ta, tb)  # noqa: E731
+    elif library == "numpy":
+        multiply = lambda: a @ b  # noqa: E731
+    else:
+        session = _onnx_matmul(n)
+        multiply = lambda: session.run(None, {"a": a, "b": b})  # noqa: E731
+    multiply()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        multiply()
+        times.append(time.perf_counter() - started)
+    return round(2 * n**3 / min(times) / 1e9, 1)
 
 
 def _onnx_matmul(n: int):
@@ -150,3 +164,9 @@ def _onnx_matmul(n: int):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(_gflops(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))

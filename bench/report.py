@@ -59,6 +59,8 @@ def latency_table(results: dict) -> list[str]:
                 cells.append("")
                 continue
             cell = f"{_seconds(r['median_s'])} s"
+            if r.get("cold_only"):
+                cell += " (first run)"
             if r["repeats"] > 1:
                 cell += f" ({_seconds(r['min_s'])}-{_seconds(r['max_s'])})"
             if base and key != ("pytorch", "cpu"):
@@ -118,9 +120,13 @@ def cold_table(results: dict) -> list[str]:
     for r in results["runs"]:
         if r["runtime"] != "tfjs":
             continue
+        if r.get("cold_only"):
+            warm, ratio = "not measured", ""
+        else:
+            warm, ratio = _seconds(r["median_s"]), f"{r['cold_over_warm']:.2f}"
         lines.append(
             f"| {r['backend']} | {r['size']} | {r['iterations']} | {_seconds(r['cold_s'])} | "
-            f"{_seconds(r['median_s'])} | {r['cold_over_warm']:.2f} | "
+            f"{warm} | {ratio} | "
             f"{r['backend_init_s']:.2f} | {r['load_s']:.2f} | {_seconds(r['first_run_s'])} |"
         )
     return lines

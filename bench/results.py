@@ -63,6 +63,9 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
     for backend, entry in response.get("backends", {}).items():
         for raw in entry.get("records", []):
             times = raw.get("times_s") or []
+            cold_only = not times and bool(raw.get("first_run_s"))
+            if cold_only:  # a slow backend measured by its first run alone (see plan.py)
+                times = [raw["first_run_s"]]
             if raw.get("error") or not times:
                 continue
             record = {
@@ -86,6 +89,8 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
                 "quiet_gate": raw.get("quiet_gate"),
             }
             record["cold_over_warm"] = round(record["cold_s"] / record["median_s"], 2)
+            if cold_only:
+                record |= {"cold_only": True, "cold_over_warm": None}
             gflop = flops[str(raw["size"])][str(raw["iterations"])]["ours"] / 1e9
             record |= efficiency(gflop, record["median_s"], peak)
             records.append(record)

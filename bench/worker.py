@@ -220,6 +220,29 @@ def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) 
     }
 
 
+RETRY_ABOVE = 0.5  # cores used by other processes during a configuration that earn a rerun
+QUIET_BUDGET = {"seconds": 120.0}  # total waiting per runtime
+
+
+def wait_for_quiet(threshold: float = 0.3, window_s: float = 1.0, max_wait_s: float = 30.0) -> dict:
+    """Wait (bounded) until other processes use fewer than `threshold` cores; this process is
+    idle meanwhile, so the machine's busy time is the others'."""
+    started = time.perf_counter()
+    while True:
+        machine, own = _cpu_s()
+        time.sleep(window_s)
+        machine_now, own_now = _cpu_s()
+        others = max((machine_now - machine) - (own_now - own), 0.0) / window_s
+        waited = time.perf_counter() - started
+        if others < threshold or waited >= min(max_wait_s, QUIET_BUDGET["seconds"]):
+            QUIET_BUDGET["seconds"] -= waited
+            return {
+                "waited_s": round(waited, 1),
+                "quiet": others < threshold,
+                "others_cores_before": round(others, 2),
+            }
+
+
 def _others_cores(started: float, machine: float, own: float) -> float:
     """Cores that other processes kept busy, on average, since `started`."""
     wall = time.perf_counter() - started
@@ -243,7 +266,14 @@ def main(argv: list[str]) -> int:
             "rss_after_load_mb": rss_mb(),
         }
         for config in request["configs"]:
-            response["records"].append(measure(stylize, config, outputs, runtime))
+            gate = wait_for_quiet()
+            record = measure(stylize, config, outputs, runtime)
+            if record["others_cores"] > RETRY_ABOVE:  # disturbed: measure once more
+                gate, first = wait_for_quiet(), record
+                record = measure(stylize, config, outputs, runtime)
+                record["disturbed_attempt"] = {k: first[k] for k in ("times_s", "others_cores")}
+            record["quiet_gate"] = gate
+            response["records"].append(record)
             Path(response_path).write_text(json.dumps(response))  # partial results survive
     except Exception as error:  # recorded, not hidden: the driver writes it into results.json
         response["error"] = f"{type(error).__name__}: {error}"
