@@ -20,6 +20,7 @@ TEST_MODEL := build/test-model
 
 include web/web.mk
 include docs.mk
+include bench/bench.mk
 
 install: $(STAMP) $(WEB_NPM_STAMP)
 
