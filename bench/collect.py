@@ -86,6 +86,7 @@ def run_python_runtime(
     weights: Path | None,
     outputs: Path,
     extra_path: str | None = None,
+    quiet: bool = True,
 ) -> dict:
     """One runtime in its own process (bench/worker.py); returns its response."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
@@ -97,6 +98,7 @@ def run_python_runtime(
                     "weights": str(weights) if weights else None,
                     "outputs": str(outputs),
                     "configs": [c.as_dict() for c in configs],
+                    "quiet": quiet,
                 }
             )
         )

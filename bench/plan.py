@@ -38,6 +38,8 @@ class Plan:
     # Rewritten copies of the model (bench/experiments.py), measured like the main model.
     experiments: dict[str, list[Config]] = field(default_factory=dict)
     quantization_study: bool = False
+    # Wait for other processes to quiet down before each part and configuration.
+    quiet: bool = True
     variants: Config | None = None
     profile: Config | None = None
     matmul_n: int = 4096
@@ -129,5 +131,6 @@ def quick_plan() -> Plan:
     return Plan(
         python={"pytorch": tiny, "original-loop": tiny, "onnxruntime": tiny},
         matmul_n=512,
+        quiet=False,
         description=["quick: 64 px, 1 timed run, PyTorch, the original loop and ONNX Runtime."],
     )

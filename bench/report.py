@@ -259,17 +259,13 @@ def contention_lines(results: dict) -> list[str]:
     if not parts:
         return []
     shares = ", ".join(f"{k} {v['others_cores']:.2f}" for k, v in parts.items())
-    line = (
+    marked = [r for r in results["runs"] if (r.get("others_cores") or 0) > BUSY]
+    return [
         f"- Other processes on this shared machine kept, on average, this many of its "
-        f"{results['machine']['cores']} cores busy while each part ran: {shares}."
-    )
-    busy = [k for k, v in parts.items() if v["others_cores"] > 0.25]
-    if busy:
-        line += (
-            f" **{', '.join(busy)} ran beside other work: compare ratios within a part "
-            "rather than absolute times.**"
-        )
-    return [line]
+        f"{results['machine']['cores']} cores busy during each part, waits for quiet "
+        f"included: {shares}. Measurements they disturbed carry a † "
+        f"({len(marked)} of {len(results['runs'])} here)."
+    ]
 
 
 def quantization_lines(study: dict) -> list[str]:

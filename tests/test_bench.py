@@ -186,7 +186,7 @@ def test_report_renders_tfjs_variants_and_targets():
     text = report.render(document)
     assert "TF.js wasm (Chromium)" in text and "**x4.0**" in text
     assert "| uint8 | 21.0 |" in text
-    assert "ran beside other work" in text
+    assert "carry a †" in text
 
 
 def test_problems_finds_a_malformed_record():
