@@ -205,7 +205,13 @@ def stage_module(model: SANet, options: Options, report: Report, ref: Reference)
 def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -> Path:
     """Convert, optimise and quantize into build/tfjs/site; check it in Node; returns the site."""
     from convert.tfjs import tf_to_tfjs
-    from convert.tfjs_graph import TfjsGraph, cancel_transposes, deduplicate, quantize
+    from convert.tfjs_graph import (
+        TfjsGraph,
+        cancel_transposes,
+        deduplicate,
+        quantize,
+        unfold_matmul_transposes,
+    )
 
     module = options.build / "tf" / "sanet_module"
     _require(module)
@@ -217,10 +223,12 @@ def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -
         graph = TfjsGraph.load(converted)
         before = graph.op_counts()
         removed_pairs, removed_bytes = cancel_transposes(graph), deduplicate(graph)
+        unfolded = unfold_matmul_transposes(graph)
         if variant == "fp32":
             report.ops["tfjs"] = {
                 "converted": before, "optimized": graph.op_counts(),
                 "transpose_pairs_removed": removed_pairs, "duplicate_bytes_removed": removed_bytes,
+                "matmul_transpose_flags_unfolded": unfolded,
             }  # fmt: skip
         else:
             quantize(graph, variant)

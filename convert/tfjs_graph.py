@@ -2,7 +2,7 @@
 
 `model.json` holds a GraphDef as JSON and a manifest of weights whose bytes lie in shard
 files. `TfjsGraph` reads both so that passes can change nodes and constants together:
-`deduplicate`, `cancel_transposes` and `quantize`.
+`deduplicate`, `cancel_transposes`, `unfold_matmul_transposes` and `quantize`.
 """
 
 import base64
@@ -205,6 +205,51 @@ def cancel_transposes(graph: TfjsGraph) -> int:
     graph.model["modelTopology"]["node"] = [n for n in graph.nodes if n["name"] not in dead]
     graph.prune()
     return removed
+
+
+MATMUL_FLAGS = {
+    "MatMul": ("transpose_a", "transpose_b"),
+    "BatchMatMul": ("adj_x", "adj_y"),
+    "BatchMatMulV2": ("adj_x", "adj_y"),
+}
+
+
+def unfold_matmul_transposes(graph: TfjsGraph) -> int:
+    """Move each matrix product's transpose flag into an explicit Transpose; returns how many.
+
+    TF.js's wasm backend hands a product to XNNPACK only when neither operand is flagged as
+    transposed; with a flag it falls back to a scalar loop. The attention's products carry
+    such flags (TensorFlow folds the transposes into them), and that loop was about 78% of a
+    512 px stylization (bench/profile.md). An explicit transpose of the operand costs little.
+    """
+    unfolded = 0
+    for node in list(graph.nodes):
+        flags = MATMUL_FLAGS.get(node["op"], ())
+        # Operand ranks, when the converter recorded them; else MatMul's 2 and, for batched
+        # products, the 3 of the attention's [N, positions, channels] operands. A wrong guess
+        # cannot pass silently: the TF.js parity checks run this graph.
+        ranks = [len(s.get("dim", [])) for s in _input_shapes(node)] or [
+            2 if node["op"] == "MatMul" else 3
+        ] * 2
+        for index, flag in enumerate(flags):
+            if not node.get("attr", {}).get(flag, {}).get("b"):
+                continue
+            rank = ranks[index]
+            perm = np.array([*range(rank - 2), rank - 1, rank - 2], np.int32)
+            name = f"{node['name']}/{flag}"
+            graph.nodes.append({
+                "name": name, "op": "Transpose",
+                "input": [node["input"][index], graph.add_int_const(f"{name}/perm", perm)],
+                "attr": {"T": {"type": "DT_FLOAT"}, "Tperm": {"type": "DT_INT32"}},
+            })  # fmt: skip
+            node["input"][index] = name
+            node["attr"][flag] = {"b": False}
+            unfolded += 1
+    return unfolded
+
+
+def _input_shapes(node: dict) -> list[dict]:
+    return node.get("attr", {}).get("_input_shapes", {}).get("list", {}).get("shape", [])
 
 
 def _pad_widths(graph: TfjsGraph, pad: dict, perm: list[int]) -> np.ndarray | None:

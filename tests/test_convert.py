@@ -109,6 +109,12 @@ def test_tfjs_graph_is_optimised(converted):
     ops = report.ops["tfjs"]
     assert ops["optimized"]["Transpose"] < ops["converted"]["Transpose"]
     assert ops["transpose_pairs_removed"] > 0 and ops["duplicate_bytes_removed"] > 0
+    # No matrix product keeps a transpose flag (they send TF.js wasm down a slow path).
+    assert ops["matmul_transpose_flags_unfolded"] == 8  # 2 attention blocks x 2 products x 2
+    flags = ("adj_x", "adj_y", "transpose_a", "transpose_b")
+    nodes = TfjsGraph.load(options.output).nodes
+    flagged = [n for n in nodes if any(n.get("attr", {}).get(f, {}).get("b") for f in flags)]
+    assert flagged == []
     graph = TfjsGraph.load(options.output)
     digests = [
         hashlib.sha256(w.data).hexdigest() for w in graph.weights.values() if len(w.data) > 64
