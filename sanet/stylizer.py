@@ -60,11 +60,12 @@ def estimate_memory_mb(
     def positions(size: tuple[int, int], stride: int) -> int:
         return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
 
-    attention = positions(content, 8) * positions(style, 8) + positions(content, 16) * positions(
-        style, 16
-    )
+    def attention_floats(query: tuple[int, int], key: tuple[int, int]) -> int:
+        return positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16)
+
+    attention = attention_floats(content, style)
     if blend:
-        attention = max(attention, positions(content, 8) ** 2 + positions(content, 16) ** 2)
+        attention = max(attention, attention_floats(content, content))
     activations = widths[0] * (content[0] * content[1] + style[0] * style[1])
     return (3 * attention + 3 * activations) * BYTES_PER_FLOAT // 2**20
 
@@ -78,7 +79,7 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Stylizer:
-    """A loaded SANet ready to stylize.
+    """A loaded SANet ready to stylize. `memory_budget_mb` 0 sets no memory limit.
 
     >>> stylizer = Stylizer.from_checkpoints("weights/")           # doctest: +SKIP
     >>> result = stylizer.stylize(content, style, iterations=2)    # doctest: +SKIP
