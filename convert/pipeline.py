@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import torch
 
 from convert.parity import GRAPH_OUTPUTS, Case, Check, Reference, compare
 from sanet.errors import SANetError
+from sanet.files import check_writable
 from sanet.model import SANet
 
 STAGES = ("onnx", "tf", "module", "tfjs")
@@ -283,14 +283,13 @@ def error_summary(results: list[np.ndarray], references: list[np.ndarray]) -> di
     }
 
 
-def check_writable(*directories: Path) -> None:
+def check_writable_dirs(*directories: Path) -> None:
     for directory in directories:
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=directory):
-                pass
         except OSError as error:
             raise SANetError(f"{directory}: not writable ({error.strerror})") from None
+        check_writable(directory)
 
 
 def publish(site: Path, output: Path, metadata: dict) -> None:
@@ -343,7 +342,7 @@ STAGE_FUNCTIONS = {"onnx": stage_onnx, "tf": stage_tf, "module": stage_module, "
 
 def run(options: Options) -> Report:
     """Run the stages (all, or `options.only`), write build/parity.json, publish the model."""
-    check_writable(options.build, options.output.parent)
+    check_writable_dirs(options.build, options.output.parent)
     report = Report()
     model, report.weights = load_weights(options)
     ref = Reference(model)

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from sanet.errors import SANetError
+from sanet.files import check_writable
 
 WRITERS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ImageLike = Image.Image | np.ndarray
@@ -77,11 +78,7 @@ def check_output_path(path: Path) -> None:
         raise SANetError(f"{path}: directory {directory} does not exist")
     if path.is_dir():
         raise SANetError(f"{path}: is a directory")
-    try:  # a real probe: permission bits say nothing for root or read-only mounts
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as error:
-        raise SANetError(f"{path}: not writable ({error.strerror})") from None
+    check_writable(directory, path)
 
 
 def _umask() -> int:
