@@ -11,6 +11,7 @@ import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { signatureAdapter } from './signature.js';
+import { grantThreads, wasmThreads } from './threads.js';
 
 const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
 const MIN_RESOLUTION = 128;
@@ -19,10 +20,12 @@ const WARMUP_SIZE = 64;
 
 // The .wasm binaries are copied next to this bundle by web/build.mjs.
 setWasmPaths(new URL('wasm/', self.location.href).href);
-// As many threads as TF.js allows: it caps XNNPACK's pool at half the logical cores (one per
-// physical core), at most 8, so a 2-vCPU machine gets 1. Threads need cross-origin isolation
-// (COOP/COEP); without it TF.js loads the single-threaded binary.
-setThreadsCount(Math.min(8, Math.max(1, navigator.hardwareConcurrency || 1)));
+// One XNNPACK thread per physical core, at least two (see threads.js). Threads need
+// cross-origin isolation (COOP/COEP); without it TF.js loads the single-threaded binary.
+const logicalCores = navigator.hardwareConcurrency || 1;
+const threads = wasmThreads(logicalCores);
+grantThreads(self, threads);
+setThreadsCount(threads);
 
 const state = {
   artifacts: null,
@@ -41,6 +44,7 @@ async function describeBackend() {
   const info = { name };
   if (name === 'wasm') {
     info.threads = getThreadsCount();
+    info.logicalCores = logicalCores;
     info.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     // Whether the multi-threaded binary was loaded (needs cross-origin isolation).
     info.threadedBuild = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');

@@ -5,6 +5,7 @@ import { startServer } from '../serve.mjs';
 import { classifyError } from '../src/errors.js';
 import { fitWithin } from '../src/images.js';
 import { signatureAdapter } from '../src/signature.js';
+import { grantThreads, wasmThreads } from '../src/threads.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
@@ -120,5 +121,46 @@ describe('serve.mjs', () => {
     }
     const missing = await fetch(`${origin}/nothing-here.js`);
     assert.equal(missing.status, 404);
+  });
+});
+
+describe('wasmThreads', () => {
+  it('gives one thread per physical core, at least two when there are two cores, at most 8', () => {
+    const byCores = { 1: 1, 2: 2, 3: 2, 4: 2, 6: 3, 8: 4, 16: 8, 64: 8 };
+    for (const [cores, threads] of Object.entries(byCores))
+      assert.equal(wasmThreads(Number(cores)), threads, `${cores} cores`);
+  });
+
+  it('treats a missing or odd core count as one core', () => {
+    for (const cores of [undefined, 0, NaN, -4]) assert.equal(wasmThreads(cores), 1);
+  });
+});
+
+describe('grantThreads', () => {
+  // TF.js's rule, applied to what the scope's navigator reports after the grant.
+  const tfjsPool = (requested, scope) =>
+    Math.min(requested, Math.max(1, Math.floor(scope.navigator.hardwareConcurrency / 2)));
+  const scopeWith = (cores) => {
+    class FakeNavigator {
+      get hardwareConcurrency() {
+        return cores;
+      }
+    }
+    return { navigator: new FakeNavigator() };
+  };
+
+  it('makes the halving backend arrive at the chosen thread count', () => {
+    for (const cores of [1, 2, 3, 8, 16]) {
+      const scope = scopeWith(cores);
+      const threads = wasmThreads(cores);
+      grantThreads(scope, threads);
+      assert.equal(tfjsPool(threads, scope), threads, `${cores} cores`);
+    }
+  });
+
+  it('never reports fewer cores than there are', () => {
+    const scope = scopeWith(16);
+    assert.equal(grantThreads(scope, 2), 16);
+    assert.equal(scope.navigator.hardwareConcurrency, 16);
   });
 });
