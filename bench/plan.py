@@ -103,7 +103,7 @@ def full_plan() -> Plan:
                 "skip": ["scores_transpose_flag", "gathered_transpose_flag"],
             },
         ],
-        experiments={"unfold-matmul-transposes": [Config(512, 1, 1, 0)]},
+        experiments={"transpose-small-operand": [Config(512, 1, 1, 0)]},
         quantization_study=True,
         variants=Config(512, 1, 0, 0),
         profile=Config(512, 1, 0, 0),
