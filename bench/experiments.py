@@ -25,7 +25,7 @@ def transpose_small_operand(source: Path, target: Path) -> dict:
 
     graph = TfjsGraph.load(source)
     nodes = {node["name"]: node for node in graph.nodes}
-    perm = graph.add_int_const("bench_experiment/perm_0_2_1", np.array([0, 2, 1], np.int32))
+    perm = graph.add_const("bench_experiment/perm_0_2_1", np.array([0, 2, 1], np.int32))
     transpose_attr = {"T": {"type": "DT_FLOAT"}, "Tperm": {"type": "DT_INT32"}}
     added, rewritten = [], 0
     for node in list(graph.nodes):

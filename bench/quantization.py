@@ -1,11 +1,12 @@
 """Why a model variant loses accuracy: TF.js weight quantization simulated in PyTorch.
 
-`python -m bench.quantization WEIGHTS OUT.json` applies the converter's rule (float32 tensors
-of 1024 elements or more stored as float16, or as uint8 with one affine range per tensor,
-zero exact; biases stay exact) to the PyTorch weights, stylizes the benchmark's 256 px images
-and compares with float32: for the whole model, per output channel instead of per tensor, and
-one layer at a time. It tells which layers a mixed-precision variant must keep wide, and
-whether the loss is inherent or a conversion bug (when it matches what TF.js measures).
+`python -m bench.quantization WEIGHTS OUT.json` applies the converter's rules (float32 tensors
+of 1024 elements or more stored as float16, or as uint8: convolution kernels with one symmetric
+scale per output channel, anything else with one affine range per tensor; biases stay exact)
+to the PyTorch weights, stylizes the benchmark's 256 px images and compares with float32: for
+the whole model, with the earlier per-tensor uint8 rule, and one layer at a time. It tells
+which layers a mixed-precision variant must keep wide, and whether the loss is inherent or a
+conversion bug (when it matches what TF.js measures).
 """
 
 import copy
@@ -30,7 +31,13 @@ def uint8_affine(values: np.ndarray) -> np.ndarray:
 
 
 def uint8_per_channel(values: np.ndarray) -> np.ndarray:
-    return np.stack([uint8_affine(channel) for channel in values])
+    """The converter's uint8 rule for kernels: codes -127..127 times one scale per output
+    channel (dim 0 in PyTorch), each channel's largest magnitude exact."""
+    if values.ndim != 4:
+        return uint8_affine(values)
+    peak = np.abs(values).max(axis=(1, 2, 3), keepdims=True)
+    scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
+    return (np.round(values / scale) * scale).astype(np.float32)
 
 
 def float16(values: np.ndarray) -> np.ndarray:
@@ -75,14 +82,17 @@ def study(weights: Path) -> dict:
         if parameter.numel() >= QUANTIZE_FROM:
             sizes[_layer(name)] = sizes.get(_layer(name), 0) + parameter.numel()
     whole = {
-        "uint8 per tensor (the converter's rule)": error(quantized(model, uint8_affine)),
-        "uint8 per output channel": error(quantized(model, uint8_per_channel)),
+        "uint8 per output channel (the converter's rule)": error(
+            quantized(model, uint8_per_channel)
+        ),
+        "uint8 per tensor (the rule before)": error(quantized(model, uint8_affine)),
         "float16": error(quantized(model, float16)),
     }
     layers = [
-        {"layer": layer, "parameters": count, **error(quantized(model, uint8_affine, {layer}))}
+        {"layer": layer, "parameters": count,
+         **error(quantized(model, uint8_per_channel, {layer}))}
         for layer, count in sizes.items()
-    ]
+    ]  # fmt: skip
     return {
         "size": SIZE, "iterations": 1, "untrained": files.untrained,
         "whole_model": whole,

@@ -278,7 +278,7 @@ def quantization_lines(study: dict) -> list[str]:
         )
     lines += [
         "",
-        "uint8 (per tensor) on one layer at a time, the rest float32; the worst ten:",
+        "uint8 (the converter's rule) on one layer at a time, the rest float32; the worst ten:",
         "",
         "| layer | parameters | mean error (1/255) |",
         "|---|---:|---:|",

@@ -103,17 +103,27 @@ class TfjsGraph:
                 users[node_name(reference)].append(node)
         return users
 
-    def add_int_const(self, name: str, values: np.ndarray) -> str:
-        """A new int32 constant node (its value stored with the weights); returns its name."""
+    def add_const(self, name: str, values: np.ndarray) -> str:
+        """A new int32 or float32 constant node (its value stored with the weights); returns
+        its name."""
+        dtype = "int32" if values.dtype.kind in "iu" else "float32"
         dims = [{"size": str(d)} for d in values.shape]
+        tf_dtype = {"int32": "DT_INT32", "float32": "DT_FLOAT"}[dtype]
         self.nodes.append({
             "name": name, "op": "Const", "input": [],
-            "attr": {"value": {"tensor": {"dtype": "DT_INT32", "tensorShape": {"dim": dims}}},
-                     "dtype": {"type": "DT_INT32"}},
+            "attr": {"value": {"tensor": {"dtype": tf_dtype, "tensorShape": {"dim": dims}}},
+                     "dtype": {"type": tf_dtype}},
         })  # fmt: skip
-        spec = {"name": name, "shape": list(values.shape), "dtype": "int32"}
-        self.weights[name] = Weight(spec, values.astype(np.int32).tobytes())
+        spec = {"name": name, "shape": list(values.shape), "dtype": dtype}
+        self.weights[name] = Weight(spec, values.astype(_NUMPY[dtype]).tobytes())
         return name
+
+    def float_values(self, name: str) -> np.ndarray | None:
+        """The value of a float32 constant stored with the weights, unquantized."""
+        weight = self.weights.get(name)
+        if weight is None or weight.spec["dtype"] != "float32" or "quantization" in weight.spec:
+            return None
+        return np.frombuffer(weight.data, np.float32).reshape(weight.spec["shape"])
 
     def prune(self) -> None:
         """Drop constants that nothing reads any more, with their weights."""
@@ -191,7 +201,7 @@ def cancel_transposes(graph: TfjsGraph) -> int:
         if any(w is None for w in widths):
             continue
         for pad, values in zip([n for n in chain if n["op"] in PADS], widths, strict=True):
-            pad["input"][1] = graph.add_int_const(f"{pad['name']}/paddings_nhwc", values)
+            pad["input"][1] = graph.add_const(f"{pad['name']}/paddings_nhwc", values)
         source = first["input"][0]
         if chain:
             chain[-1]["input"][0] = source
@@ -239,7 +249,7 @@ def unfold_matmul_transposes(graph: TfjsGraph) -> int:
             name = f"{node['name']}/{flag}"
             graph.nodes.append({
                 "name": name, "op": "Transpose",
-                "input": [node["input"][index], graph.add_int_const(f"{name}/perm", perm)],
+                "input": [node["input"][index], graph.add_const(f"{name}/perm", perm)],
                 "attr": {"T": {"type": "DT_FLOAT"}, "Tperm": {"type": "DT_INT32"}},
             })  # fmt: skip
             node["input"][index] = name
@@ -264,10 +274,16 @@ def _pad_widths(graph: TfjsGraph, pad: dict, perm: list[int]) -> np.ndarray | No
     return moved.astype(np.int32)
 
 
-def quantize(graph: TfjsGraph, dtype: str) -> None:
-    """Store float32 weight tensors of QUANTIZE_FROM elements or more as float16, or as uint8
-    with a per-tensor affine range (zero exact), in the TF.js manifest format; TF.js restores
-    float32 when it loads them."""
+def quantize(graph: TfjsGraph, dtype: str) -> int:
+    """Store float32 weight tensors of QUANTIZE_FROM elements or more as float16 or uint8, in
+    the TF.js manifest format (TF.js restores float32 when it loads them); returns how many
+    convolution kernels went to uint8 with one scale per output channel.
+
+    TF.js only knows one affine range per tensor. For uint8, a kernel whose convolutions only
+    add a bias is stored per output channel instead (`_quantize_per_channel`); other tensors
+    get a per-tensor range with zero exact.
+    """
+    per_channel = _quantize_per_channel(graph) if dtype == "uint8" else 0
     for weight in graph.weights.values():
         if weight.spec["dtype"] != "float32" or "quantization" in weight.spec:
             continue
@@ -287,3 +303,62 @@ def quantize(graph: TfjsGraph, dtype: str) -> None:
         weight.spec["quantization"] = {
             "dtype": "uint8", "min": low, "scale": scale, "original_dtype": "float32",
         }  # fmt: skip
+    return per_channel
+
+
+def _quantize_per_channel(graph: TfjsGraph) -> int:
+    """uint8 kernels with one symmetric scale s per output channel, undone after the product.
+
+    A kernel W [h, w, in, out] is stored as codes q = round(W / s) + 127 with the manifest range
+    (min -127, scale 1), so TF.js loads q - 127 = W / s. Each convolution using it,
+    conv(x, W) + b, becomes conv(x, W / s) + b / s followed by a Mul by s: the same function,
+    with each channel's rounding relative to that channel's own range. The Mul costs one pass
+    over the convolution's output.
+    """
+    users = graph.consumers()
+    quantized, scaled_biases = 0, {}
+    for name, weight in list(graph.weights.items()):
+        values = graph.float_values(name)
+        if values is None or values.ndim != 4 or values.size < QUANTIZE_FROM:
+            continue
+        convs = users[name]
+        if not convs or not all(_adds_only_a_bias(graph, conv, name) for conv in convs):
+            continue
+        peak = np.abs(values).max(axis=(0, 1, 2))
+        scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)  # [out]
+        weight.data = (np.round(values / scale) + 127).astype(np.uint8).tobytes()
+        weight.spec["quantization"] = {
+            "dtype": "uint8", "min": -127.0, "scale": 1.0, "original_dtype": "float32",
+        }  # fmt: skip
+        scale_name = graph.add_const(f"{name}/channel_scale", scale)
+        for conv in convs:
+            bias = node_name(conv["input"][2])
+            if (bias, name) not in scaled_biases:
+                scaled = graph.float_values(bias) / scale
+                scaled_name = f"{bias}/over_{name.replace('/', '_')}_scale"
+                scaled_biases[bias, name] = graph.add_const(scaled_name, scaled)
+            conv["input"][2] = scaled_biases[bias, name]
+            # The Mul takes the convolution's name, so whatever read the convolution reads it.
+            output = conv["name"]
+            conv["name"] = f"{output}/per_channel"
+            graph.nodes.append({
+                "name": output, "op": "Mul", "input": [conv["name"], scale_name],
+                "attr": {"T": {"type": "DT_FLOAT"}},
+            })  # fmt: skip
+        quantized += 1
+    graph.prune()
+    return quantized
+
+
+def _adds_only_a_bias(graph: TfjsGraph, conv: dict, kernel: str) -> bool:
+    """Whether `conv` is a convolution of some input with `kernel` plus a constant bias and
+    nothing else, so that scaling its output channels commutes with it."""
+    if conv["op"] != "_FusedConv2D" or len(conv["input"]) != 3:
+        return False
+    fused = conv.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+    return (
+        [base64.b64decode(op) for op in fused] == [b"BiasAdd"]
+        and node_name(conv["input"][1]) == kernel
+        and node_name(conv["input"][0]) != kernel
+        and graph.float_values(node_name(conv["input"][2])) is not None
+    )

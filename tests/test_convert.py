@@ -11,7 +11,7 @@ from convert.__main__ import main
 from convert.parity import Case
 from convert.pipeline import Options, run
 from convert.runtimes import TfModule, run_tfjs
-from convert.tfjs_graph import TfjsGraph
+from convert.tfjs_graph import TfjsGraph, quantize
 from sanet import SANetError, Stylizer
 
 # (content, style) as (height, width): square; odd relu4_1 sides (5 x 9); elongated, odd.
@@ -146,6 +146,55 @@ def test_quantized_variants_run_in_node_within_their_recorded_error(converted):
         assert abs(errors.mean() - variant["mean_abs_error"]) < 1e-6
     sizes = {v["name"]: v["bytes"] for v in metadata["variants"]}
     assert sizes["uint8"] < sizes["float16"] < sizes["fp32"]
+
+
+def test_uint8_kernels_are_stored_per_output_channel(converted):
+    options, _ = converted
+    original = TfjsGraph.load(options.output)
+    graph = TfjsGraph.load(options.output)
+    assert quantize(graph, "uint8") > 0
+    per_channel = [
+        w for w in graph.weights.values() if w.spec.get("quantization", {}).get("min") == -127.0
+    ]
+    assert per_channel
+    for weight in per_channel:
+        name = weight.spec["name"]
+        exact = original.float_values(name)
+        scale = graph.float_values(f"{name}/channel_scale")
+        codes = np.frombuffer(weight.data, np.uint8).reshape(exact.shape).astype(np.float32)
+        # Every channel's rounding is at most half a step of that channel's own scale, and its
+        # largest magnitude is a code (the scale is not wasted on a range it never uses).
+        assert np.all(np.abs((codes - 127) * scale - exact) <= scale / 2 + 1e-7)
+        assert np.allclose(np.abs(codes - 127).max(axis=(0, 1, 2)), 127)
+    # Whatever read a convolution reads its rescaled output under the same name.
+    names = {n["name"] for n in graph.nodes}
+    for node in original.nodes:
+        if node["op"] == "_FusedConv2D":
+            assert node["name"] in names
+
+
+def test_per_channel_rewrite_keeps_the_function(converted, tmp_path):
+    """With each kernel stored exactly as W / s (no rounding), the rewritten graph (bias / s,
+    then a Mul by s) computes what the float32 graph computes."""
+    options, _ = converted
+    original = TfjsGraph.load(options.output)
+    graph = TfjsGraph.load(options.output)
+    quantize(graph, "uint8")
+    for weight in graph.weights.values():
+        if weight.spec.get("quantization", {}).get("min") == -127.0:
+            name = weight.spec["name"]
+            exact = original.float_values(name) / graph.float_values(f"{name}/channel_scale")
+            weight.spec = {"name": name, "shape": weight.spec["shape"], "dtype": "float32"}
+            weight.data = exact.astype(np.float32).tobytes()
+        elif "quantization" in weight.spec:
+            weight.spec = original.weights[weight.spec["name"]].spec
+            weight.data = original.weights[weight.spec["name"]].data
+    graph.save(tmp_path / "rescaled")
+    cases = [Case(content, style) for content, style in SIZES[:2]]
+    fp32, _ = run_tfjs(options.output, cases, "wasm")
+    rescaled, _ = run_tfjs(tmp_path / "rescaled", cases, "wasm")
+    for a, b in zip(rescaled, fp32, strict=True):
+        assert np.abs(a - b).max() < 1e-4
 
 
 def test_metadata_labels_demo_weights(converted):
