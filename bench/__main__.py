@@ -132,10 +132,13 @@ def threads_rows(response: dict, main_wasm: list[dict]) -> list[dict]:
 def render(out: Path) -> int:
     """Rewrite the Markdown from the JSON (after a change to report.py, say)."""
     document = json.loads((out / "results.json").read_text())
-    (out / "results.md").write_text(report.render(document))
     if (out / "profile.json").exists():
         summary = json.loads((out / "profile.json").read_text())
         (out / "profile.md").write_text(profile.markdown(summary))
+        document["limits"] = results.limits(
+            document["runs"], summary["by_kernel"], document["flops"]
+        )
+    (out / "results.md").write_text(report.render(document))
     return 0
 
 
@@ -293,13 +296,14 @@ def main(argv: list[str] | None = None) -> int:
         for problem in results.problems(document):
             say(f"results.json format: {problem}")
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
-        (args.out / "results.md").write_text(report.render(document))
         if tfjs.get("profile"):
             summary = profile.summarise(tfjs["profile"], model_dir / "model.json", peak)
             summary["matmul_check"] = tfjs.get("matmul_check", [])
             (args.out / "profile.json").write_text(json.dumps(summary, indent=1) + "\n")
             (args.out / "profile.md").write_text(profile.markdown(summary))
+            document["limits"] = results.limits(runs, summary["by_kernel"], document["flops"])
+        (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+        (args.out / "results.md").write_text(report.render(document))
         say(
             f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} "
             f"in {document['duration_s'] / 60:.1f} min"

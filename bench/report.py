@@ -320,6 +320,24 @@ def experiment_lines(experiments: list[dict]) -> list[str]:
     return lines
 
 
+def limit_lines(limits: dict) -> list[str]:
+    """The floor under TF.js wasm's time on this machine, in words, from `results.limits`."""
+    gflop = limits["flops"] / 1e9
+    conv = limits.get("convolution_s")
+    return [
+        f"One stylization at 512 px (iterations 1) is {gflop:.0f} GFLOP. PyTorch does it in "
+        f"{_seconds(limits['pytorch_s'])} s ({limits['pytorch_gflops_per_s']:.0f} GFLOP/s, with "
+        "the CPU's widest vector units). The fastest kernel TF.js wasm ran in the profile, "
+        f"{limits['best_kernel']}, reached {limits['best_kernel_gflops_per_s']:.0f} GFLOP/s: "
+        "XNNPACK on 128-bit WebAssembly SIMD, which has no fused multiply-add. Even if every "
+        f"kernel ran that fast and everything else were free, a stylization would take "
+        f"{_seconds(limits['bound_s'])} s, **x{limits['bound_over_pytorch']:.2f} PyTorch**; "
+        f"measured: {_seconds(limits['tfjs_wasm_s'])} s, "
+        f"x{limits['tfjs_wasm_s'] / limits['pytorch_s']:.2f}"
+        + (f", of which the convolutions alone take {_seconds(conv)} s." if conv else "."),
+    ]
+
+
 def _section(title: str, *intro: str) -> list[str]:
     return ["", f"### {title}", "", *(line for text in intro for line in (text, ""))]
 
@@ -337,6 +355,8 @@ def render(results: dict) -> str:
     )
     out += latency_table(results)
     out += [*_section("Share of the machine's peak (iterations 1)"), *efficiency_table(results)]
+    if results.get("limits"):
+        out += [*_section("The floor under TF.js wasm here"), *limit_lines(results["limits"])]
     out += [*_section("TF.js cold start against warm"), *cold_table(results)]
     if results.get("tfjs_threads"):
         out += [*_section("Are WASM threads on?"), *threads_table(results)]

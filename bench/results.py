@@ -265,6 +265,30 @@ def targets(records: list[dict], variants: list[dict]) -> dict:
     return result
 
 
+def limits(records: list[dict], by_kernel: list[dict], flops: dict) -> dict:
+    """What bounds TF.js wasm at 512 px, iterations 1: all of a stylization's FLOPs at the
+    best rate any of its kernels reached in the profile, every other op taken as free."""
+    wasm, torch = find(records, "tfjs", 512, 1, "wasm"), find(records, "pytorch", 512, 1)
+    rated = [k for k in by_kernel if k.get("gflops_per_s")]
+    total = flops.get("512", {}).get("1", {}).get("ours")
+    if not (wasm and torch and rated and total):
+        return {}
+    best = max(rated, key=lambda k: k["gflops_per_s"])
+    bound_s = total / (best["gflops_per_s"] * 1e9)
+    conv = next((k for k in rated if k["kernel"] == "FusedConv2D"), None)
+    return {
+        "flops": total,
+        "pytorch_s": torch["median_s"],
+        "pytorch_gflops_per_s": round(total / torch["median_s"] / 1e9, 1),
+        "tfjs_wasm_s": wasm["median_s"],
+        "best_kernel": best["kernel"],
+        "best_kernel_gflops_per_s": best["gflops_per_s"],
+        "bound_s": round(bound_s, 2),
+        "bound_over_pytorch": round(bound_s / torch["median_s"], 2),
+        "convolution_s": round(conv["total_ms"] / 1000, 2) if conv else None,
+    }
+
+
 def agreement(outputs: dict[str, np.ndarray]) -> list[dict]:
     """Max/mean difference of each runtime's result from PyTorch's on the same inputs."""
     rows = []

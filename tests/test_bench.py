@@ -183,10 +183,23 @@ def test_report_renders_tfjs_variants_and_targets():
     }
     assert document["targets"]["variant_25mb_2_255"]["variant"] == "uint8"
     assert document["targets"]["variant_25mb_2_255"]["met"] is True
+    by_kernel = [
+        {"kernel": "FusedConv2D", "total_ms": 5000.0, "gflops_per_s": 80.0},
+        {"kernel": "BatchMatMul", "total_ms": 1000.0, "gflops_per_s": 100.0},
+        {"kernel": "Transpose", "total_ms": 50.0},
+    ]
+    document["limits"] = results.limits(runs, by_kernel, document["flops"])
+    # 400 GFLOP at the best kernel's 100 GFLOP/s: 4 s, twice PyTorch's 2 s.
+    assert document["limits"]["bound_s"] == 4.0
+    assert document["limits"]["bound_over_pytorch"] == 2.0
+    assert document["limits"]["best_kernel"] == "BatchMatMul"
+    assert document["limits"]["convolution_s"] == 5.0
     text = report.render(document)
     assert "TF.js wasm (Chromium)" in text and "**x4.0**" in text
     assert "| uint8 | 21.0 |" in text
     assert "carry a †" in text
+    assert "would take 4.00 s, **x2.00 PyTorch**; measured: 8.00 s, x4.00" in text
+    assert results.limits(runs, [by_kernel[2]], document["flops"]) == {}
 
 
 def test_problems_finds_a_malformed_record():
