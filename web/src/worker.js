@@ -117,21 +117,25 @@ function disposeModel() {
   state.model = null;
 }
 
+/** Initialises and selects backend `name`; resolves to null, or to why it is unavailable. */
+async function initialiseBackend(name) {
+  try {
+    if (tf.findBackendFactory(name) != null && (await tf.setBackend(name))) return null;
+    return 'not available here';
+  } catch (error) {
+    return error.message;
+  }
+}
+
 /** Activates the first backend of `candidates` that initialises and runs the model. */
 async function activate({ names: candidates, skipped = [] }) {
   const failures = [...skipped];
   for (const name of candidates) {
     disposeModel();
     post({ type: 'progress', stage: 'backend', message: `Starting the ${name} backend…` });
-    let ok = false;
-    try {
-      ok = tf.findBackendFactory(name) != null && (await tf.setBackend(name));
-    } catch (error) {
-      failures.push(`${name}: ${error.message}`);
-      continue;
-    }
-    if (!ok) {
-      failures.push(`${name}: not available here`);
+    const problem = await initialiseBackend(name);
+    if (problem) {
+      failures.push(`${name}: ${problem}`);
       continue;
     }
     try {
@@ -200,6 +204,10 @@ async function load({ modelUrl, totalBytes, backend }) {
   disposeModel();
   state.artifacts = null;
   const started = performance.now();
+  const candidates = candidatesFor(backend);
+  // Start the first backend (compiling the WASM module, or opening the GPU context) while the
+  // weights download; activate() then finds it ready, or reports why it failed.
+  const early = initialiseBackend(candidates.names[0]);
   const { artifacts, fromCache, bytes, cacheError } = await loadModelArtifacts(modelUrl, {
     totalBytes,
     onProgress: (p) => post({ type: 'progress', stage: 'download', ...p }),
@@ -207,7 +215,8 @@ async function load({ modelUrl, totalBytes, backend }) {
   state.adapter = signatureAdapter(artifacts.signature);
   state.artifacts = artifacts;
   const downloadMs = performance.now() - started;
-  const result = await activate(candidatesFor(backend));
+  await early;
+  const result = await activate(candidates);
   return { ...result, fromCache, bytes, cacheError, downloadMs };
 }
 
