@@ -58,12 +58,19 @@ export async function makeInputs() {
   return dir;
 }
 
-/** Runs the SavedModel on a case and returns its error against the page's PNG (8-bit levels). */
-export async function compareWithSavedModel(caseSpec) {
+async function compareWith(mode, model, caseSpec) {
   const file = join(dirname(caseSpec.result), `case-${Date.now()}.json`);
   await writeFile(file, JSON.stringify(caseSpec));
-  return JSON.parse(await python(['web/tests/reference.py', 'compare', config.savedModel, file]));
+  return JSON.parse(await python(['web/tests/reference.py', mode, model, file]));
 }
+
+/** Runs the SavedModel on a case and returns its error against the page's PNG (8-bit levels). */
+export const compareWithSavedModel = (caseSpec) =>
+  compareWith('compare', config.savedModel, caseSpec);
+
+/** The same against a TF.js model directory run in Node (wasm), e.g. a quantized variant. */
+export const compareWithTfjsModel = (modelDir, caseSpec) =>
+  compareWith('compare-tfjs', modelDir, caseSpec);
 
 /** Width and height from a PNG's IHDR chunk; throws if the bytes are not a PNG. */
 export async function pngSize(path) {

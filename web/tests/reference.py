@@ -8,6 +8,9 @@ python web/tests/reference.py compare SAVED_MODEL CASE_JSON
     output with the PNG the page downloaded; prints JSON with the error in 8-bit levels.
     CASE_JSON: {"content", "style", "result" (paths), "iterations", "strength",
     "max_resolution"}.
+python web/tests/reference.py compare-tfjs TFJS_MODEL_DIR CASE_JSON
+    the same with the TF.js graph model run in Node on the wasm backend
+    (convert/run_tfjs.mjs): for a quantized variant, which no SavedModel represents.
 """
 
 from __future__ import annotations
@@ -57,23 +60,58 @@ def write_inputs(out: Path) -> None:
     (out / "broken.png").write_bytes(b"not really a PNG file\n" * 10)
 
 
-def compare(saved_model: Path, case: dict) -> dict:
-    import tensorflow as tf
+def _pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float32) / np.float32(255)
 
-    def image(path: str) -> tf.Tensor:
-        pixels = np.asarray(Image.open(path).convert("RGB"), np.float32)
-        return tf.constant(pixels / np.float32(255))
+
+def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
+    import tensorflow as tf
 
     serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     outputs = serve(
-        content=image(case["content"]),
-        style=image(case["style"]),
+        content=tf.constant(_pixels(case["content"])),
+        style=tf.constant(_pixels(case["style"])),
         iterations=tf.constant(case["iterations"], tf.int32),
         max_resolution=tf.constant(case["max_resolution"], tf.int32),
         strength=tf.constant(case["strength"], tf.float32),
     )
-    reference = outputs["result"].numpy() * 255.0
-    page = np.asarray(Image.open(case["result"]).convert("RGB"), np.float64)
+    return outputs["result"].numpy()
+
+
+def tfjs_result(model: Path, case: dict) -> np.ndarray:
+    import subprocess
+    import tempfile
+
+    content = _pixels(case["content"])
+    values = {
+        "content": content,
+        "style": _pixels(case["style"]),
+        "iterations": np.array(case["iterations"], np.int32),
+        "max_resolution": np.array(case["max_resolution"], np.int32),
+        "strength": np.array(case["strength"], np.float32),
+    }
+    with tempfile.TemporaryDirectory(prefix="sanet-web-ref-") as scratch:
+        inputs = {}
+        for name, value in values.items():
+            file = Path(scratch) / f"{name}.bin"
+            value.tofile(file)
+            dtype = "int32" if value.dtype == np.int32 else "float32"
+            inputs[name] = {"dtype": dtype, "shape": list(value.shape), "file": str(file)}
+        output = Path(scratch) / "result.bin"
+        request = Path(scratch) / "request.json"
+        request.write_text(json.dumps({
+            "model": str(model), "backend": "wasm",
+            "runs": [{"inputs": inputs, "output": str(output)}],
+        }))  # fmt: skip
+        runner = Path(__file__).resolve().parents[2] / "convert" / "run_tfjs.mjs"
+        subprocess.run(["node", str(runner), str(request)], check=True, capture_output=True)
+        return np.fromfile(output, np.float32).reshape(content.shape)
+
+
+def compare(result: np.ndarray, page_png: str) -> dict:
+    """The page's PNG against a reference result in [0, 1], in 8-bit levels."""
+    reference = result * 255.0
+    page = np.asarray(Image.open(page_png).convert("RGB"), np.float64)
     report = {
         "reference_size": [reference.shape[1], reference.shape[0]],
         "page_size": [page.shape[1], page.shape[0]],
@@ -88,8 +126,11 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "inputs":
         write_inputs(Path(argv[1]))
         return 0
-    if len(argv) == 3 and argv[0] == "compare":
-        print(json.dumps(compare(Path(argv[1]), json.loads(Path(argv[2]).read_text()))))
+    runners = {"compare": saved_model_result, "compare-tfjs": tfjs_result}
+    if len(argv) == 3 and argv[0] in runners:
+        case = json.loads(Path(argv[2]).read_text())
+        result = runners[argv[0]](Path(argv[1]), case)
+        print(json.dumps(compare(result, case["result"])))
         return 0
     print(__doc__, file=sys.stderr)
     return 2
