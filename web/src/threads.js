@@ -3,7 +3,8 @@
 // tfjs-backend-wasm 4.22 sizes its pool as min(requested, logical cores / 2), assuming two
 // hyper-threads per physical core. That is right on most laptops (8 logical -> 4 threads) but
 // leaves a 2-core machine or VM with one thread, i.e. no threading at all: measured on a
-// 2-vCPU machine, 2 threads are 1.2x faster at 512 px than the 1 TF.js grants.
+// 2-vCPU machine, 2 threads stylize at 512 px in about half the time of the 1 TF.js grants
+// (bench/results.md, "Are WASM threads on?").
 
 const MAX_THREADS = 8; // the size of the backend's pthread pool
 
