@@ -24,6 +24,12 @@ PADS = {"MirrorPad", "Pad", "PadV2"}
 QUANTIZE_FROM = 1024  # elements: convolution kernels, not biases or scalars
 
 
+def is_small(spec: dict) -> bool:
+    """Whether a weight is one that shapes the computation rather than fills it: int32
+    (shapes, permutations, paddings) or under QUANTIZE_FROM elements (biases, scalars)."""
+    return spec["dtype"] == "int32" or math.prod(spec["shape"]) < QUANTIZE_FROM
+
+
 def node_name(reference: str) -> str:
     """Node inputs look like "name", "name:1" or "^name" (a control dependency)."""
     return reference.lstrip("^").split(":")[0]
@@ -64,6 +70,10 @@ class TfjsGraph:
         """Write model.json and shards into an empty or new `directory`; returns total bytes."""
         directory.mkdir(parents=True, exist_ok=True)
         kept = [w for w in self.weights.values() if w.spec["name"] in self.const_names()]
+        # Small constants (shapes, permutations, biases) first, so that they all arrive with the
+        # first shard: the page can rehearse the graph (compile GPU shaders) with them while
+        # the large kernels still download. A stable sort keeps the rest in graph order.
+        kept.sort(key=lambda w: not is_small(w.spec))
         payload = b"".join(w.data for w in kept)
         count = max(1, math.ceil(len(payload) / SHARD_BYTES))
         paths = [f"group1-shard{i + 1}of{count}.bin" for i in range(count)]
@@ -287,7 +297,7 @@ def quantize(graph: TfjsGraph, dtype: str) -> int:
     for weight in graph.weights.values():
         if weight.spec["dtype"] != "float32" or "quantization" in weight.spec:
             continue
-        if math.prod(weight.spec["shape"]) < QUANTIZE_FROM:
+        if is_small(weight.spec):
             continue  # biases and small constants: exact, for a few kB
         values = np.frombuffer(weight.data, np.float32)
         if dtype == "float16":

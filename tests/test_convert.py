@@ -11,7 +11,7 @@ from convert.__main__ import main
 from convert.parity import Case
 from convert.pipeline import Options, run
 from convert.runtimes import TfModule, run_tfjs
-from convert.tfjs_graph import TfjsGraph, quantize
+from convert.tfjs_graph import TfjsGraph, is_small, quantize
 from sanet import SANetError, Stylizer
 
 # (content, style) as (height, width): square; odd relu4_1 sides (5 x 9); elongated, odd.
@@ -146,6 +146,16 @@ def test_quantized_variants_run_in_node_within_their_recorded_error(converted):
         assert abs(errors.mean() - variant["mean_abs_error"]) < 1e-6
     sizes = {v["name"]: v["bytes"] for v in metadata["variants"]}
     assert sizes["uint8"] < sizes["float16"] < sizes["fp32"]
+
+
+def test_small_constants_come_first_in_every_variant(converted):
+    """The page compiles GPU shaders from the first shard while the rest downloads."""
+    options, _ = converted
+    for model_json in sorted(options.output.rglob("model.json")):
+        specs = json.loads(model_json.read_text())["weightsManifest"][0]["weights"]
+        small = [is_small(spec) for spec in specs]
+        assert any(small) and not all(small)
+        assert small == sorted(small, reverse=True), model_json
 
 
 def test_uint8_kernels_are_stored_per_output_channel(converted):

@@ -279,6 +279,8 @@ function modelReady(reply, variant, how) {
     'Backends tried': reply.failures.length ? reply.failures.join('; ') : 'first choice worked',
     'Cross-origin isolated': String(reply.backend.crossOriginIsolated),
     'Warm-up': `${Math.round(reply.warmupMs)} ms`,
+    'Shaders compiled during the download':
+      reply.rehearsalMs == null ? 'no' : `yes, ${Math.round(reply.rehearsalMs)} ms`,
   });
   labelVariants();
   // Ask the browser not to evict the cached model under storage pressure (it may say no).

@@ -92,10 +92,16 @@ async function pruneOldVersions(cache, modelUrl, version) {
 /**
  * @param {string} modelUrl absolute URL of model.json
  * @param {{totalBytes?: number, onProgress?: (p: {loaded: number, total: number|null,
- *   cached: boolean}) => void}} options totalBytes: the variant's size from metadata.json
+ *   cached: boolean}) => void, onFirstShard?: (artifacts: object, shard: ArrayBuffer) => void}}
+ *   options totalBytes: the variant's size from metadata.json; onFirstShard: called when the
+ *   first of several weight shards is in, with the artifacts minus their weights, while the
+ *   rest loads
  * @returns {Promise<{artifacts: object, fromCache: boolean, bytes: number, cacheError?: string}>}
  */
-export async function loadModelArtifacts(modelUrl, { totalBytes = null, onProgress } = {}) {
+export async function loadModelArtifacts(
+  modelUrl,
+  { totalBytes = null, onProgress, onFirstShard } = {},
+) {
   const cache = await openCache();
   const { text, fromCache: jsonFromCache } = await readModelJson(modelUrl, cache);
   let model;
@@ -122,8 +128,20 @@ export async function loadModelArtifacts(modelUrl, { totalBytes = null, onProgre
   };
   report();
 
+  const artifacts = {
+    modelTopology: model.modelTopology,
+    format: model.format,
+    generatedBy: model.generatedBy,
+    convertedBy: model.convertedBy,
+    signature: model.signature,
+    userDefinedMetadata: model.userDefinedMetadata,
+    modelInitializer: model.modelInitializer,
+    initializerSignature: model.initializerSignature,
+    weightSpecs: model.weightsManifest.flatMap((group) => group.weights),
+  };
   const buffers = [];
-  for (const path of model.weightsManifest.flatMap((group) => group.paths)) {
+  const paths = model.weightsManifest.flatMap((group) => group.paths);
+  for (const path of paths) {
     const url = new URL(path, modelUrl);
     url.searchParams.set('v', version);
     let response = cache && (await cache.match(url.href));
@@ -144,23 +162,17 @@ export async function loadModelArtifacts(modelUrl, { totalBytes = null, onProgre
     });
     if (!hit) await remember(url.href, buffer, 'application/octet-stream');
     buffers.push(buffer);
+    if (buffers.length === 1 && paths.length > 1) onFirstShard?.(artifacts, buffer);
   }
   if (!jsonFromCache) await remember(modelUrl, text, 'application/json');
   if (cache && !cacheError) await pruneOldVersions(cache, modelUrl, version);
 
-  const artifacts = {
-    modelTopology: model.modelTopology,
-    format: model.format,
-    generatedBy: model.generatedBy,
-    convertedBy: model.convertedBy,
-    signature: model.signature,
-    userDefinedMetadata: model.userDefinedMetadata,
-    modelInitializer: model.modelInitializer,
-    initializerSignature: model.initializerSignature,
-    weightSpecs: model.weightsManifest.flatMap((group) => group.weights),
-    weightData: buffers,
+  return {
+    artifacts: { ...artifacts, weightData: buffers },
+    fromCache: allCached,
+    bytes: loaded,
+    cacheError,
   };
-  return { artifacts, fromCache: allCached, bytes: loaded, cacheError };
 }
 
 /** Whether model.json of this URL is in the cache (the shards are checked on load). */

@@ -12,8 +12,10 @@ import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { signatureAdapter } from './signature.js';
 import { grantThreads, wasmThreads } from './threads.js';
+import { rehearsalArtifacts } from './rehearsal.js';
 
 const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
+const GPU_BACKENDS = ['webgpu', 'webgl'];
 const MIN_RESOLUTION = 128;
 const SHRINK = 0.7;
 const WARMUP_SIZE = 64;
@@ -65,7 +67,10 @@ function imageTensor({ data, width, height }) {
   return tf.tensor3d(rgb, [height, width, 3], 'float32');
 }
 
-async function runModel({ content, style, iterations, strength, maxResolution }) {
+async function runModel(
+  { content, style, iterations, strength, maxResolution },
+  model = state.model,
+) {
   const values = {
     content: imageTensor(content),
     style: imageTensor(style),
@@ -85,7 +90,7 @@ async function runModel({ content, style, iterations, strength, maxResolution })
         kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost',
       );
     }
-    output = await state.model.executeAsync(state.adapter.feed(values), state.adapter.output);
+    output = await model.executeAsync(state.adapter.feed(values), state.adapter.output);
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
     const [height, width] = output.shape;
     const flat = await bytes.data();
@@ -102,14 +107,37 @@ async function runModel({ content, style, iterations, strength, maxResolution })
   }
 }
 
-async function warmUp() {
+async function warmUp(model = state.model) {
   const size = WARMUP_SIZE;
   const grey = {
     data: new Uint8ClampedArray(size * size * 4).fill(128),
     width: size,
     height: size,
   };
-  await runModel({ content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 });
+  const request = { content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 };
+  await runModel(request, model);
+}
+
+/**
+ * On a GPU backend, the warm-up's shaders compiled while the rest of the weights download: the
+ * stand-in of rehearsal.js runs the same programs. Returns its time in ms, or null if it did
+ * not run; a failure only means the real warm-up compiles them instead.
+ */
+async function rehearse(artifacts, firstShard) {
+  const standIn =
+    GPU_BACKENDS.includes(tf.getBackend()) && rehearsalArtifacts(artifacts, firstShard);
+  if (!standIn) return null;
+  const started = performance.now();
+  let model = null;
+  try {
+    model = loadGraphModelSync(standIn);
+    await warmUp(model);
+    return performance.now() - started;
+  } catch {
+    return null;
+  } finally {
+    model?.dispose();
+  }
 }
 
 function disposeModel() {
@@ -207,17 +235,24 @@ async function load({ modelUrl, totalBytes, backend }) {
   const candidates = candidatesFor(backend);
   // Start the first backend (compiling the WASM module, or opening the GPU context) while the
   // weights download; activate() then finds it ready, or reports why it failed.
+  // On a GPU, the warm-up's shaders then compile as soon as the first shard is in (rehearse).
   const early = initialiseBackend(candidates.names[0]);
+  let rehearsal = Promise.resolve(null);
   const { artifacts, fromCache, bytes, cacheError } = await loadModelArtifacts(modelUrl, {
     totalBytes,
     onProgress: (p) => post({ type: 'progress', stage: 'download', ...p }),
+    onFirstShard: (partial, shard) => {
+      state.adapter = signatureAdapter(partial.signature);
+      rehearsal = early.then((problem) => (problem ? null : rehearse(partial, shard)));
+    },
   });
   state.adapter = signatureAdapter(artifacts.signature);
   state.artifacts = artifacts;
   const downloadMs = performance.now() - started;
   await early;
+  const rehearsalMs = await rehearsal;
   const result = await activate(candidates);
-  return { ...result, fromCache, bytes, cacheError, downloadMs };
+  return { ...result, fromCache, bytes, cacheError, downloadMs, rehearsalMs };
 }
 
 async function stylize(request) {

@@ -1,6 +1,6 @@
 // End-to-end tests of the page in Debian's headless Chromium, against the model in MODEL_DIR.
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -417,6 +417,93 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     }
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(foreignRequests, []);
+  });
+});
+
+describe('the page on a GPU backend', { timeout: 300_000 }, () => {
+  let site;
+  let browser;
+  let page;
+  let inputs;
+  const errors = [];
+
+  before(async () => {
+    inputs = await makeInputs();
+    // The test model in four shards, as a full-size model arrives: the page compiles the GPU
+    // shaders from the first one (small constants first) while the others download.
+    const modelDir = join(inputs, 'model');
+    await mkdir(modelDir);
+    const model = JSON.parse(await readFile(join(config.modelDir, 'model.json'), 'utf8'));
+    const [group] = model.weightsManifest;
+    const data = Buffer.concat(
+      await Promise.all(group.paths.map((path) => readFile(join(config.modelDir, path)))),
+    );
+    const step = Math.ceil(data.length / 4);
+    group.paths = [0, 1, 2, 3].map((i) => `shard${i}.bin`);
+    await Promise.all(
+      group.paths.map((path, i) =>
+        writeFile(join(modelDir, path), data.subarray(i * step, (i + 1) * step)),
+      ),
+    );
+    await writeFile(join(modelDir, 'model.json'), JSON.stringify(model));
+    const metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
+    metadata.variants = [{ ...metadata.variants.find((v) => v.name === 'fp32') }];
+    await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
+    site = await startSite(modelDir);
+    browser = await launchChromium();
+    page = await browser.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${site.origin}/`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    site?.server.close();
+    if (inputs) await rm(inputs, { recursive: true, force: true });
+  });
+
+  it('compiles the shaders while the weights download, then stylizes like the SavedModel', async (t) => {
+    await page.locator('[data-testid="backend"]').selectOption('webgl');
+    await page.waitForFunction(
+      () => {
+        const s = document.querySelector('[data-testid="status"]');
+        return s.dataset.state === 'ready' && s.textContent.includes('on webgl');
+      },
+      null,
+      { timeout: LONG },
+    );
+    const row = page.locator('#diagnostics [data-key="Shaders compiled during the download"] dd');
+    assert.match(await row.textContent(), /^yes, \d+ ms$/);
+    const warmUp = page.locator('#diagnostics [data-key="Warm-up"] dd');
+    t.diagnostic(
+      `rehearsal: ${await row.textContent()}; warm-up after it: ${await warmUp.textContent()}`,
+    );
+    await page.locator('[data-testid="content-input"]').setInputFiles(join(inputs, 'content.png'));
+    await page.locator('[data-testid="style-input"]').setInputFiles(join(inputs, 'style-a.png'));
+    await page.locator('[data-testid="max-resolution"]').selectOption('128');
+    await page.locator('[data-testid="stylize-button"]').click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="status"]').dataset.state === 'done',
+      null,
+      { timeout: LONG },
+    );
+    assert.match(await page.locator('#result-meta').textContent(), /fp32 model on webgl/);
+    const download = page.waitForEvent('download');
+    await page.locator('[data-testid="download"]').click();
+    const result = join(inputs, 'result-webgl.png');
+    await (await download).saveAs(result);
+    const report = await compareWithSavedModel({
+      content: join(inputs, 'content.png'),
+      style: join(inputs, 'style-a.png'),
+      result,
+      iterations: 1,
+      strength: 1,
+      max_resolution: 128,
+    });
+    t.diagnostic(`webgl page vs SavedModel: ${JSON.stringify(report)}`);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    assert.deepEqual(errors, []);
   });
 });
 

@@ -6,6 +6,7 @@ import { classifyError } from '../src/errors.js';
 import { fitWithin } from '../src/images.js';
 import { signatureAdapter } from '../src/signature.js';
 import { grantThreads, wasmThreads } from '../src/threads.js';
+import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
@@ -162,5 +163,36 @@ describe('grantThreads', () => {
     const scope = scopeWith(16);
     assert.equal(grantThreads(scope, 2), 16);
     assert.equal(scope.navigator.hardwareConcurrency, 16);
+  });
+});
+
+describe('rehearsalArtifacts', () => {
+  const specs = [
+    { name: 'perm', shape: [3], dtype: 'int32' },
+    { name: 'bias', shape: [4], dtype: 'float32' },
+    { name: 'kernel', shape: [2, 2, 4, 64], dtype: 'float32', quantization: { dtype: 'uint8' } },
+    { name: 'kernel2', shape: [1024], dtype: 'float32', quantization: { dtype: 'float16' } },
+  ];
+  const artifacts = { modelTopology: { node: [] }, weightSpecs: specs };
+  const total = 12 + 16 + 1024 + 2048;
+
+  it('sizes weights by their stored dtype', () => {
+    assert.deepEqual(specs.map(storedBytes), [12, 16, 1024, 2048]);
+  });
+
+  it('keeps the first shard’s bytes and zeros the rest', () => {
+    const shard = new Uint8Array(100).map((_, i) => i + 1).buffer;
+    const stand = rehearsalArtifacts(artifacts, shard);
+    const bytes = new Uint8Array(stand.weightData);
+    assert.equal(bytes.length, total);
+    assert.deepEqual(bytes.subarray(0, 100), new Uint8Array(shard));
+    assert.ok(bytes.subarray(100).every((b) => b === 0));
+    assert.equal(stand.modelTopology, artifacts.modelTopology);
+  });
+
+  it('refuses when a small constant lies beyond the first shard', () => {
+    assert.equal(rehearsalArtifacts(artifacts, new ArrayBuffer(20)), null);
+    const late = { ...artifacts, weightSpecs: [specs[2], specs[0]] };
+    assert.equal(rehearsalArtifacts(late, new ArrayBuffer(1030)), null);
   });
 });
