@@ -24,8 +24,7 @@ const WARMUP_SIZE = 64;
 setWasmPaths(new URL('wasm/', self.location.href).href);
 // One XNNPACK thread per physical core, at least two (see threads.js). Threads need
 // cross-origin isolation (COOP/COEP); without it TF.js loads the single-threaded binary.
-const logicalCores = navigator.hardwareConcurrency || 1;
-const threads = wasmThreads(logicalCores);
+const threads = wasmThreads(navigator.hardwareConcurrency);
 grantThreads(self, threads);
 setThreadsCount(threads);
 
@@ -46,7 +45,6 @@ async function describeBackend() {
   const info = { name };
   if (name === 'wasm') {
     info.threads = getThreadsCount();
-    info.logicalCores = logicalCores;
     info.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     // Whether the multi-threaded binary was loaded (needs cross-origin isolation).
     info.threadedBuild = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
@@ -70,6 +68,7 @@ function imageTensor({ data, width, height }) {
 async function runModel(
   { content, style, iterations, strength, maxResolution },
   model = state.model,
+  adapter = state.adapter,
 ) {
   const values = {
     content: imageTensor(content),
@@ -90,7 +89,7 @@ async function runModel(
         kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost',
       );
     }
-    output = await model.executeAsync(state.adapter.feed(values), state.adapter.output);
+    output = await model.executeAsync(adapter.feed(values), adapter.output);
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
     const [height, width] = output.shape;
     const flat = await bytes.data();
@@ -107,7 +106,7 @@ async function runModel(
   }
 }
 
-async function warmUp(model = state.model) {
+async function warmUp(model = state.model, adapter = state.adapter) {
   const size = WARMUP_SIZE;
   const grey = {
     data: new Uint8ClampedArray(size * size * 4).fill(128),
@@ -115,7 +114,7 @@ async function warmUp(model = state.model) {
     height: size,
   };
   const request = { content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 };
-  await runModel(request, model);
+  await runModel(request, model, adapter);
 }
 
 /**
@@ -131,7 +130,7 @@ async function rehearse(artifacts, firstShard) {
   let model = null;
   try {
     model = loadGraphModelSync(standIn);
-    await warmUp(model);
+    await warmUp(model, signatureAdapter(artifacts.signature));
     return performance.now() - started;
   } catch {
     return null;
@@ -242,7 +241,6 @@ async function load({ modelUrl, totalBytes, backend }) {
     totalBytes,
     onProgress: (p) => post({ type: 'progress', stage: 'download', ...p }),
     onFirstShard: (partial, shard) => {
-      state.adapter = signatureAdapter(partial.signature);
       rehearsal = early.then((problem) => (problem ? null : rehearse(partial, shard)));
     },
   });
