@@ -67,16 +67,25 @@ def node_available() -> bool:
 
 
 def run_tfjs(model: Path, cases: list[Case], backend: str) -> tuple[list[np.ndarray], dict]:
+    """Run the TF.js graph model in Node on each case; returns the results and the runner's
+    timings."""
+    return run_tfjs_inputs(model, [module_inputs(case) for case in cases], backend)
+
+
+def run_tfjs_inputs(
+    model: Path, feeds: list[dict[str, np.ndarray]], backend: str
+) -> tuple[list[np.ndarray], dict]:
     """Run the TF.js graph model in Node (`@tensorflow/tfjs-*` from the project's node_modules)
-    on each case; returns the results and the runner's timings."""
+    on each set of serving inputs (`module_inputs`' names); returns one result per set, shaped
+    like its content, and the runner's timings."""
     if not node_available():
         raise SANetError("TF.js checks need Node and the npm packages: run `make install`")
     with tempfile.TemporaryDirectory(prefix="sanet-tfjs-") as scratch:
         folder = Path(scratch)
         runs = []
-        for index, case in enumerate(cases):
+        for index, values in enumerate(feeds):
             inputs = {}
-            for name, value in module_inputs(case).items():
+            for name, value in values.items():
                 file = folder / f"{index}-{name}.bin"
                 value.tofile(file)
                 dtype = "int32" if value.dtype == np.int32 else "float32"
@@ -92,7 +101,7 @@ def run_tfjs(model: Path, cases: list[Case], backend: str) -> tuple[list[np.ndar
             raise SANetError(f"TF.js ({backend}) failed on {model}: {last}")
         timings = json.loads(done.stdout.strip().splitlines()[-1])
         results = [
-            np.fromfile(run["output"], np.float32).reshape(*case.content, 3)
-            for run, case in zip(runs, cases, strict=True)
+            np.fromfile(run["output"], np.float32).reshape(values["content"].shape)
+            for run, values in zip(runs, feeds, strict=True)
         ]
     return results, timings

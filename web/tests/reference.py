@@ -10,7 +10,7 @@ python web/tests/reference.py compare SAVED_MODEL CASE_JSON
     "max_resolution"}.
 python web/tests/reference.py compare-tfjs TFJS_MODEL_DIR CASE_JSON
     the same with the TF.js graph model run in Node on the wasm backend
-    (convert/run_tfjs.mjs): for a quantized variant, which no SavedModel represents.
+    (convert.runtimes.run_tfjs_inputs): for a quantized variant, which no SavedModel represents.
 """
 
 from __future__ import annotations
@@ -79,33 +79,17 @@ def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
 
 
 def tfjs_result(model: Path, case: dict) -> np.ndarray:
-    import subprocess
-    import tempfile
+    from convert.runtimes import run_tfjs_inputs
 
-    content = _pixels(case["content"])
     values = {
-        "content": content,
+        "content": _pixels(case["content"]),
         "style": _pixels(case["style"]),
         "iterations": np.array(case["iterations"], np.int32),
         "max_resolution": np.array(case["max_resolution"], np.int32),
         "strength": np.array(case["strength"], np.float32),
     }
-    with tempfile.TemporaryDirectory(prefix="sanet-web-ref-") as scratch:
-        inputs = {}
-        for name, value in values.items():
-            file = Path(scratch) / f"{name}.bin"
-            value.tofile(file)
-            dtype = "int32" if value.dtype == np.int32 else "float32"
-            inputs[name] = {"dtype": dtype, "shape": list(value.shape), "file": str(file)}
-        output = Path(scratch) / "result.bin"
-        request = Path(scratch) / "request.json"
-        request.write_text(json.dumps({
-            "model": str(model), "backend": "wasm",
-            "runs": [{"inputs": inputs, "output": str(output)}],
-        }))  # fmt: skip
-        runner = Path(__file__).resolve().parents[2] / "convert" / "run_tfjs.mjs"
-        subprocess.run(["node", str(runner), str(request)], check=True, capture_output=True)
-        return np.fromfile(output, np.float32).reshape(content.shape)
+    results, _ = run_tfjs_inputs(model, [values], "wasm")
+    return results[0]
 
 
 def compare(result: np.ndarray, page_png: str) -> dict:
