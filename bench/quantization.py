@@ -18,26 +18,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-QUANTIZE_FROM = 1024
+from convert import tfjs_graph
+
+QUANTIZE_FROM = tfjs_graph.QUANTIZE_FROM
 SIZE = 256
 
 
 def uint8_affine(values: np.ndarray) -> np.ndarray:
-    """The converter's per-tensor uint8 rule: one (min, scale) per tensor with 0.0 exact."""
-    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
-    scale = (high - low) / 255 or 1.0
-    low = -round(-low / scale) * scale
-    return (low + scale * np.clip(np.round((values - low) / scale), 0, 255)).astype(np.float32)
+    """The converter's per-tensor uint8 rule, dequantized."""
+    codes, low, scale = tfjs_graph.uint8_affine(values)
+    return (low + scale * codes.astype(np.float32)).astype(np.float32)
 
 
 def uint8_per_channel(values: np.ndarray) -> np.ndarray:
-    """The converter's uint8 rule for kernels: codes -127..127 times one scale per output
-    channel (dim 0 in PyTorch), each channel's largest magnitude exact."""
+    """The converter's uint8 rule for kernels, dequantized: one symmetric scale per output
+    channel (dim 0 in PyTorch's layout, the last in TensorFlow's)."""
     if values.ndim != 4:
         return uint8_affine(values)
-    peak = np.abs(values).max(axis=(1, 2, 3), keepdims=True)
-    scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
-    return (np.round(values / scale) * scale).astype(np.float32)
+    codes, scale = tfjs_graph.uint8_symmetric(values, axis=(1, 2, 3))
+    return ((codes.astype(np.float32) - 127) * scale).astype(np.float32)
 
 
 def float16(values: np.ndarray) -> np.ndarray:

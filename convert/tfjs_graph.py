@@ -304,16 +304,30 @@ def quantize(graph: TfjsGraph, dtype: str) -> int:
             weight.data = values.astype(np.float16).tobytes()
             weight.spec["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
             continue
-        low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
-        scale = (high - low) / 255 or 1.0
-        zero = round(-low / scale)  # nudge the range so that 0.0 is a code
-        low = -zero * scale
-        codes = np.clip(np.round((values - low) / scale), 0, 255).astype(np.uint8)
+        codes, low, scale = uint8_affine(values)
         weight.data = codes.tobytes()
         weight.spec["quantization"] = {
             "dtype": "uint8", "min": low, "scale": scale, "original_dtype": "float32",
         }  # fmt: skip
     return per_channel
+
+
+def uint8_affine(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """One affine range for the whole tensor, nudged so that 0.0 is a code: (codes, min,
+    scale), with values ~ min + scale * codes."""
+    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    scale = (high - low) / 255 or 1.0
+    low = -round(-low / scale) * scale
+    codes = np.clip(np.round((values - low) / scale), 0, 255).astype(np.uint8)
+    return codes, low, scale
+
+
+def uint8_symmetric(values: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..254 with one scale per slice that `axis` reduces over (kept as size-1 dims):
+    values ~ (codes - 127) * scale, each slice's largest magnitude exact."""
+    peak = np.abs(values).max(axis=axis, keepdims=True)
+    scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
+    return (np.round(values / scale) + 127).astype(np.uint8), scale
 
 
 def _quantize_per_channel(graph: TfjsGraph) -> int:
@@ -334,9 +348,9 @@ def _quantize_per_channel(graph: TfjsGraph) -> int:
         convs = users[name]
         if not convs or not all(_adds_only_a_bias(graph, conv, name) for conv in convs):
             continue
-        peak = np.abs(values).max(axis=(0, 1, 2))
-        scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)  # [out]
-        weight.data = (np.round(values / scale) + 127).astype(np.uint8).tobytes()
+        codes, scale = uint8_symmetric(values, axis=(0, 1, 2))
+        scale = scale.reshape(-1)  # [out]
+        weight.data = codes.tobytes()
         weight.spec["quantization"] = {
             "dtype": "uint8", "min": -127.0, "scale": 1.0, "original_dtype": "float32",
         }  # fmt: skip
