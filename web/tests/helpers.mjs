@@ -1,6 +1,6 @@
 // Shared set-up for the browser tests: the site server, Debian's Chromium, the Python reference.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,36 @@ async function compareWith(mode, model, caseSpec) {
   const file = join(dirname(caseSpec.result), `case-${Date.now()}.json`);
   await writeFile(file, JSON.stringify(caseSpec));
   return JSON.parse(await python(['web/tests/reference.py', mode, model, file]));
+}
+
+/**
+ * The page served with a model folder of the test's own making: `prepare(modelDir)` writes it
+ * into a fresh inputs folder. Returns that folder, the page, the page errors seen so far, and
+ * close(), which ends browser, server and folder (also done here if opening fails).
+ */
+export async function openPageWithModel(prepare) {
+  const inputs = await makeInputs();
+  const releases = [() => rm(inputs, { recursive: true, force: true })];
+  const close = async () => {
+    for (const release of [...releases].reverse()) await release();
+  };
+  try {
+    const modelDir = join(inputs, 'model');
+    await mkdir(modelDir);
+    await prepare(modelDir);
+    const site = await startSite(modelDir);
+    releases.push(() => site.server.close());
+    const browser = await launchChromium();
+    releases.push(() => browser.close());
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${site.origin}/`);
+    return { inputs, page, errors, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** Runs the SavedModel on a case and returns its error against the page's PNG (8-bit levels). */

@@ -9,6 +9,7 @@ import {
   config,
   launchChromium,
   makeInputs,
+  openPageWithModel,
   pngSize,
   startSite,
 } from './helpers.mjs';
@@ -421,46 +422,35 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 });
 
 describe('the page on a GPU backend', { timeout: 300_000 }, () => {
-  let site;
-  let browser;
+  let opened;
   let page;
   let inputs;
-  const errors = [];
 
   before(async () => {
-    inputs = await makeInputs();
     // The test model in four shards, as a full-size model arrives: the page compiles the GPU
     // shaders from the first one (small constants first) while the others download.
-    const modelDir = join(inputs, 'model');
-    await mkdir(modelDir);
-    const model = JSON.parse(await readFile(join(config.modelDir, 'model.json'), 'utf8'));
-    const [group] = model.weightsManifest;
-    const data = Buffer.concat(
-      await Promise.all(group.paths.map((path) => readFile(join(config.modelDir, path)))),
-    );
-    const step = Math.ceil(data.length / 4);
-    group.paths = [0, 1, 2, 3].map((i) => `shard${i}.bin`);
-    await Promise.all(
-      group.paths.map((path, i) =>
-        writeFile(join(modelDir, path), data.subarray(i * step, (i + 1) * step)),
-      ),
-    );
-    await writeFile(join(modelDir, 'model.json'), JSON.stringify(model));
-    const metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
-    metadata.variants = [{ ...metadata.variants.find((v) => v.name === 'fp32') }];
-    await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
-    site = await startSite(modelDir);
-    browser = await launchChromium();
-    page = await browser.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${site.origin}/`);
+    opened = await openPageWithModel(async (modelDir) => {
+      const model = JSON.parse(await readFile(join(config.modelDir, 'model.json'), 'utf8'));
+      const [group] = model.weightsManifest;
+      const data = Buffer.concat(
+        await Promise.all(group.paths.map((path) => readFile(join(config.modelDir, path)))),
+      );
+      const step = Math.ceil(data.length / 4);
+      group.paths = [0, 1, 2, 3].map((i) => `shard${i}.bin`);
+      await Promise.all(
+        group.paths.map((path, i) =>
+          writeFile(join(modelDir, path), data.subarray(i * step, (i + 1) * step)),
+        ),
+      );
+      await writeFile(join(modelDir, 'model.json'), JSON.stringify(model));
+      const metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
+      metadata.variants = [{ ...metadata.variants.find((v) => v.name === 'fp32') }];
+      await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
+    });
+    ({ page, inputs } = opened);
   });
 
-  after(async () => {
-    await browser?.close();
-    site?.server.close();
-    if (inputs) await rm(inputs, { recursive: true, force: true });
-  });
+  after(() => opened?.close());
 
   it('compiles the shaders while the weights download, then stylizes like the SavedModel', async (t) => {
     await page.locator('[data-testid="backend"]').selectOption('webgl');
@@ -503,39 +493,28 @@ describe('the page on a GPU backend', { timeout: 300_000 }, () => {
     t.diagnostic(`webgl page vs SavedModel: ${JSON.stringify(report)}`);
     assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
     assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
-    assert.deepEqual(errors, []);
+    assert.deepEqual(opened.errors, []);
   });
 });
 
 describe('the page when the model cannot be loaded', { timeout: 120_000 }, () => {
-  let site;
-  let browser;
+  let opened;
   let page;
   let inputs;
-  const errors = [];
 
   before(async () => {
-    inputs = await makeInputs();
     // metadata.json that points at model files which are not there
-    const modelDir = join(inputs, 'model');
-    await mkdir(modelDir);
-    const metadata = {
-      weights: { source: 'release', untrained: false },
-      variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
-    };
-    await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
-    site = await startSite(modelDir);
-    browser = await launchChromium();
-    page = await browser.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${site.origin}/`);
+    opened = await openPageWithModel(async (modelDir) => {
+      const metadata = {
+        weights: { source: 'release', untrained: false },
+        variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
+      };
+      await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
+    });
+    ({ page, inputs } = opened);
   });
 
-  after(async () => {
-    await browser?.close();
-    site?.server.close();
-    if (inputs) await rm(inputs, { recursive: true, force: true });
-  });
+  after(() => opened?.close());
 
   it('says so in plain words and keeps the rest of the page usable', async () => {
     const error = page.locator('[data-testid="error"]');
@@ -551,6 +530,6 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
       document.getElementById('content-meta').textContent.includes('content.png: 173×131'),
     );
     assert.equal(await page.locator('[data-testid="stylize-button"]').isDisabled(), true);
-    assert.deepEqual(errors, []);
+    assert.deepEqual(opened.errors, []);
   });
 });
