@@ -24,6 +24,7 @@ from bench.collect import REPO, say
 from bench.flops import stylization_flops
 from bench.images import content_size, style_size
 from bench.plan import full_plan, quick_plan
+from convert import contract
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -197,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         tfjs: dict = {}
         model_dir = build / "model"
         if plan.tfjs and not args.skip_tfjs:
-            variants = {}
-            for name in ("fp32", "float16", "uint8"):
-                path = "model.json" if name == "fp32" else f"{name}/model.json"
-                if (model_dir / path).exists():
-                    variants[name] = path
+            variants = {
+                name: contract.variant_path(name)
+                for name in contract.VARIANTS
+                if (model_dir / contract.variant_path(name)).exists()
+            }
             if not shutil.which(args.chromium):
                 tfjs = {"errors": [f"no Chromium at {args.chromium}: TF.js not measured"]}
                 say(tfjs["errors"][0])

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convert import contract
+from convert.contract import VARIANTS
 from convert.parity import GRAPH_OUTPUTS, Case, Check, Reference, compare
 from sanet.errors import SANetError
 from sanet.files import check_writable
 from sanet.model import SANet
 
 STAGES = ("onnx", "tf", "module", "tfjs")
-VARIANTS = ("fp32", "float16", "uint8")
 # (content, style) as (height, width): square; odd relu4_1 sides (13 x 19); non-square and odd.
 DEFAULT_SIZES = (((128, 128), (128, 128)), ((100, 150), (96, 64)), ((72, 200), (130, 90)))
 F32, F64 = torch.float32, torch.float64
@@ -233,8 +234,9 @@ def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -
         else:
             quantize(graph, variant)
         size = graph.save(site if variant == "fp32" else site / variant)
-        path = "model.json" if variant == "fp32" else f"{variant}/model.json"
-        report.variants.append({"name": variant, "path": path, "bytes": size})
+        report.variants.append(
+            {"name": variant, "path": contract.variant_path(variant), "bytes": size}
+        )
     shutil.rmtree(converted)
     _check_tfjs(site, options, report, ref)
     return site
@@ -307,23 +309,14 @@ def publish(site: Path, output: Path, metadata: dict) -> None:
 
 
 def metadata(report: Report) -> dict:
-    """What the web page reads: weights, variants with sizes and errors, and the evidence."""
-    return {
-        "weights": report.weights,
-        "versions": versions(),
-        "variants": report.variants,
-        "parity": [c.as_dict() for c in report.checks],
-        "ops": report.ops.get("tfjs", {}),
-        "signature": {
-            "inputs": {"content": "float32 [H, W, 3] in [0, 1]",
-                       "style": "float32 [h, w, 3] in [0, 1]",
-                       "iterations": "int32 scalar >= 1",
-                       "max_resolution": "int32 scalar, 0 = as given",
-                       "strength": "float32 scalar in [0, 1]"},
-            "outputs": {"result": "float32 [H, W, 3] in [0, 1]"},
-            "execute": "executeAsync",
-        },
-    }  # fmt: skip
+    """What the web page reads: see `convert.contract.metadata`."""
+    return contract.metadata(
+        weights=report.weights,
+        variants=report.variants,
+        versions=versions(),
+        parity=[c.as_dict() for c in report.checks],
+        ops=report.ops.get("tfjs", {}),
+    )
 
 
 def format_table(checks: list[Check]) -> str:

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.contract import SMALL_CONSTANT_ELEMENTS, is_small
+
 SHARD_BYTES = 4 * 2**20
 _NUMPY = {"float32": np.float32, "int32": np.int32, "float16": np.float16, "uint8": np.uint8}
 _BYTES = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1, "bool": 1}
 # Ops that act on each element alone, whatever the layout.
 ELEMENTWISE = {"Relu", "Relu6", "Identity", "Neg", "Abs", "Sqrt", "Rsqrt", "Square", "Exp"}
 PADS = {"MirrorPad", "Pad", "PadV2"}
-QUANTIZE_FROM = 1024  # elements: convolution kernels, not biases or scalars
-
-
-def is_small(spec: dict) -> bool:
-    """Whether a weight is one that shapes the computation rather than fills it: int32
-    (shapes, permutations, paddings) or under QUANTIZE_FROM elements (biases, scalars)."""
-    return spec["dtype"] == "int32" or math.prod(spec["shape"]) < QUANTIZE_FROM
+# Elements: convolution kernels are quantized, small constants (biases, scalars) are not.
+QUANTIZE_FROM = SMALL_CONSTANT_ELEMENTS
 
 
 def node_name(reference: str) -> str:

@@ -32,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from convert import contract
+
 CHANNELS = 16
 GRAIN = 256
 
@@ -118,17 +120,14 @@ def build(out: Path) -> None:
             saved_model_tags="serve",
             quantization_dtype_map=dtype_map,
         )
-    metadata = {
-        "weights": {"source": "demo", "untrained": True, "iteration": 0},
-        "variants": [
-            _variant("fp32", "model.json", tfjs),
-            _variant("float16", "float16/model.json", tfjs),
-            _variant("uint8", "uint8/model.json", tfjs),
-        ],
-        "versions": {"tensorflow": tf.__version__, "model": "web stand-in"},
-        "parity": {},
-    }
-    (tfjs / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    metadata = contract.metadata(
+        weights={"source": "demo", "untrained": True, "iteration": 0},
+        variants=[_variant(name, contract.variant_path(name), tfjs) for name in contract.VARIANTS],
+        versions={"tensorflow": tf.__version__, "model": "web stand-in"},
+        parity=[],
+        ops={},
+    )
+    (tfjs / contract.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

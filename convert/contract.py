@@ -1,0 +1,79 @@
+"""The artifact contract: what the converter publishes, read by the page, the bench and tests.
+
+One place for the serving signature's names, the variant paths, the `metadata.json` schema and
+the boundary between small constants and kernels that the page's warm-up relies on. Anything
+that reads a converted model takes these from here (Python) or from `metadata.json` (the page).
+"""
+
+import json
+import math
+from pathlib import Path
+
+from sanet import request
+
+SCHEMA_VERSION = 1
+SIGNATURE_KEY = "serving_default"
+# Logical input names, in signature order, with their dtype, shape and meaning.
+INPUTS = {
+    "content": ("float32", "[H, W, 3]", "in [0, 1]"),
+    "style": ("float32", "[h, w, 3]", "in [0, 1]"),
+    "iterations": ("int32", "[]", ">= 1"),
+    "max_resolution": ("int32", "[]", "0 = as given"),
+    "strength": ("float32", "[]", "in [0, 1]"),
+}
+OUTPUTS = {"result": ("float32", "[H, W, 3]", "in [0, 1], the content's size")}
+VARIANTS = ("fp32", "float16", "uint8")
+# Weights with fewer elements, and every int32 weight, are "small constants": they shape the
+# computation (shapes, paddings, biases), are never quantized, and are stored first so that
+# the page can compile the graph from the first shard while the kernels download.
+SMALL_CONSTANT_ELEMENTS = 1024
+METADATA_FILE = "metadata.json"
+
+
+def variant_path(name: str) -> str:
+    """Where a variant's model.json lies, relative to the published model folder."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r} (one of {', '.join(VARIANTS)})")
+    return "model.json" if name == "fp32" else f"{name}/model.json"
+
+
+def is_small(spec: dict) -> bool:
+    """Whether a weight (a model.json manifest entry) is a small constant; see above."""
+    return spec["dtype"] == "int32" or math.prod(spec["shape"]) < SMALL_CONSTANT_ELEMENTS
+
+
+def signature() -> dict:
+    def describe(entries: dict) -> dict:
+        return {name: " ".join(fields) for name, fields in entries.items()}
+
+    return {"inputs": describe(INPUTS), "outputs": describe(OUTPUTS), "execute": "executeAsync"}
+
+
+def metadata(
+    weights: dict, variants: list[dict], versions: dict, parity: list[dict], ops: dict
+) -> dict:
+    """The document the page reads: schema version, request rules, signature, variants
+    ({name, path, bytes, ...}), the weights they came from and the parity evidence."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "request": request.rules(),
+        "signature": signature(),
+        "small_constant_elements": SMALL_CONSTANT_ELEMENTS,
+        "weights": weights,
+        "variants": variants,
+        "versions": versions,
+        "parity": parity,
+        "ops": ops,
+    }
+
+
+def read_metadata(model_dir: Path) -> dict:
+    """A published model's metadata.json, refused when its schema is not this one."""
+    document = json.loads((model_dir / METADATA_FILE).read_text())
+    found = document.get("schema_version")
+    if found != SCHEMA_VERSION:
+        raise ValueError(
+            f"{model_dir / METADATA_FILE}: schema version {found}, expected {SCHEMA_VERSION}: "
+            "convert the model again"
+        )
+    return document

@@ -1,0 +1,60 @@
+"""The artifact contract is one: the converter, the page and the request rules agree."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from convert import contract
+from sanet import request
+from sanet.model import MIN_SIDE
+
+WEB = Path(__file__).resolve().parents[1] / "web" / "src"
+
+
+def js_constant(file: str, name: str) -> str:
+    match = re.search(rf"const {name} = (.+?);", (WEB / file).read_text(), re.S)
+    assert match, f"{name} not found in web/src/{file}"
+    return match.group(1)
+
+
+def test_page_names_the_signature_inputs_and_output_of_the_contract():
+    inputs = json.loads(js_constant("signature.js", "INPUT_NAMES").replace("'", '"'))
+    assert inputs == list(contract.INPUTS)
+    assert js_constant("signature.js", "OUTPUT_NAME").strip("'") == next(iter(contract.OUTPUTS))
+
+
+def test_variant_paths():
+    assert [contract.variant_path(v) for v in contract.VARIANTS] == [
+        "model.json",
+        "float16/model.json",
+        "uint8/model.json",
+    ]
+    with pytest.raises(ValueError, match="unknown variant"):
+        contract.variant_path("int4")
+
+
+def test_metadata_carries_the_request_rules_and_its_schema(tmp_path):
+    document = contract.metadata(weights={}, variants=[], versions={}, parity=[], ops={})
+    assert document["schema_version"] == contract.SCHEMA_VERSION
+    assert document["request"] == {
+        "min_side": MIN_SIDE,
+        "default_max_resolution": request.DEFAULT_MAX_RESOLUTION,
+        "max_resolution_limit": request.MAX_RESOLUTION_LIMIT,
+    }
+    assert list(document["signature"]["inputs"]) == list(contract.INPUTS)
+    (tmp_path / "metadata.json").write_text(json.dumps(document))
+    assert contract.read_metadata(tmp_path) == document
+
+
+def test_an_old_metadata_schema_is_refused(tmp_path):
+    (tmp_path / "metadata.json").write_text(json.dumps({"variants": []}))
+    with pytest.raises(ValueError, match="schema version None, expected 1: convert"):
+        contract.read_metadata(tmp_path)
+
+
+def test_small_constants_boundary():
+    assert contract.is_small({"dtype": "int32", "shape": [4096]})
+    assert contract.is_small({"dtype": "float32", "shape": [512]})
+    assert not contract.is_small({"dtype": "float32", "shape": [3, 3, 8, 64]})
