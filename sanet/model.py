@@ -42,10 +42,11 @@ class SANet(nn.Module):
     def forward(
         self,
         content: Tensor,
-        style: Tensor,
+        style: Tensor | tuple[Tensor, Tensor],
         iterations: int = 1,
         strength: float = 1.0,
         stage: Stage = _no_timing,
+        smooth: Callable[[Tensor], Tensor] | None = None,
     ) -> Tensor:
         """Stylize `content` with `style`; returns an image clamped to [0, 1].
 
@@ -53,11 +54,17 @@ class SANet(nn.Module):
         does; the style is encoded once. `strength` blends the transform of (content, style)
         with that of (content, content), which training maps back to the content; 1.0 is the
         original SANet. `stage(name)` wraps each stage, e.g. to time it.
+
+        `style` is an image or its features `self.encoder(style)`, computed once for many
+        contents (the frames of a video). `smooth`, if given, maps the last iteration's decoder
+        input before it is decoded (a video's temporal smoothing).
         """
-        with stage("encode"):
-            style4_1, style5_1 = self.encoder(style)
+        if isinstance(style, Tensor):
+            with stage("encode"):
+                style = self.encoder(style)
+        style4_1, style5_1 = style
         image = content
-        for _ in range(iterations):
+        for iteration in range(iterations):
             with stage("encode"):
                 content4_1, content5_1 = self.encoder(image)
             with stage("transform"):
@@ -65,6 +72,8 @@ class SANet(nn.Module):
                 if strength < 1.0:
                     identity = self.transform(content4_1, content4_1, content5_1, content5_1)
                     features = identity + strength * (features - identity)
+            if smooth and iteration == iterations - 1:
+                features = smooth(features)
             with stage("decode"):
                 image = crop_to(self.decoder(features), content)
         return image.clamp(0.0, 1.0)

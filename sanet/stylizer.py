@@ -77,6 +77,16 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
+def to_tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """float32 [H, W, 3] -> [1, 3, height, width] at `size` (height, width)."""
+    return resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
+
+
+def to_array(result: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A model result [1, 3, h, w] -> float32 [height, width, 3] in [0, 1] at `size`."""
+    return resize(result, size).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+
+
 @dataclass(frozen=True)
 class Stylizer:
     """A loaded SANet ready to stylize. `memory_budget_mb` 0 sets no memory limit.
@@ -120,18 +130,14 @@ class Stylizer:
         content_size, style_size = self.check_request(
             original, style_array.shape[:2], iterations, strength, max_resolution
         )
-
-        def tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-            return resize(torch.from_numpy(array).permute(2, 0, 1)[None], size)
-
         result = self.model(
-            tensor(content_array, content_size),
-            tensor(style_array, style_size),
+            to_tensor(content_array, content_size),
+            to_tensor(style_array, style_size),
             iterations=iterations,
             strength=strength,
             stage=_timed(progress),
         )
-        output = resize(result, original).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+        output = to_array(result, original)
         if isinstance(content, Image.Image):
             return Image.fromarray(np.round(output * 255.0).astype(np.uint8), "RGB")
         return output
