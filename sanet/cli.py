@@ -55,6 +55,42 @@ def _resolution(text: str) -> int:
     return value
 
 
+def _add_controls(command: argparse.ArgumentParser) -> None:
+    """The stylization controls `stylize` and `video` share."""
+    command.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=1,
+        help="stylize the result again N-1 times (default 1)",
+    )
+    command.add_argument(
+        "--strength",
+        type=_strength,
+        default=1.0,
+        help="0 keeps the content, 1 is full SANet (default 1)",
+    )
+    command.add_argument(
+        "--max-resolution",
+        type=_resolution,
+        default=512,
+        metavar="PX",
+        help="compute with the longest side at most PX, 0 for never resizing "
+        "(default 512); the output keeps the content's size",
+    )
+    command.add_argument(
+        "--weights",
+        type=Path,
+        metavar="DIR",
+        help="directory with the release files (default: see `sanet weights`)",
+    )
+    command.add_argument(
+        "--memory-budget",
+        type=_positive_int,
+        metavar="MB",
+        help="refuse requests needing more working memory (default: half the RAM)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sanet", description="SANet arbitrary style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -63,39 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("content", type=Path, help="content image (JPEG, PNG or WebP)")
     stylize.add_argument("style", type=Path, help="style image (JPEG, PNG or WebP)")
     stylize.add_argument("-o", "--output", type=Path, required=True, help="result, .png or .jpg")
-    stylize.add_argument(
-        "--iterations",
-        type=_positive_int,
-        default=1,
-        help="stylize the result again N-1 times (default 1)",
-    )
-    stylize.add_argument(
-        "--strength",
-        type=_strength,
-        default=1.0,
-        help="0 keeps the content, 1 is full SANet (default 1)",
-    )
-    stylize.add_argument(
-        "--max-resolution",
-        type=_resolution,
-        default=512,
-        metavar="PX",
-        help="compute with the longest side at most PX, 0 for never resizing "
-        "(default 512); the output keeps the content's size",
-    )
-    stylize.add_argument(
-        "--weights",
-        type=Path,
-        metavar="DIR",
-        help="directory with the release files (default: see `sanet weights`)",
-    )
-    stylize.add_argument(
-        "--memory-budget",
-        type=_positive_int,
-        metavar="MB",
-        help="refuse requests needing more working memory (default: half the RAM)",
-    )
+    _add_controls(stylize)
     stylize.set_defaults(run=_stylize)
+
+    video = commands.add_parser(
+        "video", help="stylize a video (MP4, WebM, ...) with the style of an image"
+    )
+    video.add_argument("source", type=Path, help="video file (anything FFmpeg reads)")
+    video.add_argument("style", type=Path, help="style image (JPEG, PNG or WebP)")
+    video.add_argument(
+        "-o", "--output", type=Path, required=True, help="result, .mp4 (H.264) or .webm (VP9)"
+    )
+    _add_controls(video)
+    video.add_argument(
+        "--stabilize",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="in [0, 1): average each frame's features with the previous frames' (weight A) "
+        "to reduce flicker; fast motion trails (default 0, off)",
+    )
+    video.set_defaults(run=_video)
 
     weights = commands.add_parser(
         "weights",
@@ -130,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+UNTRAINED_WARNING = (
+    "warning: UNTRAINED demo weights: the result is abstract, not a real stylization"
+)
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -151,7 +180,7 @@ def _stylize(args: argparse.Namespace) -> None:
         f"style {style.shape[1]}x{style.shape[0]}"
     )
     if stylizer.untrained:
-        _say("warning: UNTRAINED demo weights: the result is abstract, not a real stylization")
+        _say(UNTRAINED_WARNING)
     result = stylizer.stylize(
         content,
         style,
@@ -163,6 +192,37 @@ def _stylize(args: argparse.Namespace) -> None:
     note = "SANet stylization" + (" from UNTRAINED demo weights" if stylizer.untrained else "")
     write_image(result, args.output, note)
     _say(f"wrote {args.output} ({width}x{height}) in {time.perf_counter() - started:.2f} s")
+
+
+def _video(args: argparse.Namespace) -> None:
+    from sanet.frames import FrameStylizer
+    from sanet.images import read_image
+    from sanet.stylizer import Stylizer
+    from sanet.video import check_video_output, stylize_video
+
+    started = time.perf_counter()
+    check_video_output(args.output)
+    style = read_image(args.style)
+    stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
+
+    def make_clip(shape: tuple[int, int]) -> FrameStylizer:
+        clip = FrameStylizer(
+            stylizer,
+            style,
+            shape,
+            args.iterations,
+            args.strength,
+            args.max_resolution,
+            args.stabilize,
+        )
+        height, width = clip.content_size
+        _say(f"video {shape[1]}x{shape[0]}, computed at {width}x{height}, style encoded once")
+        if stylizer.untrained:
+            _say(UNTRAINED_WARNING)
+        return clip
+
+    count = stylize_video(args.source, args.output, make_clip)
+    _say(f"wrote {args.output} ({count} frames) in {time.perf_counter() - started:.2f} s")
 
 
 def _fetch(args: argparse.Namespace) -> None:
