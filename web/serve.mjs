@@ -3,7 +3,9 @@
 // Any static host that sends those headers can serve web/ the same way.
 //
 // Usage: node web/serve.mjs [--port 8000] [--host 127.0.0.1] [--root web] [--model-dir DIR]
-// --model-dir serves DIR at /model/ (default: web/model, where `make convert` writes).
+// --model-dir serves DIR at /model/ (default: web/model, where `make convert` writes). A folder
+// asked for without its trailing slash is redirected to it, as static hosts do, so that the
+// page's relative links resolve inside it.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -42,13 +44,16 @@ export const SECURITY_HEADERS = {
   'Cache-Control': 'no-cache',
 };
 
-/** Maps a URL path onto a file under root (or modelDir for /model/), refusing escapes. */
-function resolvePath(urlPath, root, modelDir) {
+/** Maps a URL path onto a file under root or a mounted folder ({'/model': dir}), refusing escapes. */
+function resolvePath(urlPath, root, mounts) {
   let base = root;
   let rest = decodeURIComponent(urlPath);
-  if (modelDir && (rest === '/model' || rest.startsWith('/model/'))) {
-    base = modelDir;
-    rest = rest.slice('/model'.length);
+  for (const [prefix, dir] of Object.entries(mounts)) {
+    if (dir && (rest === prefix || rest.startsWith(`${prefix}/`))) {
+      base = dir;
+      rest = rest.slice(prefix.length);
+      break;
+    }
   }
   const file = normalize(join(base, rest));
   if (file !== base && !file.startsWith(base.endsWith(sep) ? base : base + sep)) return null;
@@ -56,12 +61,23 @@ function resolvePath(urlPath, root, modelDir) {
 }
 
 /**
- * @param {{root?: string, modelDir?: string, port?: number, host?: string, log?: boolean}} options
+ * @param {{root?: string, modelDir?: string, distDir?: string, port?: number, host?: string,
+ *   log?: boolean}} options distDir: serve this folder at /dist/ (the tests' build)
  * @returns {Promise<import('node:http').Server>} listening; its address() has the port
  */
-export function startServer({ root = web, modelDir, port = 8000, host = '127.0.0.1', log } = {}) {
+export function startServer({
+  root = web,
+  modelDir,
+  distDir,
+  port = 8000,
+  host = '127.0.0.1',
+  log,
+} = {}) {
   const rootDir = resolve(root);
-  const models = resolve(modelDir ?? join(rootDir, 'model'));
+  const mounts = {
+    '/model': resolve(modelDir ?? join(rootDir, 'model')),
+    '/dist': distDir && resolve(distDir),
+  };
   const server = createServer(async (request, response) => {
     const send = (status, body, headers = {}) => {
       response.writeHead(status, { ...SECURITY_HEADERS, ...headers });
@@ -72,8 +88,10 @@ export function startServer({ root = web, modelDir, port = 8000, host = '127.0.0
       return send(405, 'Method not allowed\n', { Allow: 'GET, HEAD' });
     }
     let file;
+    let url;
     try {
-      file = resolvePath(new URL(request.url, 'http://localhost').pathname, rootDir, models);
+      url = new URL(request.url, 'http://localhost');
+      file = resolvePath(url.pathname, rootDir, mounts);
     } catch {
       return send(400, 'Bad request\n');
     }
@@ -81,6 +99,9 @@ export function startServer({ root = web, modelDir, port = 8000, host = '127.0.0
     try {
       let info = await stat(file);
       if (info.isDirectory()) {
+        if (!url.pathname.endsWith('/')) {
+          return send(301, '', { Location: `${url.pathname}/${url.search}` });
+        }
         file = join(file, 'index.html');
         info = await stat(file);
       }

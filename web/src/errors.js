@@ -1,4 +1,5 @@
 // Sorts TF.js and browser failures into what the page can do about them.
+import { Failure } from './protocol.js';
 
 /**
  * @returns {'context-lost' | 'oom' | 'other'} 'context-lost': switch backend; 'oom': retry at a
@@ -7,11 +8,11 @@
 export function classifyError(error) {
   const text = `${error?.name ?? ''} ${error?.message ?? error}`;
   if (/context (was )?lost|CONTEXT_LOST|device (was )?lost|DeviceLost/i.test(text)) {
-    return 'context-lost';
+    return Failure.CONTEXT_LOST;
   }
   const memory =
     /out of memory|\bOOM\b|failed to allocate|allocation failed|memory access out of bounds/i;
   const limits = /texture size|exceeds the (max|limit)|too large/i;
-  if (error instanceof RangeError || memory.test(text) || limits.test(text)) return 'oom';
-  return 'other';
+  if (error instanceof RangeError || memory.test(text) || limits.test(text)) return Failure.OOM;
+  return Failure.OTHER;
 }

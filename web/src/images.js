@@ -1,7 +1,17 @@
-// Image intake on the page: validate, decode and downscale before any tensor exists.
+// Image intake on the page: validate and decode; pixels at the working size come from the
+// browser's decoder (cheap), never from the model.
 
-/** Longest side of the content tensor; larger photos are scaled down on a canvas first. */
-export const MAX_INPUT_SIDE = 2048;
+/** Longest side of the on-screen preview of an input. */
+const PREVIEW_SIDE = 2048;
+/** The formats the page reads (the file picker offers these). */
+export const ACCEPTED_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/avif',
+  'image/bmp',
+];
 /** Larger files are refused before decoding. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** Images with more pixels than this are refused (decoding them alone can exhaust memory). */
@@ -62,16 +72,32 @@ export function pixelsOf(source, width, height) {
   return ctx.getImageData(0, 0, width, height);
 }
 
+/** Draws `source` at width x height as it is (transparency kept) and returns its pixels. */
+function rawPixelsOf(source, width, height) {
+  const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0, width, height);
+  return ctx.getImageData(0, 0, width, height);
+}
+
+const isSvg = (blob, name) => blob.type === 'image/svg+xml' || /\.svgz?$/i.test(name);
+
 /**
- * Turns a user's file into pixels ready for the model.
- * @returns {Promise<{name: string, imageData: ImageData, width: number, height: number,
- *   originalWidth: number, originalHeight: number, scaled: boolean}>}
+ * @typedef {{name: string, blob: Blob, width: number, height: number, preview: ImageData,
+ *   hasAlpha: boolean}} InputImage width and height: the image's own size; preview: at most
+ *   PREVIEW_SIDE on its longest side, transparency kept
  */
-export async function loadImage(blob, name, maxSide = MAX_INPUT_SIDE) {
+
+/** Turns a user's file into an InputImage; refuses, in plain words, what it cannot use. */
+export async function loadImage(blob, name) {
   if (blob.size === 0) throw new ImageInputError(`“${name}” is empty.`);
   if (blob.size > MAX_FILE_BYTES) {
     throw new ImageInputError(
       `“${name}” is ${formatBytes(blob.size)}; files up to ${formatBytes(MAX_FILE_BYTES)} are accepted.`,
+    );
+  }
+  if (isSvg(blob, name)) {
+    throw new ImageInputError(
+      `“${name}” is a vector drawing (SVG), which this page cannot stylize. Choose a JPEG, PNG, WebP or GIF file.`,
     );
   }
   if (blob.type && !blob.type.startsWith('image/')) {
@@ -89,46 +115,34 @@ export async function loadImage(blob, name, maxSide = MAX_INPUT_SIDE) {
         `Use an image under ${Math.round(MAX_PIXELS / 1e6)} megapixels.`,
     );
   }
-  const size = fitWithin(original.width, original.height, maxSide);
+  const size = fitWithin(original.width, original.height, PREVIEW_SIDE);
+  const preview = await decodeAt(blob, size, name, rawPixelsOf);
+  let hasAlpha = false;
+  for (let i = 3; i < preview.data.length && !hasAlpha; i += 4) hasAlpha = preview.data[i] < 255;
+  return { name, blob, width: original.width, height: original.height, preview, hasAlpha };
+}
+
+/** Decodes `blob` straight to `size` (the browser's high-quality resize) and reads it. */
+async function decodeAt(blob, { width, height }, name, read) {
   let bitmap;
   try {
-    // Decode straight to the target size: a big photo never exists at full size as pixels.
-    bitmap = await createImageBitmap(
-      blob,
-      size.scaled
-        ? { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' }
-        : {},
-    );
+    bitmap = await createImageBitmap(blob, {
+      resizeWidth: width,
+      resizeHeight: height,
+      resizeQuality: 'high',
+    });
   } catch (error) {
     throw new ImageInputError(`“${name}” could not be decoded (${error.message}).`);
   }
   try {
-    return {
-      name,
-      imageData: pixelsOf(bitmap, size.width, size.height),
-      width: size.width,
-      height: size.height,
-      originalWidth: original.width,
-      originalHeight: original.height,
-      scaled: size.scaled,
-    };
+    return read(bitmap, width, height);
   } finally {
     bitmap.close();
   }
 }
 
-/** Scales pixels down so that the longest side is at most `maxSide` (returns them as is if not). */
-export async function limitPixels(imageData, maxSide) {
-  const size = fitWithin(imageData.width, imageData.height, maxSide);
-  if (!size.scaled) return imageData;
-  const bitmap = await createImageBitmap(imageData, {
-    resizeWidth: size.width,
-    resizeHeight: size.height,
-    resizeQuality: 'high',
-  });
-  try {
-    return pixelsOf(bitmap, size.width, size.height);
-  } finally {
-    bitmap.close();
-  }
-}
+/** The image at `size` (scaled either way), transparency composited on white: model input. */
+export const pixelsAt = (image, size) => decodeAt(image.blob, size, image.name, pixelsOf);
+
+/** The image at its own size as a bitmap, transparency kept (for exports). Close it after use. */
+export const fullBitmap = (image) => createImageBitmap(image.blob);

@@ -1,13 +1,33 @@
-// The page: image intake, controls, progress and results. All TF.js work happens in worker.js.
+// The page: image intake, controls and results, driven by one state machine (machine.js). All
+// TF.js work happens in the worker (worker.js), reached through inference.js.
+import { estimateMs, formatDuration, LIMIT_MS } from './estimate.js';
 import {
+  ACCEPTED_TYPES,
   formatBytes,
   ImageInputError,
-  limitPixels,
   loadImage,
-  MAX_INPUT_SIDE,
+  pixelsAt,
   pixelsOf,
 } from './images.js';
+import { CANCELLED, Inference } from './inference.js';
+import { createMachine, State } from './machine.js';
 import { MODEL_CACHE } from './model-store.js';
+import { Failure, Request, Stage } from './protocol.js';
+import { copy, createViewer, download } from './result.js';
+import { loadSettings, saveSettings } from './settings.js';
+import {
+  clearError,
+  countFailure,
+  describeBackend,
+  endProgress,
+  setNotice,
+  setStatus,
+  showDiagnostics,
+  showDownload,
+  showError,
+  showStage,
+} from './view.js';
+import { requestRules, workingSize } from './working-size.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -18,6 +38,7 @@ const ui = {
   meta: { content: byId('content-meta'), style: byId('style-meta') },
   drop: { content: byId('content-drop'), style: byId('style-drop') },
   stylize: byTestId('stylize-button'),
+  cancel: byTestId('cancel-button'),
   iterations: byTestId('iterations'),
   strength: byTestId('strength'),
   strengthValue: byId('strength-value'),
@@ -25,196 +46,123 @@ const ui = {
   variant: byTestId('model-variant'),
   backend: byTestId('backend'),
   backendActive: byId('backend-active'),
-  status: byTestId('status'),
-  progress: byId('progress'),
-  error: byTestId('error'),
-  notices: byId('notices'),
   result: byTestId('result'),
   resultMeta: byId('result-meta'),
   download: byTestId('download'),
+  format: byTestId('export-format'),
+  copy: byTestId('copy'),
+  view: byTestId('view'),
   banner: byId('untrained-banner'),
   webcam: byId('webcam-button'),
   webcamDialog: byId('webcam-dialog'),
   webcamVideo: byId('webcam-video'),
   webcamShoot: byId('webcam-shoot'),
   webcamCancel: byId('webcam-cancel'),
-  diagnostics: byId('diagnostics'),
 };
 
 const modelBase = new URL('model/', document.baseURI);
-const state = {
-  content: null,
-  style: null,
-  scaledStyles: new Map(),
+
+/** What the page holds; which of it may change when is the machine's business. */
+const data = {
   metadata: null,
-  variant: null,
-  ready: false,
-  loadToken: 0,
-  busy: false,
-  rerun: false,
+  rules: null,
+  content: null, // images.js InputImage
+  style: null,
+  result: null, // result.js Result, only while it belongs to the current inputs
+  variant: null, // the variant the worker has loaded
+  speed: null, // protocol.js Speed on the active backend
+  backend: null, // protocol.js BackendInfo of the active backend
+  live: false, // after a Stylize, changes re-run by themselves (until a Cancel)
   timer: 0,
-  started: false,
   runs: 0,
-  result: null,
   pasteTarget: null,
 };
 
-// ---------------------------------------------------------------- worker calls
+const machine = createMachine(render);
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { name: 'sanet-inference' });
-const calls = new Map();
-let nextCall = 1;
+const inference = new Inference({
+  onProgress: (message) => {
+    if (message.stage === Stage.DOWNLOAD) showDownload(message);
+    else if (message.stage !== Stage.STYLIZE) showStage(message.message, 'loading');
+  },
+  onNotice: (text) => setNotice('run', text),
+  onCrash: (text) => showError(`The inference worker stopped (${text}). Reload the page.`),
+});
 
-function call(type, payload = {}) {
-  const id = nextCall++;
-  return new Promise((resolve, reject) => {
-    calls.set(id, { resolve, reject });
-    worker.postMessage({ id, type, ...payload });
-  });
-}
+const viewer = createViewer({
+  dialog: byId('viewer'),
+  before: byId('viewer-before'),
+  after: byId('viewer-after'),
+  compare: byId('compare'),
+  zoom: byId('viewer-zoom'),
+  close: byId('viewer-close'),
+});
 
-worker.onmessage = ({ data }) => {
-  if (data.type === 'progress') return showProgress(data);
-  if (data.type === 'notice') return addNotice(data.message);
-  const pending = calls.get(data.id);
-  calls.delete(data.id);
-  if (data.ok) pending.resolve(data);
-  else pending.reject(Object.assign(new Error(data.error.message), { kind: data.error.kind }));
-};
-worker.onerror = (event) => {
-  event.preventDefault();
-  showError(`The inference worker stopped (${event.message || 'unknown error'}). Reload the page.`);
-};
+// ---------------------------------------------------------------- rendering the state
 
-// ---------------------------------------------------------------- status, errors, notices
-
-function setStatus(text, stateName) {
-  ui.status.textContent = text;
-  ui.status.dataset.state = stateName;
-}
-
-function showError(message) {
-  ui.error.textContent = message;
-  ui.error.hidden = false;
-}
-
-function clearError() {
-  ui.error.hidden = true;
-  ui.error.textContent = '';
-}
-
-function addNotice(message) {
-  const item = document.createElement('li');
-  item.textContent = message;
-  ui.notices.prepend(item);
-  while (ui.notices.children.length > 4) ui.notices.lastElementChild.remove();
-}
-
-let ticker = 0;
-function showProgress({ stage, message, loaded, total, cached }) {
-  clearInterval(ticker);
-  if (stage === 'download') {
-    const of = total ? ` of ${formatBytes(total)}` : '';
-    const where = cached ? 'Reading the model from the browser cache' : 'Downloading the model';
-    setStatus(`${where}: ${formatBytes(loaded)}${of}`, 'loading');
-    ui.progress.hidden = false;
-    if (total) {
-      ui.progress.max = total;
-      ui.progress.value = Math.min(loaded, total);
-    } else ui.progress.removeAttribute('value');
-    return;
-  }
-  ui.progress.hidden = false;
-  ui.progress.removeAttribute('value');
-  const started = performance.now();
-  const busyState = stage === 'stylize' ? 'busy' : 'loading';
-  setStatus(message, busyState);
-  ticker = setInterval(() => {
-    const seconds = Math.round((performance.now() - started) / 1000);
-    setStatus(`${message} ${seconds} s`, busyState);
-  }, 1000);
-}
-
-function endProgress() {
-  clearInterval(ticker);
-  ui.progress.hidden = true;
-}
-
-function describeBackend(info) {
-  const parts = [info.name];
-  if (info.name === 'wasm') {
-    parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
-    if (info.simd) parts.push('SIMD');
-    parts.push(info.threadedBuild ? 'multi-threaded build' : 'single-threaded build');
-  }
-  if (info.maxTextureSize) parts.push(`max texture ${info.maxTextureSize}`);
-  return parts.join(', ');
-}
-
-function showDiagnostics(entries) {
-  for (const [key, value] of Object.entries(entries)) {
-    let row = ui.diagnostics.querySelector(`[data-key="${key}"]`);
-    if (!row) {
-      row = document.createElement('div');
-      row.dataset.key = key;
-      row.append(document.createElement('dt'), document.createElement('dd'));
-      row.firstChild.textContent = key;
-      ui.diagnostics.append(row);
-    }
-    row.lastChild.textContent = value;
-  }
-}
-
-function updateButtons() {
+function render(state) {
+  document.body.dataset.state = state;
+  const running = state === State.RUNNING || state === State.STALE;
   const missing = [];
-  if (!state.content) missing.push('a content image');
-  if (!state.style) missing.push('a style image');
-  if (!state.ready) missing.push('the model');
-  ui.stylize.disabled = missing.length > 0;
+  if (!data.content) missing.push('a content image');
+  if (!data.style) missing.push('a style image');
+  if (state !== State.READY && !running) missing.push('the model');
+  ui.stylize.disabled = missing.length > 0 || running;
   ui.stylize.title = missing.length ? `Waiting for ${missing.join(', ')}` : '';
-  ui.stylize.setAttribute('aria-busy', String(state.busy));
-  ui.download.disabled = !state.result;
+  ui.stylize.setAttribute('aria-busy', String(running));
+  ui.cancel.hidden = !running;
+  // The model and backend change between runs (Cancel first).
+  ui.variant.disabled = running || state === State.LOADING || !data.metadata;
+  ui.backend.disabled = running || state === State.LOADING;
+  for (const button of [ui.download, ui.copy, ui.view]) button.disabled = !data.result;
 }
+
+const refresh = () => render(machine.state);
 
 // ---------------------------------------------------------------- model
 
 async function loadMetadata() {
   const response = await fetch(new URL('metadata.json', modelBase), { cache: 'no-cache' });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
+  const metadata = await response.json();
+  if (!metadata.variants?.length) throw new Error('it lists no model variants');
+  return metadata;
 }
 
-function selectedVariant() {
-  return state.metadata.variants.find((v) => v.name === ui.variant.value);
-}
+const variantNamed = (name) => data.metadata.variants.find((v) => v.name === name);
 
 /** How close a quantized variant's output is to fp32, from the converter's measured PSNR. */
 function qualityNote({ psnr }) {
   if (typeof psnr !== 'number') return '';
   if (psnr >= 40) return ', close to fp32';
-  return psnr >= 30 ? ', slight differences' : ', visibly lower quality';
+  return psnr >= 30 ? ', slight differences' : ', lower quality';
 }
 
 async function labelVariants() {
   const cache = await globalThis.caches?.open(MODEL_CACHE).catch(() => null);
   for (const option of ui.variant.options) {
-    const variant = state.metadata.variants.find((v) => v.name === option.value);
-    const size = variant.bytes ? ` — ${formatBytes(variant.bytes)}` : '';
+    const variant = variantNamed(option.value);
+    const size = variant.bytes ? `, ${formatBytes(variant.bytes)}` : '';
     const cached = cache && (await cache.match(new URL(variant.path, modelBase).href));
-    option.textContent = `${variant.name}${size}${qualityNote(variant)}${cached ? ' (cached)' : ''}`;
+    option.textContent = `${variant.name}${size}${qualityNote(variant)}${cached ? ', cached' : ''}`;
   }
 }
 
-function fillVariants() {
-  const { variants, weights = {} } = state.metadata;
+/** Fills the model and resolution menus from metadata.json and the remembered settings. */
+function fillControls(saved) {
+  const { variants, weights = {} } = data.metadata;
   ui.variant.replaceChildren(
     ...variants.map((v) => Object.assign(document.createElement('option'), { value: v.name })),
   );
-  const saved = localStorage.getItem('sanet-variant');
-  const preferred = [saved, 'float16', variants[0].name].find((name) =>
-    variants.some((v) => v.name === name),
+  ui.variant.value = [saved.variant, 'float16', variants[0].name].find(variantNamed);
+  const { defaultMaxResolution, maxResolutionLimit } = data.rules;
+  for (const option of [...ui.maxResolution.options]) {
+    if (Number(option.value) > maxResolutionLimit) option.remove();
+  }
+  const offered = [...ui.maxResolution.options].map((o) => o.value);
+  ui.maxResolution.value = [saved.maxResolution, String(defaultMaxResolution)].find((v) =>
+    offered.includes(v),
   );
-  ui.variant.value = preferred;
   ui.banner.hidden = !(weights.untrained || weights.source === 'demo');
   showDiagnostics({
     Weights: `${weights.source ?? 'unknown'}${weights.untrained ? ' (untrained)' : ''}`,
@@ -222,246 +170,298 @@ function fillVariants() {
   return labelVariants();
 }
 
-async function loadModel() {
-  const token = ++state.loadToken;
-  const variant = selectedVariant();
-  state.ready = false;
-  updateButtons();
+/** Loads the chosen variant; on failure the model loaded before (if any) stays in use. */
+async function loadModel(variant = variantNamed(ui.variant.value)) {
+  if (machine.state !== State.LOADING) machine.send('load');
+  setNotice('backend', null);
+  clearError();
   try {
-    const reply = await call('load', {
+    const reply = await inference.call(Request.LOAD, {
       modelUrl: new URL(variant.path, modelBase).href,
       totalBytes: variant.bytes ?? null,
       backend: ui.backend.value,
     });
-    if (token !== state.loadToken) return;
     const how = reply.fromCache
       ? 'read from the browser cache'
       : `${formatBytes(reply.bytes)} downloaded in ${(reply.downloadMs / 1000).toFixed(1)} s`;
-    modelReady(reply, variant, how);
+    data.variant = variant.name;
+    modelReady(reply, how);
   } catch (error) {
-    if (token !== state.loadToken) return;
+    if (error.kind === CANCELLED) return;
     endProgress();
-    setStatus('The model is not loaded.', 'error');
-    showError(`The ${variant.name} model failed to load: ${error.message}`);
+    const kept = error.kind === Failure.MODEL && data.variant && data.variant !== variant.name;
+    if (kept) {
+      ui.variant.value = data.variant;
+      showError(
+        `The ${variant.name} model could not be loaded (${error.message}); ` +
+          `still using ${data.variant}.`,
+      );
+      setStatus(`Model ready: ${data.variant}.`, 'ready');
+      machine.send('kept');
+    } else {
+      data.variant = null;
+      setStatus('The model is not loaded.', 'error');
+      showError(`The ${variant.name} model failed to load: ${error.message}`);
+      machine.send('failed');
+    }
   }
 }
 
-/** Switches the backend of the loaded model (loads it first if there is none yet). */
+/** Moves the loaded model to the chosen backend (or loads it, if there is none yet). */
 async function switchBackend() {
-  if (!state.ready) return loadModel();
-  const token = ++state.loadToken;
-  state.ready = false;
-  updateButtons();
+  saveSettings({ backend: ui.backend.value });
+  if (!data.variant) return loadModel();
+  machine.send('load');
+  setNotice('backend', null);
+  clearError();
   try {
-    const reply = await call('backend', { backend: ui.backend.value });
-    if (token === state.loadToken) modelReady(reply, selectedVariant(), 'backend switched');
+    modelReady(
+      await inference.call(Request.BACKEND, { backend: ui.backend.value }),
+      'backend switched',
+    );
   } catch (error) {
-    if (token !== state.loadToken) return;
     endProgress();
+    data.variant = null;
     setStatus('The model is not loaded.', 'error');
     showError(`No backend could run the model: ${error.message}`);
+    machine.send('failed');
   }
 }
 
-function modelReady(reply, variant, how) {
-  state.ready = true;
-  state.variant = variant.name;
+function modelReady(reply, how) {
+  data.speed = reply.speed;
+  data.backend = reply.backend;
   endProgress();
-  setStatus(`Model ready: ${variant.name}, ${how}, on ${reply.backend.name}.`, 'ready');
+  setStatus(`Model ready: ${data.variant}, ${how}, on ${reply.backend.name}.`, 'ready');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
-  if (reply.cacheError)
-    addNotice(`The model could not be stored for offline use (${reply.cacheError}).`);
+  if (reply.cacheError) {
+    setNotice('storage', `The model could not be stored for offline use (${reply.cacheError}).`);
+  }
   if (ui.backend.value !== 'auto' && reply.backend.name !== ui.backend.value) {
-    addNotice(`The ${ui.backend.value} backend failed here; using ${reply.backend.name} instead.`);
+    setNotice(
+      'backend',
+      `The ${ui.backend.value} backend failed here; using ${reply.backend.name} instead.`,
+    );
   }
   showDiagnostics({
     Backend: describeBackend(reply.backend),
     'Backends tried': reply.failures.length ? reply.failures.join('; ') : 'first choice worked',
     'Cross-origin isolated': String(reply.backend.crossOriginIsolated),
     'Warm-up': `${Math.round(reply.warmupMs)} ms`,
-    'Shaders compiled during the download':
-      reply.rehearsalMs == null ? 'no' : `yes, ${Math.round(reply.rehearsalMs)} ms`,
+    Speed: describeSpeed(reply.speed),
+    Tensors: `${reply.baseline} held by the model`,
   });
+  if (reply.rehearsalMs !== undefined) {
+    showDiagnostics({
+      'Shaders compiled during the download':
+        reply.rehearsalMs == null ? 'no' : `yes, ${Math.round(reply.rehearsalMs)} ms`,
+    });
+  }
   labelVariants();
   // Ask the browser not to evict the cached model under storage pressure (it may say no).
   navigator.storage?.persist?.().catch(() => {});
-  updateButtons();
-  if (state.started) scheduleRun(0);
+  machine.send('loaded');
+  if (data.live) schedule(0);
 }
+
+const describeSpeed = ({ fixedMs, msPerMegapixel }) =>
+  `${(msPerMegapixel / 1000).toFixed(2)} s per megapixel and iteration, plus ${Math.round(fixedMs)} ms`;
 
 // ---------------------------------------------------------------- stylize
 
-const canRun = () => state.ready && state.content && state.style;
-
+/** The controls' values, clamped to what they allow; a clamped field shows what will run. */
 function readControls() {
   const clamp = (value, lo, hi, fallback) =>
     Number.isFinite(value) ? Math.min(hi, Math.max(lo, value)) : fallback;
+  const iterations = Math.round(
+    clamp(Number(ui.iterations.value), Number(ui.iterations.min), Number(ui.iterations.max), 1),
+  );
+  if (ui.iterations.value !== String(iterations)) ui.iterations.value = String(iterations);
   return {
-    iterations: Math.round(clamp(Number(ui.iterations.value), 1, 10, 1)),
+    iterations,
     strength: clamp(Number(ui.strength.value), 0, 1, 1),
-    maxResolution: Math.round(clamp(Number(ui.maxResolution.value), 0, MAX_INPUT_SIDE, 512)),
+    maxResolution: Number(ui.maxResolution.value),
   };
 }
 
-/** The style image at most as large as the resolution the content is computed at. */
-async function styleAt(maxResolution) {
-  if (!state.scaledStyles.has(maxResolution)) {
-    state.scaledStyles.set(maxResolution, await limitPixels(state.style.imageData, maxResolution));
-  }
-  return state.scaledStyles.get(maxResolution);
+function schedule(delay = 300) {
+  clearTimeout(data.timer);
+  data.timer = setTimeout(stylize, delay);
 }
 
-const pack = ({ data, width, height }) => ({ data, width, height });
-
-function scheduleRun(delay = 300) {
-  clearTimeout(state.timer);
-  if (canRun()) state.timer = setTimeout(stylize, delay);
+/** The inputs changed: the result no longer belongs to them, and a run in flight neither. */
+function inputsChanged() {
+  clearResult();
+  setNotice('run', null);
+  if (machine.can('changed')) machine.send('changed');
+  else if (data.live) schedule();
 }
+
+const sizeOf = ({ width, height }) => `${width}×${height}`;
 
 async function stylize() {
-  clearTimeout(state.timer);
-  if (!canRun()) return;
-  if (state.busy) {
-    state.rerun = true;
-    return;
-  }
-  state.busy = true;
-  clearError();
-  setStatus('Preparing the images…', 'busy');
-  updateButtons();
+  clearTimeout(data.timer);
+  if (machine.state !== State.READY || !data.content || !data.style) return;
   const params = readControls();
-  const content = state.content;
+  const { content, style } = data;
+  const [contentSize, styleSize] = [content, style].map((image) =>
+    workingSize(image.height, image.width, params.maxResolution, data.rules),
+  );
+  const estimate = estimateMs(data.speed, [contentSize, styleSize], params.iterations);
+  clearError();
+  if (estimate > LIMIT_MS) return refuse(estimate, params);
+  machine.send('run');
+  setNotice('run', null);
+  const message = `Stylizing at ${sizeOf(contentSize)} px on ${data.backend.name}…`;
+  showStage(message, 'busy', estimate > 2000 ? estimate : null);
   try {
-    const style = await styleAt(params.maxResolution);
-    const reply = await call('stylize', {
-      content: pack(content.imageData),
-      style: pack(style),
-      ...params,
-    });
-    showResult(reply, content);
-  } catch (error) {
-    endProgress();
-    setStatus('Stylization failed.', 'error');
-    ui.status.dataset.failures = String(Number(ui.status.dataset.failures) + 1);
-    showError(
-      error.kind === 'oom'
-        ? `Out of memory: ${error.message} Choose a lower resolution or another backend.`
-        : `The model could not process these images (${error.message}). ` +
-            'Try another resolution or backend; the page still works.',
+    const [contentPixels, stylePixels] = await Promise.all([
+      pixelsAt(content, contentSize),
+      pixelsAt(style, styleSize),
+    ]);
+    const pack = ({ data: pixels, width, height }) => ({ data: pixels, width, height });
+    const reply = await inference.call(
+      Request.STYLIZE,
+      { content: pack(contentPixels), style: pack(stylePixels), ...params },
+      [contentPixels.data.buffer, stylePixels.data.buffer],
     );
-  } finally {
-    state.busy = false;
-    updateButtons();
-    if (state.rerun) {
-      state.rerun = false;
-      scheduleRun(0);
+    data.speed = reply.speed;
+    data.backend = reply.backend;
+    if (machine.state === State.RUNNING) showResult(reply, content, params, contentSize);
+  } catch (error) {
+    if (error.kind === CANCELLED) return;
+    endProgress();
+    if (machine.state === State.RUNNING) {
+      setStatus('Stylization failed.', 'error');
+      countFailure();
+      showError(
+        error.kind === Failure.OOM
+          ? `Out of memory: ${error.message} Choose a lower resolution or another backend.`
+          : `The model could not process these images (${error.message}). ` +
+              'Try another resolution or backend; the page still works.',
+      );
     }
   }
+  const superseded = machine.state === State.STALE;
+  machine.send('finished');
+  if (superseded) schedule(0); // the result would not have matched the inputs: run those
 }
 
-function showResult(reply, content) {
+/** Says up front that a request would take too long here, and what would not. */
+function refuse(estimate, params) {
+  const fits = [...ui.maxResolution.options]
+    .map((o) => Number(o.value))
+    .filter((resolution) => {
+      const sizes = [data.content, data.style].map((image) =>
+        workingSize(image.height, image.width, resolution, data.rules),
+      );
+      return estimateMs(data.speed, sizes, params.iterations) <= LIMIT_MS;
+    });
+  const advice = fits.length
+    ? `Choose ${Math.max(...fits)} px or less${params.iterations > 1 ? ', or fewer iterations' : ''}.`
+    : 'Choose fewer iterations or another backend.';
+  setStatus('Not started: this would take too long here.', 'error');
+  showError(
+    `At ${params.maxResolution} px with ${params.iterations} iteration${params.iterations > 1 ? 's' : ''}, ` +
+      `this device would need about ${formatDuration(estimate)} on ${data.backend.name}, ` +
+      `by the speed measured here. ${advice}`,
+  );
+  data.live = false;
+}
+
+function cancel() {
+  if (!machine.can('cancel')) return;
+  clearTimeout(data.timer);
+  data.live = false; // a cancelled run is not started again by itself
+  machine.send('cancel');
+  inference.restart(); // every tensor and the run go with the old worker
+  setNotice('run', null);
+  setStatus('Cancelled. Reloading the model…', 'loading');
+  loadModel(variantNamed(data.variant));
+}
+
+function showResult(reply, content, params, size) {
   endProgress();
-  const { data, width, height } = reply.image;
+  const { data: pixels, width, height } = reply.image;
   ui.result.width = width;
   ui.result.height = height;
-  ui.result.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
-  state.result = {
-    name: content.name,
-    width: content.originalWidth,
-    height: content.originalHeight,
-  };
-  state.runs += 1;
-  ui.result.dataset.run = String(state.runs);
+  ui.result.getContext('2d').putImageData(new ImageData(pixels, width, height), 0, 0);
+  data.result = { canvas: ui.result, content };
+  data.runs += 1;
+  ui.result.dataset.run = String(data.runs);
   ui.result.hidden = false;
   ui.result.parentElement.classList.add('filled');
-  ui.result.setAttribute('aria-label', `Stylized ${content.name}, ${width}×${height} pixels`);
+  ui.result.setAttribute('aria-label', `Stylized ${content.name}`);
   const seconds = (reply.ms / 1000).toFixed(1);
-  const computed =
-    reply.resolution < Math.max(width, height) ? `computed at ${reply.resolution} px, ` : '';
-  ui.resultMeta.textContent = `${content.originalWidth}×${content.originalHeight} px, ${computed}${seconds} s, ${state.variant} model on ${reply.backend.name}`;
+  const lowered =
+    reply.resolution < Math.max(width, height)
+      ? `, lowered to ${reply.resolution} px (out of memory)`
+      : '';
+  const iterations = `${params.iterations} iteration${params.iterations > 1 ? 's' : ''}`;
+  ui.resultMeta.textContent =
+    `${sizeOf(content)} px, computed at ${sizeOf(size)}${lowered}; ${iterations}, ` +
+    `strength ${params.strength.toFixed(2)}; ${seconds} s, ${data.variant} model on ${reply.backend.name}`;
   setStatus(`Done in ${seconds} s.`, 'done');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
   showDiagnostics({
     Backend: describeBackend(reply.backend),
+    Speed: describeSpeed(reply.speed),
     Tensors: `${reply.numTensors} after the last run (${reply.baseline} held by the model)`,
   });
+  refresh();
 }
 
-async function download() {
-  if (!state.result) return;
-  const { name, width, height } = state.result;
-  let canvas = ui.result;
-  if (canvas.width !== width || canvas.height !== height) {
-    // The content was scaled down for processing: hand back the size the user gave.
-    canvas = new OffscreenCanvas(width, height);
-    const ctx = canvas.getContext('2d');
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(ui.result, 0, 0, width, height);
-  }
-  try {
-    const blob =
-      canvas instanceof OffscreenCanvas
-        ? await canvas.convertToBlob({ type: 'image/png' })
-        : await new Promise((resolve, reject) =>
-            canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('empty'))), 'image/png'),
-          );
-    const link = Object.assign(document.createElement('a'), {
-      href: URL.createObjectURL(blob),
-      download: `${name.replace(/\.[^.]+$/, '') || 'image'}-stylized.png`,
-    });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-  } catch (error) {
-    showError(`The PNG could not be made (${error.message}).`);
-  }
+function clearResult() {
+  if (!data.result) return;
+  data.result = null;
+  viewer.close();
+  ui.result.hidden = true;
+  ui.result.width = ui.result.height = 0;
+  ui.result.parentElement.classList.remove('filled');
+  ui.result.setAttribute('aria-label', 'No result yet');
+  ui.resultMeta.textContent = '';
+  refresh();
 }
 
 // ---------------------------------------------------------------- image intake
 
 function drawPreview(slot, image) {
   const canvas = ui.preview[slot];
-  canvas.width = image.width;
-  canvas.height = image.height;
-  canvas.getContext('2d').putImageData(image.imageData, 0, 0);
+  canvas.width = image.preview.width;
+  canvas.height = image.preview.height;
+  canvas.getContext('2d').putImageData(image.preview, 0, 0);
   canvas.hidden = false;
   canvas.setAttribute('aria-label', `${slot} image: ${image.name}`);
   ui.drop[slot].classList.add('filled');
-  const scaled = image.scaled ? `, scaled to ${image.width}×${image.height} to process` : '';
-  ui.meta[slot].textContent =
-    `${image.name}: ${image.originalWidth}×${image.originalHeight} px${scaled}`;
+  ui.meta[slot].textContent = `${image.name}: ${sizeOf(image)} px`;
 }
 
 async function setImage(slot, blob, name) {
   clearError();
+  let image;
   try {
-    const image = await loadImage(blob, name);
-    state[slot] = image;
-    if (slot === 'style') state.scaledStyles.clear();
-    drawPreview(slot, image);
-    document
-      .querySelectorAll(`.gallery[data-slot="${slot}"] button`)
-      .forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.name === name)));
-    if (slot === 'content' && image.scaled) {
-      addNotice(
-        `${name} (${image.originalWidth}×${image.originalHeight}) is processed at ` +
-          `${image.width}×${image.height}; the download is ${image.originalWidth}×${image.originalHeight}.`,
-      );
-    }
-    updateButtons();
-    if (state.started) scheduleRun();
+    image = await loadImage(blob, name);
   } catch (error) {
+    // The image in place (and its result) stay: they still belong together.
     showError(
       error instanceof ImageInputError
         ? error.message
         : `${name} could not be opened: ${error.message}`,
     );
+    return;
   }
+  data[slot] = image;
+  drawPreview(slot, image);
+  document
+    .querySelectorAll(`.gallery[data-slot="${slot}"] button`)
+    .forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.name === name)));
+  inputsChanged();
+  refresh();
 }
 
 function wireSlot(slot) {
   const input = ui.input[slot];
+  input.accept = ACCEPTED_TYPES.join(',');
   input.addEventListener('change', () => {
     const [file] = input.files;
     if (file) setImage(slot, file, file.name);
@@ -481,7 +481,7 @@ function wireSlot(slot) {
   });
   for (const type of ['focus', 'pointerenter']) {
     zone.addEventListener(type, () => {
-      state.pasteTarget = slot;
+      data.pasteTarget = slot;
     });
   }
   zone.addEventListener('keydown', (event) => {
@@ -507,7 +507,7 @@ document.addEventListener('paste', (event) => {
   const item = [...(event.clipboardData?.items ?? [])].find((i) => i.kind === 'file');
   if (!item) return;
   event.preventDefault();
-  const slot = state.pasteTarget ?? (state.content ? 'style' : 'content');
+  const slot = data.pasteTarget ?? (data.content ? 'style' : 'content');
   const file = item.getAsFile();
   setImage(slot, file, file.name || 'pasted image');
 });
@@ -551,43 +551,82 @@ async function setUpWebcam() {
 
 // ---------------------------------------------------------------- controls and start-up
 
-function wireControls() {
+async function exporting(action, what) {
+  clearError();
+  try {
+    await action();
+  } catch (error) {
+    showError(`The result could not be ${what} (${error.message}).`);
+  }
+}
+
+function wireControls(saved) {
   ui.stylize.addEventListener('click', () => {
-    state.started = true; // from now on, any change re-stylizes
+    data.live = true; // from now on, any change re-stylizes
     stylize();
   });
-  ui.download.addEventListener('click', download);
+  ui.cancel.addEventListener('click', cancel);
+  ui.download.addEventListener('click', () =>
+    exporting(() => download(data.result, ui.format.value), 'saved'),
+  );
+  ui.copy.addEventListener('click', () =>
+    exporting(async () => {
+      await copy(data.result);
+      setStatus('Copied to the clipboard.', 'done');
+    }, 'copied'),
+  );
+  ui.view.addEventListener('click', () => exporting(() => viewer.open(data.result), 'shown'));
+  ui.result.addEventListener('click', () => ui.view.click());
+  ui.format.addEventListener('change', () => saveSettings({ format: ui.format.value }));
   ui.strength.addEventListener('input', () => {
     ui.strengthValue.textContent = Number(ui.strength.value).toFixed(2);
   });
-  for (const control of [ui.iterations, ui.strength, ui.maxResolution]) {
+  const remembered = {
+    iterations: ui.iterations,
+    strength: ui.strength,
+    maxResolution: ui.maxResolution,
+  };
+  for (const [key, control] of Object.entries(remembered)) {
+    if (saved[key] != null) control.value = saved[key];
     control.addEventListener('change', () => {
-      if (state.started) scheduleRun();
+      readControls(); // shows a clamped value at once
+      saveSettings({ [key]: control.value });
+      inputsChanged();
     });
   }
+  ui.strengthValue.textContent = Number(ui.strength.value).toFixed(2);
+  if (saved.format && [...ui.format.options].some((o) => o.value === saved.format)) {
+    ui.format.value = saved.format;
+  }
+  if (saved.backend && [...ui.backend.options].some((o) => o.value === saved.backend)) {
+    ui.backend.value = saved.backend;
+  }
   ui.variant.addEventListener('change', () => {
-    localStorage.setItem('sanet-variant', ui.variant.value);
+    saveSettings({ variant: ui.variant.value });
+    setNotice('run', null);
     loadModel();
   });
   ui.backend.addEventListener('change', switchBackend);
 }
 
 async function start() {
+  const saved = loadSettings();
   wireSlot('content');
   wireSlot('style');
-  wireControls();
-  updateButtons();
+  wireControls(saved);
+  refresh();
   setUpWebcam();
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('sw.js').catch((error) => {
-      addNotice(`Offline use is not available (${error.message}).`);
+      setNotice('offline', `Offline use is not available (${error.message}).`);
     });
   }
   setStatus('Loading the model description…', 'loading');
   try {
-    state.metadata = await loadMetadata();
-    if (!state.metadata.variants?.length) throw new Error('it lists no model variants');
+    data.metadata = await loadMetadata();
+    data.rules = requestRules(data.metadata);
   } catch (error) {
+    machine.send('undescribed');
     setStatus('No model.', 'error');
     showError(
       `The model could not be found (model/metadata.json: ${error.message}). ` +
@@ -595,14 +634,9 @@ async function start() {
     );
     return;
   }
-  await fillVariants();
+  await fillControls(saved);
+  machine.send('described');
   await loadModel();
 }
-
-// A small handle for tests and the curious: tensor counts and simulated failures.
-window.sanet = {
-  memory: () => call('memory'),
-  failNext: (kind) => call('fail-next', { kind }),
-};
 
 start();

@@ -16,7 +16,7 @@ export function storedBytes(spec) {
   return elements(spec) * BYTES[spec.quantization?.dtype ?? spec.dtype];
 }
 
-const isSmall = (spec) => spec.dtype === 'int32' || elements(spec) < SMALL;
+export const isSmall = (spec) => spec.dtype === 'int32' || elements(spec) < SMALL;
 
 /**
  * Model artifacts (without weightData) plus the first shard -> artifacts whose weights are the

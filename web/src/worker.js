@@ -1,7 +1,5 @@
 // Inference worker: owns TF.js, the model and every tensor, so the page never blocks.
-//
-// Protocol: the page posts {id, type, ...}; the worker answers {type: 'reply', id, ok, ...} and
-// streams {type: 'progress' | 'notice', ...} while it works. Requests run one at a time.
+// The messages it takes and sends are those of protocol.js; requests run one at a time.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
@@ -13,12 +11,30 @@ import { classifyError } from './errors.js';
 import { signatureAdapter } from './signature.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
+import {
+  Failure,
+  failed,
+  notice as noticeMessage,
+  progress,
+  reply,
+  Request,
+  Stage,
+} from './protocol.js';
+import { keepShapesOnCpu, keepSmallValuesReadable } from './webgpu-shapes.js';
+import { injectFault, listenForFaults } from './test-hooks.js';
+
+/* global SANET_TEST_HOOKS -- true only in the test build (web/build.mjs --test-hooks) */
 
 const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
 const GPU_BACKENDS = ['webgpu', 'webgl'];
 const MIN_RESOLUTION = 128;
 const SHRINK = 0.7;
 const WARMUP_SIZE = 64;
+// Sizes of the two timed runs after the warm-up that measure this device's speed.
+const CALIBRATION_SIZES = [64, 128];
+
+keepShapesOnCpu();
+if (SANET_TEST_HOOKS) listenForFaults();
 
 // The .wasm binaries are copied next to this bundle by web/build.mjs.
 setWasmPaths(new URL('wasm/', self.location.href).href);
@@ -34,11 +50,11 @@ const state = {
   model: null,
   backend: null,
   baseline: 0,
-  failNext: null, // test hook: simulate 'oom' or 'context-lost' in the next model run
+  speed: null,
 };
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
-const notice = (message) => post({ type: 'notice', message });
+const notice = (message) => post(noticeMessage(message));
 
 async function describeBackend() {
   const name = tf.getBackend();
@@ -53,6 +69,10 @@ async function describeBackend() {
   info.crossOriginIsolated = Boolean(self.crossOriginIsolated);
   return info;
 }
+
+/** Megapixels of the given images together. */
+const megapixels = (...images) =>
+  images.reduce((sum, { width, height }) => sum + width * height, 0) / 1e6;
 
 /** Uint8 RGBA pixels -> float32 [h, w, 3] in [0, 1], computed on the CPU (same on every backend). */
 function imageTensor({ data, width, height }) {
@@ -80,15 +100,7 @@ async function runModel(
   let output;
   let bytes;
   try {
-    if (state.failNext) {
-      // Fail the way a graph run does midway: with a stray intermediate tensor left behind.
-      const kind = state.failNext;
-      state.failNext = null;
-      tf.zeros([8, 8, 3]);
-      throw new Error(
-        kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost',
-      );
-    }
+    if (SANET_TEST_HOOKS) await injectFault(tf, megapixels(content, style));
     output = await model.executeAsync(adapter.feed(values), adapter.output);
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
     const [height, width] = output.shape;
@@ -106,8 +118,7 @@ async function runModel(
   }
 }
 
-async function warmUp(model = state.model, adapter = state.adapter) {
-  const size = WARMUP_SIZE;
+async function warmUp(model = state.model, adapter = state.adapter, size = WARMUP_SIZE) {
   const grey = {
     data: new Uint8ClampedArray(size * size * 4).fill(128),
     width: size,
@@ -115,6 +126,32 @@ async function warmUp(model = state.model, adapter = state.adapter) {
   };
   const request = { content: grey, style: grey, iterations: 1, strength: 1, maxResolution: 0 };
   await runModel(request, model, adapter);
+}
+
+/**
+ * This device's speed on the active backend, from two timed runs after the warm-up: the time of
+ * one iteration is fixedMs plus msPerMegapixel per megapixel of content and style.
+ */
+async function measureSpeed() {
+  const times = [];
+  for (const size of CALIBRATION_SIZES) {
+    const started = performance.now();
+    await warmUp(state.model, state.adapter, size);
+    times.push(performance.now() - started);
+  }
+  const [small, large] = CALIBRATION_SIZES.map(
+    (size) => 2 * megapixels({ width: size, height: size }),
+  );
+  const msPerMegapixel = Math.max(0, (times[1] - times[0]) / (large - small));
+  return { fixedMs: Math.max(0, times[0] - msPerMegapixel * small), msPerMegapixel };
+}
+
+/** Refines the speed with a finished run (the fixed part stays the calibration's). */
+function learnSpeed(request, ms) {
+  const perIteration = ms / request.iterations - state.speed.fixedMs;
+  const size = megapixels(request.content, request.style);
+  if (perIteration > 0 && size > 0)
+    state.speed = { ...state.speed, msPerMegapixel: perIteration / size };
 }
 
 /**
@@ -145,9 +182,17 @@ function disposeModel() {
 }
 
 /** Initialises and selects backend `name`; resolves to null, or to why it is unavailable. */
+const patched = new WeakSet();
+
 async function initialiseBackend(name) {
   try {
-    if (tf.findBackendFactory(name) != null && (await tf.setBackend(name))) return null;
+    if (tf.findBackendFactory(name) != null && (await tf.setBackend(name))) {
+      if (name === 'webgpu' && !patched.has(tf.backend())) {
+        keepSmallValuesReadable(tf.backend());
+        patched.add(tf.backend());
+      }
+      return null;
+    }
     return 'not available here';
   } catch (error) {
     return error.message;
@@ -159,7 +204,7 @@ async function activate({ names: candidates, skipped = [] }) {
   const failures = [...skipped];
   for (const name of candidates) {
     disposeModel();
-    post({ type: 'progress', stage: 'backend', message: `Starting the ${name} backend…` });
+    post(progress(Stage.BACKEND, { message: `Starting the ${name} backend…` }));
     const problem = await initialiseBackend(name);
     if (problem) {
       failures.push(`${name}: ${problem}`);
@@ -167,12 +212,21 @@ async function activate({ names: candidates, skipped = [] }) {
     }
     try {
       state.model = loadGraphModelSync(state.artifacts);
-      post({ type: 'progress', stage: 'warmup', message: `Warming up on ${name}…` });
+      post(progress(Stage.WARMUP, { message: `Warming up on ${name}…` }));
       const started = performance.now();
       await warmUp();
+      const warmupMs = performance.now() - started;
+      post(progress(Stage.WARMUP, { message: `Measuring this device’s speed on ${name}…` }));
+      state.speed = await measureSpeed();
       state.backend = name;
       state.baseline = tf.memory().numTensors;
-      return { backend: await describeBackend(), warmupMs: performance.now() - started, failures };
+      return {
+        backend: await describeBackend(),
+        warmupMs,
+        failures,
+        speed: state.speed,
+        baseline: state.baseline,
+      };
     } catch (error) {
       failures.push(`${name}: ${error.message}`);
       disposeModel();
@@ -180,7 +234,7 @@ async function activate({ names: candidates, skipped = [] }) {
     }
   }
   throw Object.assign(new Error(`No backend could run the model (${failures.join('; ')}).`), {
-    kind: 'backend',
+    kind: Failure.BACKEND,
   });
 }
 
@@ -227,23 +281,27 @@ function candidatesFor(choice) {
   };
 }
 
+/**
+ * Loads the model at modelUrl. The model loaded before stays usable until the new one's files
+ * are all in: a variant that cannot be downloaded (offline, say) leaves it in place.
+ */
 async function load({ modelUrl, totalBytes, backend }) {
-  disposeModel();
-  state.artifacts = null;
   const started = performance.now();
   const candidates = candidatesFor(backend);
   // Start the first backend (compiling the WASM module, or opening the GPU context) while the
-  // weights download; activate() then finds it ready, or reports why it failed.
-  // On a GPU, the warm-up's shaders then compile as soon as the first shard is in (rehearse).
-  const early = initialiseBackend(candidates.names[0]);
+  // weights download; activate() then finds it ready, or reports why it failed. On a GPU, the
+  // warm-up's shaders then compile as soon as the first shard is in (rehearse). With a model
+  // already loaded, its backend stays active until the new files are in.
+  const early = state.model ? Promise.resolve('deferred') : initialiseBackend(candidates.names[0]);
   let rehearsal = Promise.resolve(null);
   const { artifacts, fromCache, bytes, cacheError } = await loadModelArtifacts(modelUrl, {
     totalBytes,
-    onProgress: (p) => post({ type: 'progress', stage: 'download', ...p }),
+    onProgress: (p) => post(progress(Stage.DOWNLOAD, p)),
     onFirstShard: (partial, shard) => {
       rehearsal = early.then((problem) => (problem ? null : rehearse(partial, shard)));
     },
   });
+  disposeModel();
   state.adapter = signatureAdapter(artifacts.signature);
   state.artifacts = artifacts;
   const downloadMs = performance.now() - started;
@@ -253,66 +311,61 @@ async function load({ modelUrl, totalBytes, backend }) {
   return { ...result, fromCache, bytes, cacheError, downloadMs, rehearsalMs };
 }
 
+/** Stylizes pixels that are already at their working size (the page resized them). */
 async function stylize(request) {
-  if (!state.model) throw Object.assign(new Error('The model is not loaded.'), { kind: 'model' });
+  if (!state.model) {
+    throw Object.assign(new Error('The model is not loaded.'), { kind: Failure.MODEL });
+  }
   const longest = Math.max(request.content.width, request.content.height);
-  let resolution = request.maxResolution > 0 ? Math.min(request.maxResolution, longest) : longest;
-  const notes = [];
+  let resolution = longest;
   for (let attempt = 0; attempt < 8; attempt += 1) {
     const started = performance.now();
-    post({
-      type: 'progress',
-      stage: 'stylize',
-      message: `Stylizing at ${resolution} px on ${state.backend}…`,
-    });
+    post(
+      progress(Stage.STYLIZE, { message: `Stylizing at ${resolution} px on ${state.backend}…` }),
+    );
     try {
-      const image = await runModel({ ...request, maxResolution: resolution });
+      // 0: as given; a lower limit only after running out of memory.
+      const maxResolution = resolution < longest ? resolution : 0;
+      const image = await runModel({ ...request, maxResolution });
+      const ms = performance.now() - started;
+      if (!maxResolution) learnSpeed(request, ms);
       return {
         image,
         resolution,
-        notes,
-        ms: performance.now() - started,
+        ms,
         backend: await describeBackend(),
         numTensors: tf.memory().numTensors,
         baseline: state.baseline,
+        speed: state.speed,
       };
     } catch (error) {
       await recover();
       const kind = classifyError(error);
-      if (kind === 'oom' && resolution > MIN_RESOLUTION) {
+      if (kind === Failure.OOM && resolution > MIN_RESOLUTION) {
         const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));
-        notes.push(
-          `Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`,
-        );
-        notice(notes.at(-1));
+        notice(`Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`);
         resolution = lower;
         continue;
       }
       const rest = BACKEND_ORDER.slice(BACKEND_ORDER.indexOf(state.backend) + 1);
-      if (kind === 'other' || rest.length === 0) throw error;
-      const failed = state.backend;
-      const reason = kind === 'oom' ? 'ran out of memory' : 'lost its GPU context';
+      if (kind === Failure.OTHER || rest.length === 0) throw error;
+      const previous = state.backend;
+      const reason = kind === Failure.OOM ? 'ran out of memory' : 'lost its GPU context';
       const { backend } = await activate({ names: rest });
-      notes.push(`The ${failed} backend ${reason}; switched to ${backend.name}.`);
-      notice(notes.at(-1));
+      notice(`The ${previous} backend ${reason}; switched to ${backend.name}.`);
     }
   }
   throw Object.assign(new Error('Stylization kept failing; try a smaller resolution.'), {
-    kind: 'oom',
+    kind: Failure.OOM,
   });
 }
 
 const handlers = {
-  load,
-  stylize,
-  backend: async ({ backend }) => {
+  [Request.LOAD]: load,
+  [Request.STYLIZE]: stylize,
+  [Request.BACKEND]: async ({ backend }) => {
     if (!state.artifacts) throw new Error('The model is not loaded.');
     return activate(candidatesFor(backend));
-  },
-  memory: async () => ({ ...tf.memory(), baseline: state.baseline, backend: state.backend }),
-  'fail-next': async ({ kind }) => {
-    state.failNext = kind;
-    return {};
   },
 };
 
@@ -321,19 +374,12 @@ self.onmessage = ({ data }) => {
   const { id, type } = data;
   queue = queue.then(async () => {
     try {
-      const result = await handlers[type](data);
-      const transfer = result?.image ? [result.image.data.buffer] : [];
-      post({ type: 'reply', id, ok: true, ...result }, transfer);
+      const { message, transfer } = reply(id, await handlers[type](data));
+      post(message, transfer);
     } catch (error) {
-      post({
-        type: 'reply',
-        id,
-        ok: false,
-        error: {
-          kind: error.kind ?? (error.name === 'ModelLoadError' ? 'model' : classifyError(error)),
-          message: error.message ?? String(error),
-        },
-      });
+      const kind =
+        error.kind ?? (error.name === 'ModelLoadError' ? Failure.MODEL : classifyError(error));
+      post(failed(id, kind, error.message ?? String(error)));
     }
   });
 };

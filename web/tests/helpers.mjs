@@ -1,11 +1,13 @@
 // Shared set-up for the browser tests: the site server, Debian's Chromium, the Python reference.
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { build } from '../build.mjs';
 import { startServer } from '../serve.mjs';
 
 const run = promisify(execFile);
@@ -36,14 +38,59 @@ export const CHROMIUM_ARGS = [
   '--use-fake-ui-for-media-stream',
 ];
 
-export function launchChromium() {
+// WebGPU is off by default in Chromium on Linux; SwiftShader's is slow but correct.
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+
+/** @param {string[]} extra more command-line flags (e.g. WEBGPU_ARGS) */
+export function launchChromium(extra = []) {
   // playwright-core gives every launch a fresh temporary user-data-dir.
-  return chromium.launch({ executablePath: config.chromium, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: config.chromium, args: [...CHROMIUM_ARGS, ...extra] });
 }
 
-export async function startSite(modelDir = config.modelDir) {
-  const server = await startServer({ port: 0, modelDir });
+// The page's scripts as the tests run them: web/dist's sources with the test hooks compiled in
+// (src/test-hooks.js), built once per test process and served at /dist/.
+const testDist = fromRoot(`build/web/test-dist-${process.pid}`);
+let testBuild = null;
+
+export async function startSite(modelDir = config.modelDir, root = undefined) {
+  if (!testBuild) {
+    testBuild = build({ dist: testDist, testHooks: true });
+    process.on('exit', () => rmSync(testDist, { recursive: true, force: true }));
+  }
+  await testBuild;
+  const server = await startServer({ port: 0, modelDir, root, distDir: testDist });
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
+}
+
+/**
+ * Arms a fault of src/test-hooks.js in the page's worker (e.g. {fault: 'oom'},
+ * {slowdown: 1e5}) and waits until the worker confirms it.
+ */
+export function armFault(page, message) {
+  return page.evaluate(
+    (armed) =>
+      new Promise((resolve) => {
+        const channel = new BroadcastChannel('sanet-test');
+        channel.onmessage = ({ data }) => {
+          if (JSON.stringify(data.armed) === JSON.stringify(armed)) {
+            channel.close();
+            resolve();
+          }
+        };
+        channel.postMessage(armed);
+      }),
+    message,
+  );
+}
+
+/** The live tensor count and the model's own, from the page's diagnostics. */
+export async function tensorCounts(page) {
+  const text = await page.locator('#diagnostics [data-key="Tensors"] dd').textContent();
+  const after = text.match(/^(\d+) after the last run \((\d+) held by the model\)$/);
+  if (after) return { live: Number(after[1]), baseline: Number(after[2]) };
+  const loaded = text.match(/^(\d+) held by the model$/);
+  if (loaded) return { live: Number(loaded[1]), baseline: Number(loaded[1]) };
+  throw new Error(`unexpected Tensors diagnostic: ${text}`);
 }
 
 export async function python(args) {
@@ -69,7 +116,7 @@ async function compareWith(mode, model, caseSpec) {
  * into a fresh inputs folder. Returns that folder, the page, the page errors seen so far, and
  * close(), which ends browser, server and folder (also done here if opening fails).
  */
-export async function openPageWithModel(prepare) {
+export async function openPageWithModel(prepare, chromiumArgs = []) {
   const inputs = await makeInputs();
   const releases = [() => rm(inputs, { recursive: true, force: true })];
   const close = async () => {
@@ -81,7 +128,7 @@ export async function openPageWithModel(prepare) {
     await prepare(modelDir);
     const site = await startSite(modelDir);
     releases.push(() => site.server.close());
-    const browser = await launchChromium();
+    const browser = await launchChromium(chromiumArgs);
     releases.push(() => browser.close());
     const page = await browser.newPage();
     const errors = [];
@@ -101,6 +148,10 @@ export const compareWithSavedModel = (caseSpec) =>
 /** The same against a TF.js model directory run in Node (wasm), e.g. a quantized variant. */
 export const compareWithTfjsModel = (modelDir, caseSpec) =>
   compareWith('compare-tfjs', modelDir, caseSpec);
+
+/** An image file's format, size, mode and share of fully transparent pixels (PIL). */
+export const imageInfo = async (path) =>
+  JSON.parse(await python(['web/tests/reference.py', 'info', path]));
 
 /** Width and height from a PNG's IHDR chunk; throws if the bytes are not a PNG. */
 export async function pngSize(path) {

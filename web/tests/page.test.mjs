@@ -3,15 +3,20 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { isSmall, storedBytes } from '../src/rehearsal.js';
 import {
+  armFault,
   compareWithSavedModel,
   compareWithTfjsModel,
   config,
+  imageInfo,
   launchChromium,
   makeInputs,
   openPageWithModel,
   pngSize,
   startSite,
+  tensorCounts,
+  WEBGPU_ARGS,
 } from './helpers.mjs';
 
 // The page's 8-bit result against the SavedModel's float output, in levels of 1/255:
@@ -23,6 +28,12 @@ import {
 // so these bounds still catch it.
 const MAX_LEVELS = 3;
 const MEAN_LEVELS = 0.5;
+// When the content is larger than the resolution, the page scales it down with the browser's
+// decoder and the result back up with a canvas, where the references resize inside the graph
+// (bilinear): the two resamplings differ by a few levels at edges, on average well under one.
+// A wrong size, channel or scale still costs tens of levels.
+const RESIZED_MAX_LEVELS = 8;
+const RESIZED_MEAN_LEVELS = 1;
 const LONG = 90_000;
 
 const CONTROLS = [
@@ -67,6 +78,8 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   /** Waits for the n-th result to be drawn and returns its status text. */
   // Failed runs seen so far: the page counts them in the status's data-failures.
   let failuresSeen = 0;
+  // Results drawn so far by this page (the result canvas counts them in data-run).
+  let run = 0;
 
   /** Waits for the n-th result to be drawn; throws as soon as a new run fails instead. */
   async function waitRun(n) {
@@ -100,9 +113,9 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   }
 
   async function assertTensorsAtBaseline() {
-    const memory = await page.evaluate(() => window.sanet.memory());
-    assert.ok(memory.baseline > 0, 'the model holds its weights as tensors');
-    assert.equal(memory.numTensors, memory.baseline, 'every tensor of the run was disposed');
+    const { live, baseline } = await tensorCounts(page);
+    assert.ok(baseline > 0, 'the model holds its weights as tensors');
+    assert.equal(live, baseline, 'every tensor of the run was disposed');
   }
 
   function watch(target) {
@@ -118,6 +131,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     browser = await launchChromium();
     context = await browser.newContext({
       acceptDownloads: true,
+      permissions: ['clipboard-read', 'clipboard-write'],
       viewport: { width: 1280, height: 900 },
     });
     context.on('request', (request) => {
@@ -155,7 +169,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     const variants = await testId('model-variant').locator('option').allTextContents();
     assert.deepEqual(
-      variants.map((text) => text.split(' ')[0]),
+      variants.map((text) => text.split(',')[0]),
       ['fp32', 'float16', 'uint8'],
     );
     for (const text of variants) assert.match(text, /\d+(\.\d)? (B|kB|MB)/, 'sizes are shown');
@@ -188,10 +202,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     await testId('content-input').setInputFiles(join(inputs, 'content.png'));
     await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
     await testId('stylize-button').click();
-    await waitRun(1);
+    await waitRun(++run);
     assert.equal(await statusState(), 'done');
     const stages = (await page.evaluate(() => window.statusLog)).join('\n');
-    assert.match(stages, /Stylizing at 173 px on wasm/);
+    assert.match(stages, /Stylizing at 173×131 px on wasm/);
 
     const result = await downloadResult('result-a.png');
     assert.deepEqual(await pngSize(result), { width: 173, height: 131 });
@@ -212,9 +226,9 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 
   it('re-stylizes when the style or a control changes, without re-uploading', async (t) => {
     await testId('style-input').setInputFiles(join(inputs, 'style-b.png'));
-    await waitRun(2); // no click: a new style re-runs by itself
+    await waitRun(++run); // no click: a new style re-runs by itself
     await testId('max-resolution').selectOption('128');
-    await waitRun(3);
+    await waitRun(++run);
     const result = await downloadResult('result-b.png');
     assert.deepEqual(await pngSize(result), { width: 173, height: 131 });
     const report = await compareWithSavedModel({
@@ -226,9 +240,9 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       max_resolution: 128,
     });
     t.diagnostic(`page vs SavedModel: ${JSON.stringify(report)}`);
-    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
-    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
-    assert.match(await page.locator('#result-meta').textContent(), /computed at 128 px/);
+    assert.ok(report.max_abs <= RESIZED_MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= RESIZED_MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    assert.match(await page.locator('#result-meta').textContent(), /computed at 128×97;/);
     await assertTensorsAtBaseline();
   });
 
@@ -238,7 +252,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     const fp32 = metadata.variants.find((v) => v.name === 'fp32');
     assert.ok(uint8.bytes < fp32.bytes, 'the quantized variant is smaller');
     await testId('model-variant').selectOption('uint8');
-    await waitRun(4); // the model changed: the page re-stylizes by itself
+    await waitRun(++run); // the model changed: the page re-stylizes by itself
     assert.match(await page.locator('#result-meta').textContent(), /uint8 model on wasm/);
     // 8-bit weights change the output by design (the converter records by how much), so the
     // page is held to the variant itself: the same files run by TF.js in Node.
@@ -252,10 +266,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     });
     t.diagnostic(`uint8 page vs uint8 in Node: ${JSON.stringify(report)}`);
     assert.deepEqual(report.page_size, report.reference_size);
-    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
-    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    assert.ok(report.max_abs <= RESIZED_MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= RESIZED_MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
     await testId('model-variant').selectOption('fp32');
-    await waitRun(5);
+    await waitRun(++run);
     assert.match(await page.locator('#result-meta').textContent(), /fp32 model on wasm/);
   });
 
@@ -278,18 +292,21 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     );
     // The previous images are kept; the page still stylizes.
     await testId('stylize-button').click();
-    await waitRun(6);
+    await waitRun(++run);
     assert.equal(await testId('error').isHidden(), true, 'a successful run clears the error');
     await assertTensorsAtBaseline();
   });
 
   it('scales a large photo down before processing and downloads it at its own size', async () => {
     await testId('content-input').setInputFiles(join(inputs, 'large.png'));
-    await waitRun(7);
+    await waitRun(++run);
+    // One size in every message: the image's own, and the one the model computed at.
+    assert.equal(await page.locator('#content-meta').textContent(), 'large.png: 3000×2000 px');
     assert.match(
-      await page.locator('#content-meta').textContent(),
-      /3000×2000 px, scaled to 2048×1365/,
+      await page.locator('#result-meta').textContent(),
+      /^3000×2000 px, computed at 128×85;/,
     );
+    assert.equal(await page.locator('#notices').textContent(), '');
     assert.deepEqual(await pngSize(await downloadResult('result-large.png')), {
       width: 3000,
       height: 2000,
@@ -299,26 +316,221 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 
   it('retries at a lower resolution after running out of memory, and on another backend', async () => {
     await testId('content-input').setInputFiles(join(inputs, 'content.png'));
-    await waitRun(8);
+    await waitRun(++run);
     await testId('max-resolution').selectOption('256');
-    await waitRun(9);
-    await page.evaluate(() => window.sanet.failNext('oom'));
+    await waitRun(++run);
+    await armFault(page, { fault: 'oom' });
     await testId('stylize-button').click();
-    await waitRun(10);
+    await waitRun(++run);
     assert.match(
       await page.locator('#notices').textContent(),
       /Out of memory at 173 px on wasm; retried at 128 px/,
     );
-    assert.match(await page.locator('#result-meta').textContent(), /computed at 128 px/);
-    await page.evaluate(() => window.sanet.failNext('context-lost'));
+    assert.match(
+      await page.locator('#result-meta').textContent(),
+      /lowered to 128 px \(out of memory\)/,
+    );
+    await armFault(page, { fault: 'context-lost' });
     await testId('stylize-button').click();
-    await waitRun(11);
+    await waitRun(++run);
     assert.match(
       await page.locator('#notices').textContent(),
       /wasm backend lost its GPU context; switched to cpu/,
     );
     assert.match(await page.locator('#result-meta').textContent(), /on cpu/);
     await assertTensorsAtBaseline();
+  });
+
+  it('cancels a run, then reloads the model in a fresh worker, memory back to the model’s own', async () => {
+    await armFault(page, { fault: 'hang' }); // the next run never ends by itself
+    await testId('stylize-button').click();
+    await page.waitForFunction(() => document.body.dataset.state === 'running');
+    assert.equal(await testId('stylize-button').isDisabled(), true, 'no second run queued');
+    assert.equal(await testId('cancel-button').isVisible(), true);
+    await testId('cancel-button').click();
+    await waitReady('read from the browser cache');
+    assert.equal(await testId('cancel-button').isHidden(), true);
+    await assertTensorsAtBaseline();
+    await testId('stylize-button').click();
+    await waitRun(++run);
+    await assertTensorsAtBaseline();
+  });
+
+  it('estimates the time left from the measured speed, and refuses what would take too long', async () => {
+    // 120 s per megapixel and run (60 per iteration at 2 iterations): a slow device.
+    await armFault(page, { slowdown: 120_000 });
+    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await waitRun(++run); // about 4 s: the page learns the speed
+    await testId('style-input').setInputFiles(join(inputs, 'style-b.png'));
+    await page.waitForFunction(
+      () => / left$/.test(document.querySelector('[data-testid="status"]').textContent),
+      null,
+      { timeout: LONG },
+    );
+    await waitRun(++run);
+    await testId('content-input').setInputFiles(join(inputs, 'large.png'));
+    await waitRun(++run);
+    // That photo at 2048 px, 10 iterations: about half an hour at that speed.
+    await page.evaluate(() => {
+      const iterations = document.querySelector('[data-testid="iterations"]');
+      const resolution = document.querySelector('[data-testid="max-resolution"]');
+      iterations.value = '10';
+      resolution.value = '2048';
+      for (const control of [iterations, resolution]) {
+        control.dispatchEvent(new Event('change', { bubbles: true }));
+      }
+    });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="status"]').dataset.state === 'error',
+    );
+    assert.match(await testId('status').textContent(), /Not started/);
+    assert.match(
+      await testId('error').textContent(),
+      /^At 2048 px with 10 iterations, this device would need about \d+ (min|h)\b.* Choose \d+ px or less, or fewer iterations\.$/,
+    );
+    assert.equal(await testId('result').isHidden(), true, 'no result of other inputs');
+    await armFault(page, { slowdown: 0 });
+    await testId('iterations').fill('2');
+    await testId('iterations').press('Tab');
+    await testId('max-resolution').selectOption('256');
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await testId('stylize-button').click();
+    await waitRun(++run);
+  });
+
+  it('computes images smaller than the model’s minimum at that minimum, and drops stale results', async () => {
+    for (const [file, width, height, computed] of [
+      ['tiny-1x1.png', 1, 1, '17×17'],
+      ['thin-8x400.png', 8, 400, '17×256'],
+    ]) {
+      await testId('content-input').setInputFiles(join(inputs, file));
+      await waitRun(++run);
+      assert.match(
+        await page.locator('#result-meta').textContent(),
+        new RegExp(`^${width}×${height} px, computed at ${computed};`),
+      );
+      assert.deepEqual(await pngSize(await downloadResult(`result-${file}`)), { width, height });
+    }
+    // New inputs take the old result off the screen at once, even before their own run ends.
+    await armFault(page, { fault: 'hang' });
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await page.waitForFunction(() => document.body.dataset.state === 'running');
+    assert.equal(await testId('result').isHidden(), true);
+    assert.equal(await testId('download').isDisabled(), true);
+    assert.equal(await page.locator('#result-meta').textContent(), '');
+    await testId('cancel-button').click();
+    await waitReady();
+    await testId('stylize-button').click();
+    await waitRun(++run);
+  });
+
+  it('shows the whole result in its panel, and at full size beside the content', async () => {
+    for (const [file, width, height] of [
+      ['square.png', 600, 600],
+      ['sliver-20x5000.png', 20, 5000],
+    ]) {
+      await testId('content-input').setInputFiles(join(inputs, file));
+      await waitRun(++run);
+      const shown = await testId('result').evaluate((canvas) => {
+        const frame = canvas.parentElement.getBoundingClientRect();
+        const box = canvas.getBoundingClientRect();
+        return {
+          inside:
+            box.left >= frame.left - 1 &&
+            box.right <= frame.right + 1 &&
+            box.top >= frame.top - 1 &&
+            box.bottom <= frame.bottom + 1,
+          fit: getComputedStyle(canvas).objectFit,
+        };
+      });
+      assert.deepEqual(shown, { inside: true, fit: 'contain' }, `${file} is not cropped`);
+      await testId('view').click();
+      await page.locator('#viewer').waitFor({ state: 'visible' });
+      const sizes = await page.evaluate(() =>
+        ['viewer-before', 'viewer-after'].map((id) => {
+          const canvas = document.getElementById(id);
+          return [canvas.width, canvas.height];
+        }),
+      );
+      assert.deepEqual(sizes, [
+        [width, height],
+        [width, height],
+      ]);
+      await page.locator('#compare').fill('50');
+      const clip = await page
+        .locator('#viewer-after')
+        .evaluate((c) => getComputedStyle(c).clipPath);
+      assert.match(clip, /inset\(0(px)? 0(px)? 0(px)? 50%\)/, 'the left half shows the content');
+      await page.locator('#viewer-close').click();
+    }
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await waitRun(++run);
+  });
+
+  it('keeps messages true to the current state', async () => {
+    // An unreadable file is refused, and the images in place keep their result.
+    await testId('style-input').setInputFiles(join(inputs, 'broken.png'));
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="error"]').textContent.includes('broken.png'),
+    );
+    assert.equal(await statusState(), 'done');
+    assert.equal(await testId('result').isVisible(), true);
+    // SVG is neither offered nor silently failed.
+    assert.doesNotMatch(await testId('content-input').getAttribute('accept'), /svg/);
+    await testId('content-input').setInputFiles(join(inputs, 'drawing.svg'));
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="error"]').textContent.includes('drawing.svg'),
+    );
+    assert.match(await testId('error').textContent(), /vector drawing \(SVG\)/);
+    // An iteration count beyond the limit shows the count that runs, as does the caption.
+    await testId('iterations').fill('99');
+    await testId('iterations').press('Tab');
+    assert.equal(await testId('iterations').inputValue(), '10');
+    await waitRun(++run);
+    assert.match(
+      await page.locator('#result-meta').textContent(),
+      /; 10 iterations, strength 0\.80;/,
+    );
+    await testId('iterations').fill('2');
+    await testId('iterations').press('Tab');
+    await waitRun(++run);
+    // A backend's failure notice goes when another backend is chosen.
+    await testId('backend').selectOption('webgpu'); // not enabled in this browser
+    await waitRun(++run);
+    assert.match(
+      await page.locator('#notices').textContent(),
+      /The webgpu backend failed here; using \w+ instead/,
+    );
+    await testId('backend').selectOption('wasm');
+    await waitRun(++run);
+    assert.equal(await page.locator('#notices').textContent(), '');
+  });
+
+  it('exports JPEG, WebP and PNG with the content’s transparency, and copies to the clipboard', async () => {
+    await testId('content-input').setInputFiles(join(inputs, 'alpha.png'));
+    await waitRun(++run);
+    const png = await imageInfo(await downloadResult('alpha-result.png'));
+    assert.deepEqual([png.format, png.size, png.mode], ['PNG', [120, 90], 'RGBA']);
+    assert.ok(Math.abs(png.transparent - 0.5) < 0.02, `${png.transparent} transparent`);
+    await testId('export-format').selectOption('image/webp');
+    const webp = await imageInfo(await downloadResult('alpha-result.webp'));
+    assert.deepEqual([webp.format, webp.size], ['WEBP', [120, 90]]);
+    assert.ok(Math.abs(webp.transparent - 0.5) < 0.02, `${webp.transparent} transparent`);
+    await testId('export-format').selectOption('image/jpeg');
+    const jpeg = await imageInfo(await downloadResult('alpha-result.jpg'));
+    assert.deepEqual([jpeg.format, jpeg.size, jpeg.transparent], ['JPEG', [120, 90], 0]);
+    await testId('copy').click();
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="status"]').textContent.includes('Copied'),
+    );
+    const copied = await page.evaluate(async () => {
+      const [item] = await navigator.clipboard.read();
+      const bitmap = await createImageBitmap(await item.getType('image/png'));
+      return [item.types, bitmap.width, bitmap.height];
+    });
+    assert.deepEqual(copied, [['image/png'], 120, 90]);
+    await testId('content-input').setInputFiles(join(inputs, 'content.png'));
+    await waitRun(++run);
   });
 
   it('takes images by drag and drop and by paste', async () => {
@@ -331,7 +543,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, cancelable: true }));
       zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, cancelable: true }));
     });
-    await waitRun(12);
+    await waitRun(++run);
     assert.match(await moved('content'), /dropped-cat\.jpg: 451×300/);
     await page.evaluate(async () => {
       const blob = await (await fetch('samples/style-mosaic.jpg')).blob();
@@ -340,18 +552,18 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       document.getElementById('style-drop').focus();
       document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer }));
     });
-    await waitRun(13);
+    await waitRun(++run);
     assert.match(await moved('style'), /pasted\.jpg: 512×512/);
   });
 
   it('uses the sample gallery and the webcam', async () => {
     await page.locator('.gallery[data-slot="style"] button').first().click();
-    await waitRun(14);
+    await waitRun(++run);
     assert.match(await page.locator('#style-meta').textContent(), /waves\.jpg: 512×512/);
     await page.locator('#webcam-button').click();
     await page.waitForFunction(() => document.getElementById('webcam-video').videoWidth > 0);
     await page.locator('#webcam-shoot').click();
-    await waitRun(15);
+    await waitRun(++run);
     assert.match(await page.locator('#content-meta').textContent(), /webcam\.png/);
   });
 
@@ -366,11 +578,12 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     try {
       await page.reload();
       failuresSeen = 0; // a new page counts from zero
+      run = 0;
       await waitReady();
       await page.locator('.gallery[data-slot="content"] button').nth(1).click();
       await page.locator('.gallery[data-slot="style"] button').nth(2).click();
       await testId('stylize-button').click();
-      await waitRun(1);
+      await waitRun(++run);
     } finally {
       await context.setOffline(false);
     }
@@ -387,6 +600,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       );
       assert.ok(named, `${id} has a label`);
     }
+    await testId('strength').fill('1');
     await testId('strength').focus();
     await page.keyboard.press('ArrowLeft');
     assert.equal(await testId('strength').inputValue(), '0.95');
@@ -421,66 +635,71 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   });
 });
 
-describe('the page on a GPU backend', { timeout: 300_000 }, () => {
+describe('the page on a GPU backend', { timeout: 600_000 }, () => {
   let opened;
   let page;
   let inputs;
 
   before(async () => {
-    // The test model in four shards, as a full-size model arrives: the page compiles the GPU
-    // shaders from the first one (small constants first) while the others download.
+    // The test model in four shards, as a full-size model arrives, with the small constants
+    // first as the converter stores them: the page compiles the GPU shaders from the first
+    // shard while the others download.
     opened = await openPageWithModel(async (modelDir) => {
       const model = JSON.parse(await readFile(join(config.modelDir, 'model.json'), 'utf8'));
       const [group] = model.weightsManifest;
       const data = Buffer.concat(
         await Promise.all(group.paths.map((path) => readFile(join(config.modelDir, path)))),
       );
-      const step = Math.ceil(data.length / 4);
+      let offset = 0;
+      const pieces = group.weights.map((spec) => {
+        const bytes = data.subarray(offset, offset + storedBytes(spec));
+        offset += storedBytes(spec);
+        return { spec, bytes };
+      });
+      const ordered = [
+        ...pieces.filter(({ spec }) => isSmall(spec)),
+        ...pieces.filter(({ spec }) => !isSmall(spec)),
+      ];
+      group.weights = ordered.map(({ spec }) => spec);
+      const packed = Buffer.concat(ordered.map(({ bytes }) => bytes));
+      const step = Math.ceil(packed.length / 4);
       group.paths = [0, 1, 2, 3].map((i) => `shard${i}.bin`);
       await Promise.all(
         group.paths.map((path, i) =>
-          writeFile(join(modelDir, path), data.subarray(i * step, (i + 1) * step)),
+          writeFile(join(modelDir, path), packed.subarray(i * step, (i + 1) * step)),
         ),
       );
       await writeFile(join(modelDir, 'model.json'), JSON.stringify(model));
       const metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
       metadata.variants = [{ ...metadata.variants.find((v) => v.name === 'fp32') }];
       await writeFile(join(modelDir, 'metadata.json'), JSON.stringify(metadata));
-    });
+    }, WEBGPU_ARGS);
     ({ page, inputs } = opened);
+    await page.locator('[data-testid="content-input"]').setInputFiles(join(inputs, 'content.png'));
+    await page.locator('[data-testid="style-input"]').setInputFiles(join(inputs, 'style-a.png'));
+    await page.locator('[data-testid="max-resolution"]').selectOption('256');
   });
 
   after(() => opened?.close());
 
-  it('compiles the shaders while the weights download, then stylizes like the SavedModel', async (t) => {
-    await page.locator('[data-testid="backend"]').selectOption('webgl');
+  /** Waits until the page shows a result computed on `backend` (or fails on an error). */
+  async function waitResultOn(backend) {
     await page.waitForFunction(
-      () => {
-        const s = document.querySelector('[data-testid="status"]');
-        return s.dataset.state === 'ready' && s.textContent.includes('on webgl');
-      },
-      null,
-      { timeout: LONG },
+      (name) =>
+        document.querySelector('[data-testid="error"]').hidden === false ||
+        (document.body.dataset.state === 'ready' &&
+          document.getElementById('result-meta').textContent.endsWith(`model on ${name}`)),
+      backend,
+      { timeout: LONG * 3 },
     );
-    const row = page.locator('#diagnostics [data-key="Shaders compiled during the download"] dd');
-    assert.match(await row.textContent(), /^yes, \d+ ms$/);
-    const warmUp = page.locator('#diagnostics [data-key="Warm-up"] dd');
-    t.diagnostic(
-      `rehearsal: ${await row.textContent()}; warm-up after it: ${await warmUp.textContent()}`,
-    );
-    await page.locator('[data-testid="content-input"]').setInputFiles(join(inputs, 'content.png'));
-    await page.locator('[data-testid="style-input"]').setInputFiles(join(inputs, 'style-a.png'));
-    await page.locator('[data-testid="max-resolution"]').selectOption('128');
-    await page.locator('[data-testid="stylize-button"]').click();
-    await page.waitForFunction(
-      () => document.querySelector('[data-testid="status"]').dataset.state === 'done',
-      null,
-      { timeout: LONG },
-    );
-    assert.match(await page.locator('#result-meta').textContent(), /fp32 model on webgl/);
+    assert.equal(await page.locator('[data-testid="error"]').textContent(), '', 'no error');
+  }
+
+  /** The page's result (at 256 px: the content's own size, no resize) against the SavedModel. */
+  async function assertLikeSavedModel(t, backend) {
     const download = page.waitForEvent('download');
     await page.locator('[data-testid="download"]').click();
-    const result = join(inputs, 'result-webgl.png');
+    const result = join(inputs, `result-${backend}.png`);
     await (await download).saveAs(result);
     const report = await compareWithSavedModel({
       content: join(inputs, 'content.png'),
@@ -488,11 +707,39 @@ describe('the page on a GPU backend', { timeout: 300_000 }, () => {
       result,
       iterations: 1,
       strength: 1,
-      max_resolution: 128,
+      max_resolution: 256,
     });
-    t.diagnostic(`webgl page vs SavedModel: ${JSON.stringify(report)}`);
+    t.diagnostic(`${backend} page vs SavedModel: ${JSON.stringify(report)}`);
     assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
     assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+  }
+
+  it('compiles the shaders while the weights download, then stylizes on WebGPU like the SavedModel', async (t) => {
+    // Auto tries WebGPU first: it must work, not fall back.
+    await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, {
+      timeout: LONG * 3,
+    });
+    assert.match(await page.locator('[data-testid="status"]').textContent(), /on webgpu\.$/);
+    const tried = await page.locator('#diagnostics [data-key="Backends tried"] dd').textContent();
+    assert.equal(tried, 'first choice worked');
+    const row = page.locator('#diagnostics [data-key="Shaders compiled during the download"] dd');
+    assert.match(await row.textContent(), /^yes, \d+ ms$/);
+    const warmUp = page.locator('#diagnostics [data-key="Warm-up"] dd');
+    t.diagnostic(
+      `rehearsal: ${await row.textContent()}; warm-up after it: ${await warmUp.textContent()}`,
+    );
+    await page.locator('[data-testid="stylize-button"]').click();
+    await waitResultOn('webgpu');
+    await assertLikeSavedModel(t, 'webgpu');
+    assert.deepEqual(opened.errors, []);
+  });
+
+  it('stylizes on WebGL like the SavedModel', async (t) => {
+    // After a first result, another backend stylizes again by itself.
+    await page.locator('[data-testid="backend"]').selectOption('webgl');
+    await waitResultOn('webgl');
+    assert.equal(await page.locator('#notices').textContent(), '', 'no fallback notice');
+    await assertLikeSavedModel(t, 'webgl');
     assert.deepEqual(opened.errors, []);
   });
 });
@@ -506,6 +753,8 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
     // metadata.json that points at model files which are not there
     opened = await openPageWithModel(async (modelDir) => {
       const metadata = {
+        schema_version: 1,
+        request: { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 },
         weights: { source: 'release', untrained: false },
         variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
       };

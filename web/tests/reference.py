@@ -3,6 +3,8 @@
 python web/tests/reference.py inputs OUT_DIR
     writes the PNG inputs the browser tests upload (lossless, no colour profile, so the
     browser and PIL read identical pixels) and two files that are not images.
+python web/tests/reference.py info IMAGE
+    prints an image file's format, size, mode and share of fully transparent pixels (JSON).
 python web/tests/reference.py compare SAVED_MODEL CASE_JSON
     runs the TF SavedModel's serving_default signature on a case's inputs and compares its
     output with the PNG the page downloaded; prints JSON with the error in 8-bit levels.
@@ -56,6 +58,22 @@ def write_inputs(out: Path) -> None:
     Image.fromarray(big).save(out / "large.png", optimize=True)
     # 144 megapixels (1 bit each, so the file is tiny): refused before it is decoded.
     Image.new("1", (12000, 12000), 1).save(out / "huge.png", optimize=True)
+    # Smaller than the model's minimum side (17 px), and shapes a 4:3 frame would crop.
+    for name, (width, height, seed) in {
+        "tiny-1x1.png": (1, 1, 4),
+        "thin-8x400.png": (8, 400, 5),
+        "square.png": (600, 600, 6),
+        "sliver-20x5000.png": (20, 5000, 7),
+    }.items():
+        Image.fromarray(_pattern(width, height, seed)).save(out / name)
+    # Transparent on its left half: the download keeps that transparency.
+    rgba = np.dstack([_pattern(120, 90, 8), np.full((90, 120), 255, np.uint8)])
+    rgba[:, :60, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(out / "alpha.png")
+    (out / "drawing.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
+        '<rect width="40" height="30" fill="teal"/></svg>\n'
+    )
     (out / "notes.txt").write_text("These are notes, not an image.\n")
     (out / "broken.png").write_bytes(b"not really a PNG file\n" * 10)
 
@@ -106,9 +124,24 @@ def compare(result: np.ndarray, page_png: str) -> dict:
     return report
 
 
+def image_info(path: str) -> dict:
+    """An image file's format, size, and the share of fully transparent pixels."""
+    image = Image.open(path)
+    alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
+    return {
+        "format": image.format,
+        "size": [image.width, image.height],
+        "mode": image.mode,
+        "transparent": float((alpha == 0).mean()),
+    }
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "inputs":
         write_inputs(Path(argv[1]))
+        return 0
+    if len(argv) == 2 and argv[0] == "info":
+        print(json.dumps(image_info(argv[1])))
         return 0
     runners = {"compare": saved_model_result, "compare-tfjs": tfjs_result}
     if len(argv) == 3 and argv[0] in runners:

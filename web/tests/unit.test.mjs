@@ -7,6 +7,9 @@ import { fitWithin } from '../src/images.js';
 import { signatureAdapter } from '../src/signature.js';
 import { grantThreads, wasmThreads } from '../src/threads.js';
 import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
+import { createMachine, State } from '../src/machine.js';
+import { requestRules, roundHalfEven, workingSize } from '../src/working-size.js';
+import { estimateMs, formatDuration } from '../src/estimate.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
@@ -194,5 +197,132 @@ describe('rehearsalArtifacts', () => {
     assert.equal(rehearsalArtifacts(artifacts, new ArrayBuffer(20)), null);
     const late = { ...artifacts, weightSpecs: [specs[2], specs[0]] };
     assert.equal(rehearsalArtifacts(late, new ArrayBuffer(1030)), null);
+  });
+});
+
+describe('workingSize', () => {
+  const rules = { minSide: 17, defaultMaxResolution: 512, maxResolutionLimit: 2048 };
+  // [height, width, max_resolution] -> [height, width], worked out by hand from
+  // sanet/stylizer.py working_size (and checked against it once).
+  const cases = [
+    [
+      [131, 173, 256],
+      [131, 173],
+    ], // fits: unchanged
+    [
+      [131, 173, 128],
+      [97, 128],
+    ], // 131 * 128/173 = 96.92
+    [
+      [3000, 4000, 512],
+      [384, 512],
+    ],
+    [
+      [4000, 3000, 2048],
+      [2048, 1536],
+    ],
+    [
+      [1, 1, 512],
+      [17, 17],
+    ], // scaled up to the minimum side
+    [
+      [16, 16, 512],
+      [17, 17],
+    ],
+    [
+      [1, 400, 512],
+      [17, 512],
+    ], // up by 17, capped at 512/400 = 1.28, then stretched to 17
+    [
+      [8, 400, 512],
+      [17, 512],
+    ],
+    [
+      [5000, 20, 512],
+      [512, 17],
+    ],
+    [
+      [10, 10, 0],
+      [17, 17],
+    ], // no limit: only the minimum side
+    [
+      [45, 100, 50],
+      [22, 50],
+    ], // 22.5 rounds to even, as Python's round() does
+  ];
+  for (const [[height, width, limit], expected] of cases) {
+    it(`${height}x${width} at ${limit} px`, () => {
+      const size = workingSize(height, width, limit, rules);
+      assert.deepEqual([size.height, size.width], expected);
+    });
+  }
+
+  it('rounds halves to even like Python', () => {
+    assert.deepEqual([0.5, 1.5, 2.5, 3.5, 2.4, 2.6].map(roundHalfEven), [0, 2, 2, 4, 2, 3]);
+  });
+});
+
+describe('requestRules', () => {
+  const request = { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 };
+  it('reads the rules of a version-1 metadata.json', () => {
+    assert.deepEqual(requestRules({ schema_version: 1, request }), {
+      minSide: 17,
+      defaultMaxResolution: 512,
+      maxResolutionLimit: 2048,
+    });
+  });
+  it('refuses another schema version or a missing rule, in words', () => {
+    assert.throws(
+      () => requestRules({ request }),
+      /schema version is missing.*convert the model again/,
+    );
+    assert.throws(
+      () => requestRules({ schema_version: 1, request: { ...request, min_side: 0 } }),
+      /minSide is invalid/,
+    );
+  });
+});
+
+describe('the page state machine', () => {
+  it('follows the listed transitions and refuses the others', () => {
+    const seen = [];
+    const machine = createMachine((state, previous, event) =>
+      seen.push(`${previous}-${event}->${state}`),
+    );
+    machine.send('described');
+    machine.send('loaded');
+    machine.send('run');
+    machine.send('changed');
+    assert.equal(machine.state, State.STALE);
+    assert.equal(machine.can('run'), false);
+    assert.throws(() => machine.send('run'), /no “run” from “stale”/);
+    machine.send('cancel');
+    assert.equal(machine.state, State.LOADING);
+    assert.deepEqual(seen, [
+      'starting-described->loading',
+      'loading-loaded->ready',
+      'ready-run->running',
+      'running-changed->stale',
+      'stale-cancel->loading',
+    ]);
+  });
+});
+
+describe('estimateMs', () => {
+  it('charges each iteration a fixed time plus time per megapixel of content and style', () => {
+    const speed = { fixedMs: 100, msPerMegapixel: 2000 };
+    const sizes = [
+      { width: 1000, height: 500 },
+      { width: 500, height: 500 },
+    ]; // 0.75 megapixels
+    assert.equal(estimateMs(speed, sizes, 2), 2 * (100 + 1500));
+  });
+  it('words durations', () => {
+    assert.deepEqual([400, 45_000, 200_000, 5_400_000].map(formatDuration), [
+      '1 s',
+      '45 s',
+      '3 min',
+      '1 h 30 min',
+    ]);
   });
 });

@@ -1,0 +1,103 @@
+// The result: shown whole in its panel, viewed at full size beside the content (before/after),
+// and exported at the content's own size as PNG, JPEG or WebP, or copied to the clipboard.
+import { fullBitmap } from './images.js';
+
+const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
+
+/**
+ * @typedef {{canvas: HTMLCanvasElement, content: import('./images.js').InputImage}} Result
+ *   canvas: the model's output at the working size; content: the image it belongs to
+ */
+
+/**
+ * The result at the content's own size: scaled up (or down) by the browser, with the content's
+ * transparency where the format keeps it, else on white.
+ */
+export async function renderFull({ canvas, content }, type = 'image/png') {
+  const { width, height } = content;
+  const out = new OffscreenCanvas(width, height);
+  const ctx = out.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(canvas, 0, 0, width, height);
+  if (content.hasAlpha) {
+    const original = await fullBitmap(content);
+    ctx.globalCompositeOperation = 'destination-in';
+    ctx.drawImage(original, 0, 0, width, height);
+    original.close();
+    if (type === 'image/jpeg') {
+      ctx.globalCompositeOperation = 'destination-over';
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, width, height);
+    }
+  }
+  return out;
+}
+
+/** The file a result is saved as. */
+export async function exportBlob(result, type) {
+  const canvas = await renderFull(result, type);
+  return canvas.convertToBlob({ type, quality: 0.92 });
+}
+
+export function fileName(result, type) {
+  const stem = result.content.name.replace(/\.[^.]+$/, '') || 'image';
+  return `${stem}-stylized.${EXTENSIONS[type]}`;
+}
+
+/** Saves the result through the browser's download. */
+export async function download(result, type) {
+  const blob = await exportBlob(result, type);
+  const link = Object.assign(document.createElement('a'), {
+    href: URL.createObjectURL(blob),
+    download: fileName(result, type),
+  });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
+/** Puts the result on the clipboard as a PNG at the content's size. */
+export async function copy(result) {
+  if (!navigator.clipboard?.write || typeof ClipboardItem === 'undefined') {
+    throw new Error('this browser cannot put images on the clipboard');
+  }
+  await navigator.clipboard.write([
+    new ClipboardItem({ 'image/png': exportBlob(result, 'image/png') }),
+  ]);
+}
+
+/** Copies an (Offscreen)Canvas or ImageBitmap onto a visible canvas. */
+function paint(target, source) {
+  target.width = source.width;
+  target.height = source.height;
+  target.getContext('2d').drawImage(source, 0, 0);
+}
+
+/**
+ * Wires the viewer dialog: the result at the content's size over the content itself; the
+ * slider uncovers the content from the left (before/after); "Actual size" shows pixels 1:1.
+ */
+export function createViewer({ dialog, before, after, compare, zoom, close }) {
+  const stage = after.parentElement;
+  compare.addEventListener('input', () => stage.style.setProperty('--split', `${compare.value}%`));
+  zoom.addEventListener('click', () => {
+    const actual = zoom.getAttribute('aria-pressed') !== 'true';
+    zoom.setAttribute('aria-pressed', String(actual));
+    dialog.classList.toggle('actual-size', actual);
+  });
+  close.addEventListener('click', () => dialog.close());
+  return {
+    /** Opens the viewer on `result`. */
+    async open(result) {
+      const [full, original] = await Promise.all([renderFull(result), fullBitmap(result.content)]);
+      paint(after, full);
+      paint(before, original);
+      original.close();
+      compare.value = '0';
+      stage.style.setProperty('--split', '0%');
+      dialog.showModal();
+    },
+    close: () => dialog.open && dialog.close(),
+  };
+}

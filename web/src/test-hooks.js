@@ -1,0 +1,34 @@
+// Faults for the browser tests, built into the test bundle only (web/build.mjs --test-hooks;
+// `SANET_TEST_HOOKS` is false in web/dist, where this module is dropped).
+//
+// A test arms a fault from the page through a BroadcastChannel, e.g.
+//   new BroadcastChannel('sanet-test').postMessage({ fault: 'oom' })
+// and the worker confirms with {armed: ...} on the same channel. Faults of the next model run:
+// 'oom' and 'context-lost' fail the way a graph run does midway (a stray tensor left behind);
+// 'hang' never finishes (for Cancel). {slowdown: MS} adds MS milliseconds per megapixel of
+// content and style to every later run: a slower device, as the page measures it.
+
+let fault = null;
+let slowdown = 0;
+
+/** Starts listening for the tests' messages (once, when the worker starts). */
+export function listenForFaults() {
+  const channel = new BroadcastChannel('sanet-test');
+  channel.onmessage = ({ data }) => {
+    if (data.fault) fault = data.fault;
+    if (data.slowdown != null) slowdown = data.slowdown;
+    channel.postMessage({ armed: data });
+  };
+}
+
+/** Called at the start of each model run, with the worker's TF.js and the run's size. */
+export async function injectFault(tf, megapixels) {
+  if (slowdown) await new Promise((resolve) => setTimeout(resolve, slowdown * megapixels));
+  const kind = fault;
+  fault = null;
+  if (kind === 'hang') await new Promise(() => {});
+  if (kind === 'oom' || kind === 'context-lost') {
+    tf.zeros([8, 8, 3]);
+    throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
+  }
+}
