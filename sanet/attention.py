@@ -33,10 +33,24 @@ class StyleAttention(nn.Module):
         self.h = nn.Conv2d(channels, channels, 1)  # value, from the style
         self.out_conv = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+    def forward(self, content: Tensor, style: Tensor, chunk: int = 0) -> Tensor:
+        """`chunk` > 0 attends that many content positions at a time: each position's row of
+        the attention is independent of the others, so the result is the same in less memory.
+        The normalisation's statistics are still taken over the whole content map."""
         query = self.f(mean_variance_norm(content)).flatten(2)  # [N, C, H*W]
         key = self.g(mean_variance_norm(style)).flatten(2)  # [N, C, h*w]
         value = self.h(style).flatten(2)  # [N, C, h*w]
-        attention = torch.softmax(query.transpose(1, 2) @ key, dim=-1)  # [N, H*W, h*w]
-        gathered = (value @ attention.transpose(1, 2)).reshape_as(content)  # [N, C, H, W]
-        return content + self.out_conv(gathered)
+        if chunk:
+            gathered = query.new_empty(value.shape[:2] + query.shape[2:])
+            for start in range(0, query.shape[2], chunk):
+                part = query[:, :, start : start + chunk]
+                gathered[:, :, start : start + chunk] = _gather(part, key, value)
+        else:
+            gathered = _gather(query, key, value)
+        return content + self.out_conv(gathered.reshape_as(content))  # [N, C, H, W]
+
+
+def _gather(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+    """[N, C, n] queries -> [N, C, n] style values, each the attention-weighted sum over keys."""
+    attention = torch.softmax(query.transpose(1, 2) @ key, dim=-1)  # [N, n, h*w]
+    return value @ attention.transpose(1, 2)

@@ -2,11 +2,13 @@
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 
 from torch import Tensor, nn
 
 from sanet.decoder import Decoder
 from sanet.encoder import FULL_WIDTHS, Encoder
+from sanet.tiling import Tiling
 from sanet.transform import Transform
 
 # The smallest side that reaches relu5_1 with room for its reflection padding:
@@ -47,6 +49,7 @@ class SANet(nn.Module):
         strength: float = 1.0,
         stage: Stage = _no_timing,
         smooth: Callable[[Tensor], Tensor] | None = None,
+        tiling: Tiling | None = None,
     ) -> Tensor:
         """Stylize `content` with `style`; returns an image clamped to [0, 1].
 
@@ -58,22 +61,28 @@ class SANet(nn.Module):
         `style` is an image or its features `self.encoder(style)`, computed once for many
         contents (the frames of a video). `smooth`, if given, maps the last iteration's decoder
         input before it is decoded (a video's temporal smoothing).
+
+        `tiling` runs the encoder and the decoder in tiles and the attention in chunks: the
+        same result in bounded memory (see `sanet.tiling`).
         """
+        encode = partial(tiling.encode, self.encoder) if tiling else self.encoder
+        decode = partial(tiling.decode, self.decoder) if tiling else self.decoder
+        chunk = tiling.chunk if tiling else 0
         if isinstance(style, Tensor):
             with stage("encode"):
-                style = self.encoder(style)
+                style = encode(style)
         style4_1, style5_1 = style
         image = content
         for iteration in range(iterations):
             with stage("encode"):
-                content4_1, content5_1 = self.encoder(image)
+                content4_1, content5_1 = encode(image)
             with stage("transform"):
-                features = self.transform(content4_1, style4_1, content5_1, style5_1)
+                features = self.transform(content4_1, style4_1, content5_1, style5_1, chunk)
                 if strength < 1.0:
-                    identity = self.transform(content4_1, content4_1, content5_1, content5_1)
+                    identity = self.transform(content4_1, content4_1, content5_1, content5_1, chunk)
                     features = identity + strength * (features - identity)
             if smooth and iteration == iterations - 1:
                 features = smooth(features)
             with stage("decode"):
-                image = crop_to(self.decoder(features), content)
+                image = crop_to(decode(features), content)
         return image.clamp(0.0, 1.0)

@@ -16,9 +16,11 @@ from PIL import Image
 from sanet.errors import SANetError
 from sanet.images import ImageLike, to_rgb_array
 from sanet.model import MIN_SIDE, SANet, Stage
+from sanet.tiling import Tiling, plan_tiling
 from sanet.weights import default_weights_dir, load_model
 
 Progress = Callable[[str, float], None]
+TileProgress = Callable[[int, int], None]
 BYTES_PER_FLOAT = 4
 ENV_MEMORY_BUDGET = "SANET_MEMORY_BUDGET_MB"
 
@@ -117,6 +119,8 @@ class Stylizer:
         strength: float = 1.0,
         max_resolution: int = 512,
         progress: Progress | None = None,
+        style_resolution: int | None = None,
+        tile_progress: TileProgress | None = None,
     ) -> ImageLike:
         """Stylize `content` with `style`; the result has the content's size.
 
@@ -124,18 +128,28 @@ class Stylizer:
         longest side is at most `max_resolution` (0: never) and their shortest at least
         MIN_SIDE; the result is scaled back. Returns a PIL image for a PIL content, else a
         float32 array [H, W, 3] in [0, 1]. `progress(stage, seconds)` hears each stage.
+
+        `style_resolution` sets the style's longest side (see `style_working_size`). A request
+        over the memory budget runs in tiles (see `sanet.tiling`) with the same result;
+        `tile_progress(done, total)` then hears each tile.
         """
         content_array, style_array = to_rgb_array(content), to_rgb_array(style)
         original = content_array.shape[:2]
         content_size, style_size = self.check_request(
-            original, style_array.shape[:2], iterations, strength, max_resolution
+            original, style_array.shape[:2], iterations, strength, max_resolution, style_resolution
         )
+        tiling = self.tiling(content_size, style_size, strength)
+        if tiling and tile_progress:
+            tiling.step = _counter(
+                tile_progress, tiling.count(content_size, style_size, iterations)
+            )
         result = self.model(
             to_tensor(content_array, content_size),
             to_tensor(style_array, style_size),
             iterations=iterations,
             strength=strength,
             stage=_timed(progress),
+            tiling=tiling,
         )
         output = to_array(result, original)
         if isinstance(content, Image.Image):
@@ -149,30 +163,76 @@ class Stylizer:
         iterations: int = 1,
         strength: float = 1.0,
         max_resolution: int = 512,
+        style_resolution: int | None = None,
     ) -> tuple[tuple[int, int], tuple[int, int]]:
         """Validate a request before any work; returns the (content, style) sizes to compute at.
 
-        A request whose working memory would exceed the budget is refused with advice.
+        A request whose working memory would exceed the budget even in tiles is refused with
+        advice.
         """
         if iterations < 1:
             raise SANetError(f"iterations must be at least 1, got {iterations}")
         if not 0.0 <= strength <= 1.0:
             raise SANetError(f"strength must be between 0 and 1, got {strength}")
-        if max_resolution < 0 or 0 < max_resolution < MIN_SIDE:
-            raise SANetError(
-                f"max resolution must be 0 (no limit) or at least {MIN_SIDE}, got {max_resolution}"
-            )
+        for name, value in (("max", max_resolution), ("style", style_resolution or 0)):
+            if value < 0 or 0 < value < MIN_SIDE:
+                raise SANetError(
+                    f"{name} resolution must be 0 (no limit) or at least {MIN_SIDE}, got {value}"
+                )
         content_size = working_size(*content_shape, max_resolution)
-        style_size = working_size(*style_shape, max_resolution)
-        needed = estimate_memory_mb(content_size, style_size, self.model.widths, strength < 1.0)
-        if self.memory_budget_mb and needed > self.memory_budget_mb:
+        style_size = style_working_size(style_shape, max_resolution, style_resolution)
+        self.tiling(content_size, style_size, strength)
+        return content_size, style_size
+
+    def tiling(
+        self, content_size: tuple[int, int], style_size: tuple[int, int], strength: float
+    ) -> Tiling | None:
+        """None when the untiled run fits the memory budget, else the largest tiles and chunks
+        that do; refuses a request that does not fit even in tiles."""
+        blend, widths = strength < 1.0, self.model.widths
+        needed = estimate_memory_mb(content_size, style_size, widths, blend)
+        if not self.memory_budget_mb or needed <= self.memory_budget_mb:
+            return None
+        budget = self.memory_budget_mb * 2**20 // BYTES_PER_FLOAT
+        model = self.model
+        tiling, floats = plan_tiling(
+            model.encoder, model.decoder, widths, content_size, style_size, blend, budget
+        )
+        needed = floats * BYTES_PER_FLOAT // 2**20
+        if needed > self.memory_budget_mb:
             raise SANetError(
                 f"stylizing at {content_size[1]}x{content_size[0]} with a "
-                f"{style_size[1]}x{style_size[0]} style needs about {needed} MB, over the "
-                f"{self.memory_budget_mb} MB budget: lower --max-resolution "
+                f"{style_size[1]}x{style_size[0]} style needs about {needed} MB even in tiles, "
+                f"over the {self.memory_budget_mb} MB budget: lower --max-resolution "
                 f"(or raise {ENV_MEMORY_BUDGET})"
             )
-        return content_size, style_size
+        return tiling
+
+
+def style_working_size(
+    shape: tuple[int, int], max_resolution: int, style_resolution: int | None
+) -> tuple[int, int]:
+    """The style's working size. By default the content's rule (`working_size` with
+    `max_resolution`); a `style_resolution` PX scales the style, up or down, to a longest side
+    of PX (0: as given). Brush strokes grow with it: SANet copies the style's patterns at
+    their size in pixels, whatever the content's size."""
+    if style_resolution is None:
+        return working_size(*shape, max_resolution)
+    if not style_resolution:
+        return working_size(*shape, 0)
+    scale = style_resolution / max(shape)
+    return max(MIN_SIDE, round(shape[0] * scale)), max(MIN_SIDE, round(shape[1] * scale))
+
+
+def _counter(report: TileProgress, total: int) -> Callable[[], None]:
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        report(done, total)
+
+    return step
 
 
 def _timed(progress: Progress | None) -> Stage:

@@ -28,8 +28,14 @@ class Transform(nn.Module):
         self.merge_conv = nn.Conv2d(channels, channels, 3)
 
     def forward(
-        self, content4_1: Tensor, style4_1: Tensor, content5_1: Tensor, style5_1: Tensor
+        self,
+        content4_1: Tensor,
+        style4_1: Tensor,
+        content5_1: Tensor,
+        style5_1: Tensor,
+        chunk: int = 0,
     ) -> Tensor:
-        attended4_1 = self.sanet4_1(content4_1, style4_1)  # [N, C, H/8, W/8]
-        attended5_1 = upsample_to(self.sanet5_1(content5_1, style5_1), attended4_1)
+        """`chunk` > 0 bounds the attention's memory (see `StyleAttention.forward`)."""
+        attended4_1 = self.sanet4_1(content4_1, style4_1, chunk)  # [N, C, H/8, W/8]
+        attended5_1 = upsample_to(self.sanet5_1(content5_1, style5_1, chunk), attended4_1)
         return self.merge_conv(self.merge_conv_pad(attended4_1 + attended5_1))
