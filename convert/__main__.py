@@ -4,7 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from convert.pipeline import STAGES, VARIANTS, Options, run
+from convert.contract import VARIANTS
+from convert.pipeline import STAGES, Options, run
 from sanet.errors import SANetError
 
 
@@ -38,7 +39,7 @@ def parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--only",
-        choices=STAGES,
+        choices=list(STAGES),
         help="run one stage on the files the earlier stages left in --build",
     )
     parser.add_argument(

@@ -1,4 +1,10 @@
-"""`python -m convert`: every stage in order, each checked against PyTorch, then published."""
+"""`python -m convert`: every stage in order, each checked against the float64 reference,
+then published.
+
+A stage is a function of one `Context`: it writes its artifacts under `options.build`, runs
+them on the parity cases and hands its checks to `Context.judge`, which records them and stops
+the run at the first stage over its tolerance. Nothing is published unless every stage passed.
+"""
 
 import json
 import os
@@ -6,25 +12,27 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import torch
+from tqdm import tqdm
 
 from convert import contract
 from convert.contract import VARIANTS
-from convert.parity import GRAPH_OUTPUTS, Case, Check, Reference, compare
+from convert.parity import Case, Check, Reference, compare, record
 from sanet.errors import SANetError
 from sanet.files import check_writable
-from sanet.model import SANet
+from sanet.model import MIN_SIDE, SANet
 
-STAGES = ("onnx", "tf", "module", "tfjs")
-# (content, style) as (height, width): square; odd relu4_1 sides (13 x 19); non-square and odd.
-DEFAULT_SIZES = (((128, 128), (128, 128)), ((100, 150), (96, 64)), ((72, 200), (130, 90)))
-F32, F64 = torch.float32, torch.float64
+# (content, style) as (height, width): square; relu4_1 with odd sides (9 x 13, so relu5_1's
+# upsampling overshoots); elongated (relu4_1 6 x 25) with a portrait style.
+DEFAULT_SIZES = (((96, 96), (96, 96)), ((72, 104), (96, 64)), ((48, 200), (104, 72)))
+# The pure-JavaScript backend is slow: one small case shows that the fallback runs and agrees.
+CPU_BACKEND_CASE = Case((48, 48), (48, 48))
 
 
 @dataclass
@@ -36,7 +44,6 @@ class Options:
     only: str | None = None  # one stage, on the files the earlier stages left in `build`
     variants: tuple[str, ...] = VARIANTS
     sizes: tuple = DEFAULT_SIZES
-    node_backends: tuple[str, ...] = ("wasm", "cpu")
 
 
 @dataclass
@@ -46,17 +53,6 @@ class Report:
     ops: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     variants: list[dict] = field(default_factory=list)
-
-    def add(self, checks: list[Check]) -> None:
-        """Record checks; the run stops at a stage whose error exceeds its tolerance."""
-        self.checks.extend(checks)
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            worst = max(failed, key=lambda c: c.max_abs / (c.tolerance or 1.0))
-            raise SANetError(
-                f"parity failed at {worst.stage} ({worst.case}): max error {worst.max_abs:.2e} "
-                f"over tolerance {worst.tolerance:.2e} ({len(failed)} failing checks)"
-            )
 
     def as_dict(self) -> dict:
         return {
@@ -69,8 +65,39 @@ class Report:
         }
 
 
+@dataclass
+class Context:
+    """What every stage reads and adds to."""
+
+    options: Options
+    model: SANet
+    reference: Reference
+    report: Report
+    site: Path | None = None  # the TF.js model folder, once the tfjs stage has written it
+
+    def judge(self, checks: list[Check]) -> None:
+        """Record checks; stop the run at a stage whose error exceeds its tolerance."""
+        self.report.checks.extend(checks)
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            worst = max(failed, key=lambda c: c.max_abs / c.tolerance)
+            more = f" (and {len(failed) - 1} more failing checks)" if len(failed) > 1 else ""
+            raise SANetError(
+                f"parity failed at {worst.describe()}{more}; {self.options.output} is "
+                f"unchanged. Every figure is in {self.options.build / 'parity.json'}; "
+                "next steps: docs/troubleshooting.md"
+            )
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    tqdm.write(message, file=sys.stderr)
+
+
+@contextmanager
+def steps(total: int, what: str) -> Iterator[tqdm]:
+    """A progress bar on stderr over `total` steps (which step, n of N, elapsed, left)."""
+    with tqdm(total=total, desc=what, file=sys.stderr, unit="step", leave=False) as bar:
+        yield bar
 
 
 def versions() -> dict[str, str]:
@@ -79,22 +106,23 @@ def versions() -> dict[str, str]:
 
 
 def end_to_end_cases(sizes: tuple) -> list[Case]:
-    """Each size at iterations 1 and 2, strength 1 and 0.5, as given; and once scaled down
-    by `max_resolution` (to 3/4 of its longest side) and back up."""
-    as_given = [
-        Case(content, style, iterations, strength)
-        for content, style in sizes
-        for iterations in (1, 2)
-        for strength in (1.0, 0.5)
-    ]
-    scaled = [Case(c, s, max_resolution=max(17, max(c) * 3 // 4)) for c, s in sizes]
-    return as_given + scaled
+    """Each size as given at one iteration and full strength, and at two iterations with
+    strength 0.5 (the loop and the blend); and scaled down by `max_resolution` (to 3/4 of its
+    longest side) and back up."""
+    cases = []
+    for content, style in sizes:
+        cases += [
+            Case(content, style),
+            Case(content, style, iterations=2, strength=0.5),
+            Case(content, style, max_resolution=max(MIN_SIDE, max(content) * 3 // 4)),
+        ]
+    return cases
 
 
 def load_weights(options: Options) -> tuple[SANet, dict]:
     """The model and a description of its weights; falls back to demo weights, loudly."""
-    from sanet.cli import SMALL_WIDTHS
-    from sanet.encoder import FULL_WIDTHS
+    from sanet.encoder import FULL_WIDTHS, SMALL_WIDTHS
+    from sanet.fetch import release_or_demo
     from sanet.weights import default_weights_dir, load_model, write_demo_weights
 
     if options.demo:
@@ -103,7 +131,7 @@ def load_weights(options: Options) -> tuple[SANet, dict]:
     else:
         directory = options.weights or default_weights_dir()
         if options.weights is None and not directory.is_dir():
-            directory = _fetch_or_demo(directory, options.build)
+            directory = release_or_demo(directory, options.build / "demo-weights-full", say)
     model, files = load_model(directory)
     if files.untrained:
         say("WARNING: converting UNTRAINED demo weights: every artifact is labelled as such")
@@ -115,96 +143,84 @@ def load_weights(options: Options) -> tuple[SANet, dict]:
     }
 
 
-def _fetch_or_demo(directory: Path, build: Path) -> Path:
-    from sanet.fetch import fetch_release
-    from sanet.weights import write_demo_weights
-
-    try:
-        for line in fetch_release(directory):
-            say(line)
-        return directory
-    except SANetError as error:
-        say(f"WARNING: no release weights ({error})")
-        say("WARNING: falling back to UNTRAINED demo weights: the model will not really stylize")
-        demo = build / "demo-weights-full"
-        write_demo_weights(demo)
-        return demo
-
-
-Runner = Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]
-
-
-def _graph_checks(runtime: str, run: Runner, paths: dict[str, Path], ref: Reference, sizes) -> list:
-    """Each graph on PyTorch's own intermediate tensors, at each size."""
-    checks = []
-    for content, style in sizes:
-        case = Case(content, style)
-        expected, exact = ref.graphs(case, F32), ref.graphs(case, F64)
-        for name, path in paths.items():
-            outputs = run(path, expected[name])
-            for key in GRAPH_OUTPUTS[name]:
-                stage = f"{runtime}/{name}.{key}"
-                checks.append(
-                    compare(stage, case.label, outputs[key], expected[name][key], exact[name][key])
-                )
-    return checks
-
-
 def _require(*paths: Path) -> None:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise SANetError(f"{missing[0]} is missing: run the earlier stages first")
 
 
-def stage_onnx(model: SANet, options: Options, report: Report, ref: Reference) -> None:
+def _graph_checks(context: Context, runtime: str, runners: dict[str, Callable]) -> list[Check]:
+    """Each graph on the float64 pipeline's own intermediate tensors, at each size."""
+    cases = [Case(content, style) for content, style in context.options.sizes]
+    checks = []
+    with steps(len(cases) * len(runners), f"{runtime} checks") as bar:
+        for case in cases:
+            for name, (inputs, expected) in context.reference.graphs(case).items():
+                bar.set_postfix_str(f"{name}, {case.label}")
+                outputs = runners[name](inputs)
+                checks += [
+                    compare(f"{runtime}/{name}.{key}", case.label, outputs[key], value)
+                    for key, value in expected.items()
+                ]
+                bar.update()
+    return checks
+
+
+def stage_onnx(context: Context) -> None:
     import onnx
 
     from convert.onnx_export import export_onnx
-    from convert.runtimes import run_onnx
+    from convert.runtimes import onnx_runner
 
-    graphs = dict(export_onnx(model, options.build / "onnx").items())
-    report.ops["onnx"] = {
+    graphs = dict(export_onnx(context.model, context.options.build / "onnx").items())
+    context.report.ops["onnx"] = {
         name: dict(Counter(n.op_type for n in onnx.load(str(path)).graph.node))
         for name, path in graphs.items()
     }
-    report.add(_graph_checks("onnxruntime", run_onnx, graphs, ref, options.sizes))
+    runners = {name: onnx_runner(path) for name, path in graphs.items()}
+    context.judge(_graph_checks(context, "onnxruntime", runners))
 
 
-def stage_tf(model: SANet, options: Options, report: Report, ref: Reference) -> None:
+def stage_tf(context: Context) -> None:
     import tensorflow as tf
 
     from convert.onnx_export import OnnxGraphs
-    from convert.runtimes import run_tf_graph
+    from convert.runtimes import tf_graph_runner
     from convert.tf_graphs import onnx_to_tf
 
-    folder = options.build / "onnx"
+    folder = context.options.build / "onnx"
     onnx_graphs = OnnxGraphs(*(folder / f"{n}.onnx" for n in ("encoder", "transform", "decoder")))
     _require(*(path for _, path in onnx_graphs.items()))
-    graphs = dict(onnx_to_tf(onnx_graphs, options.build / "tf").items())
-    report.ops["tf"] = {
+    graphs = dict(onnx_to_tf(onnx_graphs, context.options.build / "tf").items())
+    context.report.ops["tf"] = {
         name: dict(Counter(n.op for n in tf.compat.v1.GraphDef.FromString(path.read_bytes()).node))
         for name, path in graphs.items()
     }
-    report.add(_graph_checks("tensorflow", run_tf_graph, graphs, ref, options.sizes))
+    runners = {name: tf_graph_runner(path) for name, path in graphs.items()}
+    context.judge(_graph_checks(context, "tensorflow", runners))
 
 
-def stage_module(model: SANet, options: Options, report: Report, ref: Reference) -> None:
+def stage_module(context: Context) -> None:
     from convert.runtimes import TfModule
     from convert.tf_graphs import TfGraphs
     from convert.tf_module import build_tf_module
 
-    graphs = TfGraphs(options.build / "tf")
+    graphs = TfGraphs(context.options.build / "tf")
     _require(*(path for _, path in graphs.items()))
-    module = TfModule(build_tf_module(graphs, options.build / "tf" / "sanet_module"))
-    report.add([
-        compare("tf.Module", case.label, module(case),
-                ref.stylize(case, F32), ref.stylize(case, F64))
-        for case in end_to_end_cases(options.sizes)
-    ])  # fmt: skip
+    module = TfModule(build_tf_module(graphs, context.options.build / "tf" / "sanet_module"))
+    cases = end_to_end_cases(context.options.sizes)
+    checks = []
+    with steps(len(cases), "tf.Module checks") as bar:
+        for case in cases:
+            bar.set_postfix_str(case.label)
+            expected = context.reference.stylize(case)
+            checks.append(compare("tf.Module", case.label, module(case), expected))
+            bar.update()
+    context.judge(checks)
 
 
-def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -> Path:
-    """Convert, optimise and quantize into build/tfjs/site; check it in Node; returns the site."""
+def stage_tfjs(context: Context) -> None:
+    """Convert, optimise and quantize into build/tfjs/site, then check it in Node."""
     from convert.tfjs import tf_to_tfjs
     from convert.tfjs_graph import (
         TfjsGraph,
@@ -214,10 +230,12 @@ def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -
         unfold_matmul_transposes,
     )
 
+    options, report = context.options, context.report
     module = options.build / "tf" / "sanet_module"
     _require(module)
     staging = options.build / "tfjs"
     shutil.rmtree(staging, ignore_errors=True)
+    say("tfjs: converting the SavedModel (about a minute at full size)")
     converted = tf_to_tfjs(module, staging / "converted")
     site = staging / "site"
     for variant in options.variants:
@@ -233,44 +251,53 @@ def stage_tfjs(model: SANet, options: Options, report: Report, ref: Reference) -
             }  # fmt: skip
         else:
             quantize(graph, variant)
-        size = graph.save(site if variant == "fp32" else site / variant)
+        size = graph.save(site / Path(contract.variant_path(variant)).parent)
         report.variants.append(
             {"name": variant, "path": contract.variant_path(variant), "bytes": size}
         )
     shutil.rmtree(converted)
-    _check_tfjs(site, options, report, ref)
-    return site
+    _check_tfjs(context, site)
+    context.site = site
 
 
-def _check_tfjs(site: Path, options: Options, report: Report, ref: Reference) -> None:
-    """fp32 against PyTorch on each backend; each quantized variant against fp32 (recorded)."""
-    from convert.runtimes import run_tfjs
+def _check_tfjs(context: Context, site: Path) -> None:
+    """In Node, side by side: fp32 on the wasm backend (every case) and on the pure-JavaScript
+    cpu backend (CPU_BACKEND_CASE), judged against float64; each quantized variant on wasm,
+    measured against fp32 (recorded, not judged)."""
+    from convert.runtimes import TfjsJob, module_inputs, run_tfjs_jobs
 
-    cases = end_to_end_cases(options.sizes)
-    single = [c for c in cases if (c.iterations, c.strength, c.max_resolution) == (1, 1.0, 0)]
-    fp32: dict[Case, np.ndarray] = {}
-    for backend in options.node_backends:
-        # The pure-JavaScript cpu backend is slow: one pass per size shows that it runs.
-        chosen = cases if backend == "wasm" else single
-        results, timings = run_tfjs(site, chosen, backend)
-        report.timings[f"tfjs-{backend}"] = timings
-        if backend == options.node_backends[0]:  # the quantized variants' baseline
-            fp32 = dict(zip(chosen, results, strict=True))
-        report.add([
-            compare(f"tfjs/{backend}", case.label, result,
-                    ref.stylize(case, F32), ref.stylize(case, F64))
-            for case, result in zip(chosen, results, strict=True)
-        ])  # fmt: skip
-    for record in report.variants:
-        if record["name"] == "fp32":
-            record |= {"max_abs_error": 0.0, "mean_abs_error": 0.0, "psnr": None}
-            continue
-        results, _ = run_tfjs(site / record["name"], single, options.node_backends[0])
-        for case, result in zip(single, results, strict=True):
-            report.checks.append(
-                compare(f"tfjs-{record['name']}", case.label, result, fp32[case], None)
-            )
-        record |= error_summary(results, [fp32[c] for c in single])
+    report = context.report
+    cases = end_to_end_cases(context.options.sizes)
+    plain = [c for c in cases if (c.iterations, c.strength, c.max_resolution) == (1, 1.0, 0)]
+    quantized = [v for v in report.variants if v["name"] != "fp32"]
+    jobs = [
+        TfjsJob(site, "wasm", tuple(module_inputs(c) for c in cases)),
+        TfjsJob(site, "cpu", (module_inputs(CPU_BACKEND_CASE),)),
+        *(
+            TfjsJob(site / Path(v["path"]).parent, "wasm", tuple(module_inputs(c) for c in plain))
+            for v in quantized
+        ),
+    ]
+    expected = [context.reference.stylize(case) for case in cases]  # before the bar starts
+    on_cpu = context.reference.stylize(CPU_BACKEND_CASE)
+    with steps(sum(len(job.feeds) for job in jobs), "TF.js runs in Node") as bar:
+        outcomes = run_tfjs_jobs(jobs, on_run=bar.update)
+    (wasm, wasm_timing), (cpu, cpu_timing), *variant_outcomes = outcomes
+    report.timings |= {"tfjs-wasm": wasm_timing, "tfjs-cpu": cpu_timing}
+    fp32 = dict(zip(cases, wasm, strict=True))
+    judged = [
+        compare("tfjs/wasm", c.label, result, e)
+        for c, result, e in zip(cases, wasm, expected, strict=True)
+    ]
+    judged.append(compare("tfjs/cpu", CPU_BACKEND_CASE.label, cpu[0], on_cpu))
+    context.judge(judged)
+    report.variants[0] |= {"max_abs_error": 0.0, "mean_abs_error": 0.0, "psnr": None}
+    for variant, (results, _) in zip(quantized, variant_outcomes, strict=True):
+        report.checks += [
+            record(f"tfjs-{variant['name']}", c.label, result, fp32[c])
+            for c, result in zip(plain, results, strict=True)
+        ]
+        variant |= error_summary(results, [fp32[c] for c in plain])
 
 
 def error_summary(results: list[np.ndarray], references: list[np.ndarray]) -> dict:
@@ -296,7 +323,7 @@ def check_writable_dirs(*directories: Path) -> None:
 
 def publish(site: Path, output: Path, metadata: dict) -> None:
     """Swap the new model in whole: `output` is the old model or the new one, never a mix."""
-    (site / "metadata.json").write_text(json.dumps(metadata, indent=1))
+    (site / contract.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
     incoming = output.with_name(f".{output.name}.incoming")
     retired = output.with_name(f".{output.name}.retired")
     for leftover in (incoming, retired):
@@ -330,7 +357,12 @@ def format_table(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-STAGE_FUNCTIONS = {"onnx": stage_onnx, "tf": stage_tf, "module": stage_module, "tfjs": stage_tfjs}
+STAGES: dict[str, Callable[[Context], None]] = {
+    "onnx": stage_onnx,
+    "tf": stage_tf,
+    "module": stage_module,
+    "tfjs": stage_tfjs,
+}
 
 
 def run(options: Options) -> Report:
@@ -338,21 +370,29 @@ def run(options: Options) -> Report:
     check_writable_dirs(options.build, options.output.parent)
     report = Report()
     model, report.weights = load_weights(options)
-    ref = Reference(model)
-    site = None
+    context = Context(options, model.eval(), Reference(model), report)
+    stages = [options.only] if options.only else list(STAGES)
+    # The float64 references are a large part of the work: computed on the side while the
+    # converters (mostly single-threaded) run, in the order the stages need them.
+    context.reference.prefetch(
+        [Case(c, s) for c, s in options.sizes] if {"onnx", "tf"} & set(stages) else [],
+        end_to_end_cases(options.sizes) if {"module", "tfjs"} & set(stages) else [],
+    )
+    started = time.perf_counter()
     try:
-        for name in [options.only] if options.only else STAGES:
-            started = time.perf_counter()
+        for name in stages:
+            began = time.perf_counter()
             say(f"{name}: running")
-            result = STAGE_FUNCTIONS[name](model, options, report, ref)
-            site = result if name == "tfjs" else site
-            report.timings[name] = round(time.perf_counter() - started, 2)
-            say(f"{name}: done in {report.timings[name]:.1f} s")
+            STAGES[name](context)
+            report.timings[name] = round(time.perf_counter() - began, 2)
+            say(f"{name}: passed in {report.timings[name]:.1f} s")
     finally:
+        context.reference.close()
+        report.timings["total"] = round(time.perf_counter() - started, 2)
         (options.build / "parity.json").write_text(json.dumps(report.as_dict(), indent=1))
-    if site is not None:
-        publish(site, options.output, metadata(report))
-        say(f"published {options.output}")
+    if context.site is not None:
+        publish(context.site, options.output, metadata(report))
+        say(f"published {options.output} ({report.timings['total']:.0f} s)")
     print(format_table(report.checks))
     if "tfjs" in report.ops:
         say(summary(report))

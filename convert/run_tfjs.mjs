@@ -4,8 +4,8 @@
 //
 // REQUEST: {"model": "dir with model.json", "backend": "wasm" | "cpu", "runs": [{"inputs":
 // {name: {"dtype", "shape", "file"}}, "output": "file"}]}. Input files hold raw little-endian
-// values; each run's output is written as raw float32 to its "output" file. Prints one JSON
-// line: {"backend", "load_s", "run_s": [...]}.
+// values; each run's output is written as raw float32 to its "output" file. Prints "done N"
+// after each run (for progress), then one JSON line: {"backend", "load_s", "run_s": [...]}.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -65,5 +65,6 @@ for (const run of request.runs) {
   runSeconds.push((performance.now() - begin) / 1000);
   fs.writeFileSync(run.output, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   tf.dispose([output, ...Object.values(inputs)]);
+  console.log(`done ${runSeconds.length}`);
 }
 console.log(JSON.stringify({ backend: tf.getBackend(), load_s: loadSeconds, run_s: runSeconds, tensors: tf.memory().numTensors }));

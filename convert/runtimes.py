@@ -1,9 +1,16 @@
-"""Run each converted artifact on the same inputs: ONNX Runtime, TensorFlow, TF.js in Node."""
+"""Run each converted artifact on the same inputs: ONNX Runtime, TensorFlow, TF.js in Node.
+
+Each artifact is loaded once and then called on many inputs; the TF.js runs go to Node
+processes that run side by side and report each finished run.
+"""
 
 import json
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,30 +19,43 @@ from convert.parity import Case
 from sanet.errors import SANetError
 
 NODE_RUNNER = Path(__file__).with_name("run_tfjs.mjs")
+Arrays = dict[str, np.ndarray]
+Runner = Callable[[Arrays], Arrays]
 
 
-def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def onnx_runner(path: Path) -> Runner:
+    """An ONNX Runtime session on `path`, as a function of named float32 arrays."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     wanted = {i.name for i in session.get_inputs()}
-    values = session.run(names, {k: v.astype(np.float32) for k, v in inputs.items() if k in wanted})
-    return dict(zip(names, values, strict=True))
+
+    def run(inputs: Arrays) -> Arrays:
+        feeds = {k: v.astype(np.float32) for k, v in inputs.items() if k in wanted}
+        return dict(zip(names, session.run(names, feeds), strict=True))
+
+    return run
 
 
-def run_tf_graph(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def tf_graph_runner(path: Path) -> Runner:
+    """A frozen TF graph written by `convert.tf_graphs`, as a function of named arrays."""
     import tensorflow as tf
 
     from convert.tf_graphs import load_graph
 
     function = load_graph(path)
     wanted = {spec.name.split(":")[0] for spec in function.inputs}
-    outputs = function(**{k: tf.constant(v, tf.float32) for k, v in inputs.items() if k in wanted})
-    return {k: v.numpy() for k, v in outputs.items()}
+
+    def run(inputs: Arrays) -> Arrays:
+        feeds = {k: tf.constant(v, tf.float32) for k, v in inputs.items() if k in wanted}
+        return {k: v.numpy() for k, v in function(**feeds).items()}
+
+    return run
 
 
-def module_inputs(case: Case) -> dict[str, np.ndarray]:
+def module_inputs(case: Case) -> Arrays:
+    """The serving signature's inputs for `case`."""
     content, style = case.images()
     return {
         "content": content,
@@ -66,42 +86,94 @@ def node_available() -> bool:
     )
 
 
-def run_tfjs(model: Path, cases: list[Case], backend: str) -> tuple[list[np.ndarray], dict]:
-    """Run the TF.js graph model in Node on each case; returns the results and the runner's
-    timings."""
-    return run_tfjs_inputs(model, [module_inputs(case) for case in cases], backend)
+@dataclass(frozen=True)
+class TfjsJob:
+    """Serving inputs (`module_inputs`' names) to run through one TF.js model on one backend."""
+
+    model: Path
+    backend: str
+    feeds: tuple[Arrays, ...]
 
 
-def run_tfjs_inputs(
-    model: Path, feeds: list[dict[str, np.ndarray]], backend: str
-) -> tuple[list[np.ndarray], dict]:
-    """Run the TF.js graph model in Node (`@tensorflow/tfjs-*` from the project's node_modules)
-    on each set of serving inputs (`module_inputs`' names); returns one result per set, shaped
-    like its content, and the runner's timings."""
+def run_tfjs_jobs(
+    jobs: list[TfjsJob], on_run: Callable[[], None] = lambda: None
+) -> list[tuple[list[np.ndarray], dict]]:
+    """Run each job in its own Node process (`@tensorflow/tfjs-*` from node_modules), all at
+    once; `on_run()` hears every finished run. Returns, per job, one result per feed (shaped
+    like its content) and the runner's timings."""
     if not node_available():
         raise SANetError("TF.js checks need Node and the npm packages: run `make install`")
     with tempfile.TemporaryDirectory(prefix="sanet-tfjs-") as scratch:
-        folder = Path(scratch)
-        runs = []
-        for index, values in enumerate(feeds):
-            inputs = {}
-            for name, value in values.items():
-                file = folder / f"{index}-{name}.bin"
-                value.tofile(file)
-                dtype = "int32" if value.dtype == np.int32 else "float32"
-                inputs[name] = {"dtype": dtype, "shape": list(value.shape), "file": str(file)}
-            runs.append({"inputs": inputs, "output": str(folder / f"{index}-result.bin")})
-        request = folder / "request.json"
-        request.write_text(json.dumps({"model": str(model), "backend": backend, "runs": runs}))
-        done = subprocess.run(
-            ["node", str(NODE_RUNNER), str(request)], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise SANetError(f"TF.js ({backend}) failed on {model}: {last}")
-        timings = json.loads(done.stdout.strip().splitlines()[-1])
-        results = [
-            np.fromfile(run["output"], np.float32).reshape(values["content"].shape)
-            for run, values in zip(runs, feeds, strict=True)
+        requests = [_write_request(job, Path(scratch) / str(i)) for i, job in enumerate(jobs)]
+        processes = []
+        for request in requests:  # stderr to a file: a full pipe would stall the process
+            with open(request.with_name("stderr.txt"), "w") as errors:
+                processes.append(
+                    subprocess.Popen(
+                        ["node", str(NODE_RUNNER), str(request)],
+                        stdout=subprocess.PIPE,
+                        stderr=errors,
+                        text=True,
+                    )
+                )
+        lock = threading.Lock()
+        outputs: list[list[str]] = [[] for _ in processes]
+
+        def follow(process: subprocess.Popen, lines: list[str]) -> None:
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith("done "):
+                    with lock:
+                        on_run()
+
+        threads = [
+            threading.Thread(target=follow, args=(p, lines))
+            for p, lines in zip(processes, outputs, strict=True)
         ]
-    return results, timings
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        results = []
+        for job, process, lines, request in zip(jobs, processes, outputs, requests, strict=True):
+            if process.wait() != 0:
+                errors = request.with_name("stderr.txt").read_text()
+                last = (errors.strip().splitlines() or ["no output"])[-1]
+                raise SANetError(f"TF.js ({job.backend}) failed on {job.model}: {last}")
+            runs = json.loads(request.read_text())["runs"]
+            values = [
+                np.fromfile(run["output"], np.float32).reshape(feed["content"].shape)
+                for run, feed in zip(runs, job.feeds, strict=True)
+            ]
+            results.append((values, json.loads(lines[-1])))
+    return results
+
+
+def _write_request(job: TfjsJob, folder: Path) -> Path:
+    folder.mkdir()
+    runs = []
+    for index, values in enumerate(job.feeds):
+        inputs = {}
+        for name, value in values.items():
+            file = folder / f"{index}-{name}.bin"
+            value.tofile(file)
+            dtype = "int32" if value.dtype == np.int32 else "float32"
+            inputs[name] = {"dtype": dtype, "shape": list(value.shape), "file": str(file)}
+        runs.append({"inputs": inputs, "output": str(folder / f"{index}-result.bin")})
+    request = folder / "request.json"
+    request.write_text(json.dumps({"model": str(job.model), "backend": job.backend, "runs": runs}))
+    return request
+
+
+def run_tfjs_inputs(
+    model: Path, feeds: list[Arrays], backend: str
+) -> tuple[list[np.ndarray], dict]:
+    """Run the TF.js graph model in Node on each set of serving inputs; returns one result
+    per set and the runner's timings."""
+    [result] = run_tfjs_jobs([TfjsJob(model, backend, tuple(feeds))])
+    return result
+
+
+def run_tfjs(model: Path, cases: list[Case], backend: str) -> tuple[list[np.ndarray], dict]:
+    """`run_tfjs_inputs` on the serving inputs of each case."""
+    return run_tfjs_inputs(model, [module_inputs(case) for case in cases], backend)

@@ -73,6 +73,11 @@ def _resize(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
     return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
 
 
+def _passes(iterations: tf.Tensor) -> tf.Tensor:
+    """How many times the loop runs: `iterations`, at least once."""
+    return tf.maximum(iterations, 1)
+
+
 def _to_nchw(image: tf.Tensor) -> tf.Tensor:
     return tf.transpose(image, [2, 0, 1])[tf.newaxis]  # [H, W, 3] -> [1, 3, H, W]
 
@@ -117,7 +122,7 @@ class SANetModule(tf.Module):
             return i + 1, decoded[:, :, :height, :width]
 
         _, image = tf.while_loop(
-            lambda i, image: i < tf.maximum(iterations, 1),
+            lambda i, image: i < _passes(iterations),
             step,
             [tf.constant(0), content],
             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 3, None, None])],

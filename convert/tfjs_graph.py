@@ -37,10 +37,6 @@ class Weight:
     spec: dict  # name, shape, dtype and, when quantized, quantization
     data: bytes
 
-    @property
-    def stored_dtype(self) -> str:
-        return self.spec.get("quantization", {}).get("dtype", self.spec["dtype"])
-
 
 @dataclass
 class TfjsGraph:

@@ -11,8 +11,6 @@ from typing import NoReturn
 
 from sanet.errors import SANetError
 
-SMALL_WIDTHS = (8, 16, 32, 64)
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
@@ -144,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--small",
         action="store_true",
-        help=f"channel widths {SMALL_WIDTHS} instead of the release's (64, 128, 256, 512)",
+        help="1/8 of the release's channel widths (fast, for tests)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(run=_demo)
@@ -234,7 +232,7 @@ def _fetch(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from sanet.encoder import FULL_WIDTHS
+    from sanet.encoder import FULL_WIDTHS, SMALL_WIDTHS
     from sanet.weights import write_demo_weights
 
     files = write_demo_weights(args.dir, SMALL_WIDTHS if args.small else FULL_WIDTHS, args.seed)

@@ -8,8 +8,9 @@ first 44 reach relu5_1, and those are the ones built here.
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Output channels of each VGG-19 stage at full size.
+# Output channels of each VGG-19 stage at full size, and 1/8 of them (fast demo weights).
 FULL_WIDTHS = (64, 128, 256, 512)
+SMALL_WIDTHS = (8, 16, 32, 64)
 
 # Children [0, RELU4_1) produce relu4_1; children [RELU4_1, RELU5_1) continue to relu5_1.
 RELU4_1 = 31

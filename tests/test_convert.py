@@ -9,7 +9,7 @@ import pytest
 
 from convert.__main__ import main
 from convert.parity import Case
-from convert.pipeline import Options, run
+from convert.pipeline import CPU_BACKEND_CASE, Options, run
 from convert.runtimes import TfModule, run_tfjs
 from convert.tfjs_graph import TfjsGraph, is_small, quantize
 from sanet import SANetError, Stylizer
@@ -34,12 +34,15 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     assert stages == {"onnxruntime", "tensorflow", "tf", "tfjs", "tfjs-float16", "tfjs-uint8"}
     judged = [c for c in report.checks if c.tolerance is not None]
     assert judged and all(c.max_abs <= c.tolerance for c in judged)
-    # Each size at iterations 1 and 2 and strength 1 and 0.5, and once through max_resolution
-    # (scaled down and back up), end to end in TF and TF.js.
-    assert len([c for c in report.checks if c.stage == "tf.Module"]) == len(SIZES) * 5
-    assert len([c for c in report.checks if c.stage == "tfjs/wasm"]) == len(SIZES) * 5
-    assert len([c for c in report.checks if c.stage == "tfjs/wasm" and ", max " in c.case]) == 3
-    assert len([c for c in report.checks if c.stage == "tfjs/cpu"]) == len(SIZES)
+    # Each size at one iteration and full strength, at two iterations and strength 0.5, and
+    # once through max_resolution (scaled down and back up), end to end in TF and TF.js; the
+    # pure-JavaScript backend on one small case.
+    for stage in ("tf.Module", "tfjs/wasm"):
+        cases = [c.case for c in report.checks if c.stage == stage]
+        assert len(cases) == len(SIZES) * 3
+        assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
+        assert len([c for c in cases if ", max " in c]) == len(SIZES)
+    assert [c.case for c in report.checks if c.stage == "tfjs/cpu"] == [CPU_BACKEND_CASE.label]
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
 
@@ -266,7 +269,7 @@ def test_failed_run_keeps_the_published_model(converted, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise SANetError("TF.js (wasm) failed: simulated")
 
-    monkeypatch.setattr("convert.runtimes.run_tfjs", broken)
+    monkeypatch.setattr("convert.runtimes.run_tfjs_jobs", broken)
     failed = Options(demo="small", build=options.build, output=output, only="tfjs", sizes=SIZES[:1])
     with pytest.raises(SANetError, match="simulated"):
         run(failed)
