@@ -9,12 +9,14 @@ then renamed into place, so an interrupted or failed download leaves nothing beh
 import http.client
 import json
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from tqdm import tqdm
 
 from sanet.errors import SANetError
 from sanet.weights import (
@@ -23,6 +25,7 @@ from sanet.weights import (
     VGG_FILE,
     load_model,
     read_state_dict,
+    write_demo_weights,
 )
 
 API = "https://cloud-api.yandex.net/v1/disk/public/resources"
@@ -70,27 +73,19 @@ def _json(url: str) -> dict:
     return answer
 
 
-def _progress(name: str, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = width * done // total if total else 0
-    rate = done / max(time.monotonic() - started, 1e-6) / 2**20
-    bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(f"\r{name} [{bar}] {done / 2**20:.1f}/{total / 2**20:.1f} MB {rate:.1f} MB/s")
-    sys.stderr.flush()
-
-
 def download(url: str, target: Path, expected_size: int, name: str) -> None:
     """Stream `url` to `target` atomically, with a progress bar on stderr."""
     partial = target.with_name(f".{target.name}.partial")
     try:
         with _open(url) as response, open(partial, "wb") as stream:
             total = int(response.headers.get("Content-Length") or expected_size or 0)
-            done, started = 0, time.monotonic()
-            while chunk := response.read(CHUNK):
-                stream.write(chunk)
-                done += len(chunk)
-                _progress(name, done, total, started)
-            sys.stderr.write("\n")
+            done = 0
+            with tqdm(total=total or None, desc=name, unit="B", unit_scale=True,
+                      unit_divisor=1024, file=sys.stderr) as bar:  # fmt: skip
+                while chunk := response.read(CHUNK):
+                    stream.write(chunk)
+                    done += len(chunk)
+                    bar.update(len(chunk))
         if (expected_size and done != expected_size) or (total and done != total):
             raise SANetError(
                 f"{name}: download incomplete ({done} of {expected_size or total} bytes); run again"
@@ -137,3 +132,17 @@ def _complete(target: Path, size: int) -> bool:
     except SANetError:
         return False
     return True
+
+
+def release_or_demo(directory: Path, demo_directory: Path, say: Callable[[str], None]) -> Path:
+    """The release files in `directory`, fetched if absent; when they cannot be had (no
+    network), UNTRAINED demo weights written to `demo_directory`, with loud warnings."""
+    try:
+        for line in fetch_release(directory):
+            say(line)
+        return directory
+    except SANetError as error:
+        say(f"WARNING: no release weights ({error})")
+        say("WARNING: falling back to UNTRAINED demo weights: the model will not really stylize")
+        write_demo_weights(demo_directory)
+        return demo_directory
