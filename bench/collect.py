@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.images import content_size, pair, style_size
+from bench.images import content_size, pair
 from bench.plan import Config, Plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,7 +240,3 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
 
 def read_output(path: Path, size: int) -> np.ndarray:
     return np.fromfile(path, np.float32).reshape(*content_size(size), 3)
-
-
-def shapes(size: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    return content_size(size), style_size(size)

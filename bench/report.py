@@ -13,12 +13,6 @@ LABELS = {
 ORDER = list(LABELS)
 
 
-def _label(record: dict) -> str:
-    return LABELS.get(
-        (record["runtime"], record["backend"]), f"{record['runtime']} {record['backend']}"
-    )
-
-
 def _configs(results: dict) -> list[tuple[int, int]]:
     return sorted({(r["size"], r["iterations"]) for r in results["runs"]})
 

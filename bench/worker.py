@@ -194,15 +194,16 @@ def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) 
     content, style = pair(config["size"])
     iterations = config["iterations"]
     resettable = reset_peak()
-    started, (machine, own) = time.perf_counter(), _cpu_s()
+    # The contention meter spans the warm-up and every repeat: its own start, not a repeat's.
+    metered, (machine, own) = time.perf_counter(), _cpu_s()
     first = None
     for _ in range(config["warmup"]):
         first = stylize(content, style, iterations, config["size"])
     times = []
     for _ in range(config["repeats"]):
-        started = time.perf_counter()
+        began = time.perf_counter()
         result = stylize(content, style, iterations, config["size"])
-        times.append(time.perf_counter() - started)
+        times.append(time.perf_counter() - began)
         first = result if first is None else first
     if outputs is not None and first is not None:
         name = f"{runtime}-{config['size']}-{iterations}.npy"
@@ -216,7 +217,7 @@ def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) 
         "times_s": [round(t, 4) for t in times],
         "peak_mb": peak_mb(),
         "peak_scope": "config" if resettable else "process",
-        "others_cores": _others_cores(started, machine, own),
+        "others_cores": _others_cores(metered, machine, own),
     }
 
 

@@ -163,10 +163,6 @@ def _past_relu5_1(key: str) -> bool:
     return child.isdigit() and int(child) >= RELU5_1
 
 
-def parameter_count(state: StateDict) -> int:
-    return sum(math.prod(t.shape) for t in state.values())
-
-
 def _full_vgg(widths: tuple[int, int, int, int]) -> nn.Sequential:
     """All 53 children of the release's VGG-19: the encoder plus relu5_2 .. relu5_4."""
     w4 = widths[3]
