@@ -58,3 +58,8 @@ def test_small_constants_boundary():
     assert contract.is_small({"dtype": "int32", "shape": [4096]})
     assert contract.is_small({"dtype": "float32", "shape": [512]})
     assert not contract.is_small({"dtype": "float32", "shape": [3, 3, 8, 64]})
+
+
+def test_page_warm_up_uses_the_converters_small_constant_boundary():
+    boundary = js_constant("rehearsal.js", "SMALL").split("//")[0].strip()
+    assert int(boundary) == contract.SMALL_CONSTANT_ELEMENTS
