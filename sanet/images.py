@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from sanet.errors import SANetError
-from sanet.files import check_writable
+from sanet.files import check_output_file
 
 WRITERS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ImageLike = Image.Image | np.ndarray
@@ -73,12 +73,7 @@ def check_output_path(path: Path) -> None:
     """Fail before any work if `path` has no supported extension or cannot be written."""
     if path.suffix.lower() not in WRITERS:
         raise SANetError(f"{path}: output must end in .png, .jpg or .jpeg")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise SANetError(f"{path}: directory {directory} does not exist")
-    if path.is_dir():
-        raise SANetError(f"{path}: is a directory")
-    check_writable(directory, path)
+    check_output_file(path)
 
 
 def _umask() -> int:

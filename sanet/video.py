@@ -17,7 +17,7 @@ from av.container import InputContainer, OutputContainer
 from tqdm import tqdm
 
 from sanet.errors import SANetError
-from sanet.files import check_writable
+from sanet.files import check_output_file
 
 # extension: (container format, video codec, audio codec when re-encoding, audio it can copy)
 FORMATS = {
@@ -35,12 +35,7 @@ def check_video_output(path: Path) -> None:
     """Fail before any work if `path` is not an .mp4 or .webm that can be written."""
     if path.suffix.lower() not in FORMATS:
         raise SANetError(f"{path}: output must end in .mp4 (H.264) or .webm (VP9)")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise SANetError(f"{path}: directory {directory} does not exist")
-    if path.is_dir():
-        raise SANetError(f"{path}: is a directory")
-    check_writable(directory, path)
+    check_output_file(path)
 
 
 @contextmanager
