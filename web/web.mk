@@ -41,7 +41,8 @@ serve: web
 		node web/serve.mjs --port $(PORT) --root site; \
 	else node web/serve.mjs --port $(PORT) --model-dir $(MODEL_DIR); fi
 
-$(WEB_STANDIN)/.built: web/tests/make_standin_model.py | install
+$(WEB_STANDIN)/.built: web/tests/make_standin_model.py convert/contract.py convert/tf_module.py \
+		sanet/request.py | install
 	$(BIN)/python web/tests/make_standin_model.py $(WEB_STANDIN)
 	@touch $@
 

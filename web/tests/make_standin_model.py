@@ -8,7 +8,8 @@ The web page and its tests only rely on the model contract written by `convert/`
     output  result float32 [H, W, 3] in [0, 1] (the content's size)
 
 with a `tf.while_loop` inside, so that the TF.js graph model needs `executeAsync` exactly like the
-real one.  This module resizes the content to `max_resolution`, blends it `iterations` times with
+real one.  This module resizes the content to the working size (the real model's rule,
+`convert.tf_module.working_size`), blends it `iterations` times with
 the style's mean colour and a resized copy of the style, resizes back and clips.  It is not style
 transfer; it is a fast, deterministic function of every input, which is what the page tests need.
 
@@ -33,20 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 from convert import contract
+from convert.tf_module import working_size
 
 CHANNELS = 16
 GRAIN = 256
-
-
-def _scaled_size(shape: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
-    """Size [h, w] with the longest side at most `max_resolution` (0 keeps the size)."""
-    hw = tf.cast(shape[:2], tf.float32)
-    longest = tf.reduce_max(hw)
-    limit = tf.cast(max_resolution, tf.float32)
-    scale = tf.where(
-        tf.logical_and(limit > 0.0, longest > limit), limit / longest, tf.constant(1.0)
-    )
-    return tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), 1)
 
 
 class StandIn(tf.Module):
@@ -73,7 +64,7 @@ class StandIn(tf.Module):
     )
     def __call__(self, content, style, iterations, max_resolution, strength):
         size = tf.shape(content)[:2]
-        work = tf.image.resize(content[None], _scaled_size(tf.shape(content), max_resolution))
+        work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
         style_small = tf.image.resize(style[None], tf.shape(work)[1:3])
         style_mean = tf.reduce_mean(style, axis=[0, 1])
         grain = tf.image.resize(self.grain[None], tf.shape(work)[1:3])
