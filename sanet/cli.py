@@ -6,6 +6,7 @@ Every failure a user can cause ends with one line on stderr and a non-zero exit 
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("style", type=Path, help="style image (JPEG, PNG or WebP)")
     stylize.add_argument("-o", "--output", type=Path, required=True, help="result, .png or .jpg")
     _add_controls(stylize)
+    stylize.add_argument(
+        "--style-resolution",
+        type=_resolution,
+        metavar="PX",
+        help="compute with the style's longest side at PX, scaled up or down: the larger, "
+        "the larger the brush strokes; 0 as given (default: as --max-resolution)",
+    )
     stylize.set_defaults(run=_stylize)
 
     video = commands.add_parser(
@@ -161,7 +169,26 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _tile_bar() -> Callable[[int, int], None]:
+    """A progress bar on stderr that appears with a tiled run's first tile."""
+    from tqdm import tqdm
+
+    bar: tqdm | None = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="tiles", unit="tile", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
 def _stylize(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
     from sanet.images import check_output_path, read_image, write_image
     from sanet.stylizer import Stylizer
 
@@ -171,7 +198,12 @@ def _stylize(args: argparse.Namespace) -> None:
     stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
     height, width = content.shape[:2]
     stylizer.check_request(
-        (height, width), style.shape[:2], args.iterations, args.strength, args.max_resolution
+        (height, width),
+        style.shape[:2],
+        args.iterations,
+        args.strength,
+        args.max_resolution,
+        args.style_resolution,
     )
     _say(
         f"load       {time.perf_counter() - started:6.2f} s  content {width}x{height}, "
@@ -185,7 +217,9 @@ def _stylize(args: argparse.Namespace) -> None:
         args.iterations,
         args.strength,
         args.max_resolution,
-        progress=lambda stage, seconds: _say(f"{stage:<10} {seconds:6.2f} s"),
+        progress=lambda stage, seconds: tqdm.write(f"{stage:<10} {seconds:6.2f} s", sys.stderr),
+        style_resolution=args.style_resolution,
+        tile_progress=_tile_bar(),
     )
     note = "SANet stylization" + (" from UNTRAINED demo weights" if stylizer.untrained else "")
     write_image(result, args.output, note)

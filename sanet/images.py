@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +55,19 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read a JPEG, PNG or WebP file (any mode, EXIF orientation applied) as float32 [H, W, 3]."""
+    """Read a JPEG, PNG or WebP file (any mode, EXIF orientation applied) as float32 [H, W, 3].
+
+    Pillow guards against decompression bombs: it warns above 89 megapixels, which a camera's
+    photo can be (the memory budget decides what is computed), and refuses twice that."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return _pil_to_array(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return _pil_to_array(image)
+    except Image.DecompressionBombError:
+        limit = 2 * Image.MAX_IMAGE_PIXELS // 10**6
+        raise SANetError(f"{path}: too large: images over {limit} megapixels are refused") from None
     except FileNotFoundError:
         raise SANetError(f"{path}: no such file") from None
     except IsADirectoryError:

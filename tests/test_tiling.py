@@ -1,11 +1,15 @@
 """Full resolution in tiles: the same result as the untiled model, in bounded memory."""
 
 import copy
+import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from conftest import smooth_image
+from PIL import Image
 
 from sanet import SANetError, Stylizer
 from sanet.encoder import FULL_WIDTHS
@@ -184,3 +188,79 @@ def test_bad_style_resolution(demo_weights, value):
         _stylizer(demo_weights, 0).stylize(
             smooth_image(32, 32, 1), smooth_image(32, 32, 2), style_resolution=value
         )
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "sanet", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("photo")
+    for name, size, seed in (("content.png", (430, 610), 5), ("style.png", (200, 160), 6)):
+        Image.fromarray((smooth_image(*size, seed=seed) * 255).astype(np.uint8)).save(
+            directory / name
+        )
+    return directory / "content.png", directory / "style.png"
+
+
+def test_cli_full_resolution_in_tiles_matches_untiled(photo, demo_weights, tmp_path):
+    common = ["stylize", *photo, "--weights", demo_weights, "--max-resolution", "0"]
+    untiled = _cli(*common, "-o", tmp_path / "untiled.png", "--memory-budget", "100000")
+    tiled = _cli(*common, "-o", tmp_path / "tiled.png", "--memory-budget", "40")
+    assert untiled.returncode == 0 and tiled.returncode == 0, tiled.stderr
+    assert "tiles" not in untiled.stderr and "tiles: 100%" in tiled.stderr
+    with Image.open(tmp_path / "untiled.png") as a, Image.open(tmp_path / "tiled.png") as b:
+        assert a.size == b.size == (610, 430)
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
+
+
+def test_cli_style_resolution(photo, demo_weights, tmp_path):
+    output = tmp_path / "out.png"
+    done = _cli("stylize", *photo, "-o", output, "--weights", demo_weights,
+                "--style-resolution", "700")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    bad = _cli("stylize", *photo, "-o", tmp_path / "bad.png", "--style-resolution", "9")
+    assert bad.returncode == 2 and "--style-resolution" in bad.stderr
+    assert not (tmp_path / "bad.png").exists()
+
+
+def _huge(directory):
+    """A 30000 x 30000 PNG (900 megapixels) that is small on disk: one bit per pixel."""
+    path = directory / "huge.png"
+    Image.new("1", (30000, 30000), 1).save(path)
+    return path
+
+
+def _truncated(directory):
+    """The first half of a large JPEG."""
+    path, whole = directory / "truncated.jpg", io.BytesIO()
+    Image.fromarray((smooth_image(1500, 2000, seed=7) * 255).astype(np.uint8)).save(whole, "JPEG")
+    path.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    return path
+
+
+def _wide(directory):
+    """30000 x 600 pixels: readable, but far over a small budget at full resolution."""
+    path = directory / "wide.png"
+    Image.new("L", (30000, 600), 128).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_huge, "too large: images over 178 megapixels"), (_truncated, "damaged or unreadable"),
+     (_wide, "even in tiles, over the 200 MB budget")],
+)  # fmt: skip
+def test_huge_or_broken_input_is_one_line(photo, demo_weights, tmp_path, make, message):
+    output = tmp_path / "out.png"
+    done = _cli("stylize", make(tmp_path), photo[1], "-o", output, "--weights", demo_weights,
+                "--max-resolution", "0", "--memory-budget", "200")  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert not output.exists() and not list(tmp_path.glob(".out.png*"))
