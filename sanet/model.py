@@ -6,6 +6,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from sanet.controls import blend, mix_styles
 from sanet.decoder import Decoder
 from sanet.encoder import FULL_WIDTHS, Encoder
 from sanet.tiling import Tiling
@@ -50,6 +51,9 @@ class SANet(nn.Module):
         stage: Stage = _no_timing,
         smooth: Callable[[Tensor], Tensor] | None = None,
         tiling: Tiling | None = None,
+        style2: Tensor | tuple[Tensor, Tensor] | None = None,
+        mix: float = 0.0,
+        mask: Tensor | None = None,
     ) -> Tensor:
         """Stylize `content` with `style`; returns an image clamped to [0, 1].
 
@@ -64,6 +68,10 @@ class SANet(nn.Module):
 
         `tiling` runs the encoder and the decoder in tiles and the attention in chunks: the
         same result in bounded memory (see `sanet.tiling`).
+
+        The creative controls (`sanet.controls`): `style2` (an image or its features, encoded
+        once like `style`) is mixed in with weight `mix` in [0, 1]; `mask` [N, 1, H, W] in
+        [0, 1] at any size (1: stylize, 0: keep) makes the strength blend per position.
         """
         encode = partial(tiling.encode, self.encoder) if tiling else self.encoder
         decode = partial(tiling.decode, self.decoder) if tiling else self.decoder
@@ -72,15 +80,23 @@ class SANet(nn.Module):
             with stage("encode"):
                 style = encode(style)
         style4_1, style5_1 = style
+        if mix and style2 is None:
+            raise ValueError("mix needs a second style")
+        if isinstance(style2, Tensor) and mix:
+            with stage("encode"):
+                style2 = encode(style2)
         image = content
         for iteration in range(iterations):
             with stage("encode"):
                 content4_1, content5_1 = encode(image)
             with stage("transform"):
                 features = self.transform(content4_1, style4_1, content5_1, style5_1, chunk)
-                if strength < 1.0:
+                if mix and style2 is not None:
+                    second = self.transform(content4_1, style2[0], content5_1, style2[1], chunk)
+                    features = mix_styles(features, second, mix)
+                if strength < 1.0 or mask is not None:
                     identity = self.transform(content4_1, content4_1, content5_1, content5_1, chunk)
-                    features = identity + strength * (features - identity)
+                    features = blend(identity, features, strength, mask)
             if smooth and iteration == iterations - 1:
                 features = smooth(features)
             with stage("decode"):

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from sanet import controls
+from sanet.controls import resize
 from sanet.errors import SANetError
 from sanet.images import ImageLike, to_rgb_array
 from sanet.model import MIN_SIDE, SANet, Stage
-from sanet.tiling import Tiling, plan_tiling
+from sanet.request import CONTROL_MAX, CONTROL_MIN, DEFAULT_KEEP_COLORS, DEFAULT_MIX
+from sanet.tiling import RELU4_1_STRIDE, Tiling, held_floats, plan_tiling
 from sanet.weights import default_weights_dir, load_model
 
 Progress = Callable[[str, float], None]
@@ -49,14 +51,19 @@ def working_size(height: int, width: int, max_resolution: int) -> tuple[int, int
 
 
 def estimate_memory_mb(
-    content: tuple[int, int], style: tuple[int, int], widths: tuple[int, int, int, int], blend: bool
+    content: tuple[int, int],
+    style: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    blend: bool,
+    style2: tuple[int, int] | None = None,
 ) -> int:
     """Peak working memory of one stylization, from the largest tensors alive at once.
 
     The attention matrices hold (H/8 * W/8) x (h/8 * w/8) floats at relu4_1 (and 1/16 of that
     at relu5_1); the scores, their softmax and a transposed copy can coexist. Full-resolution
     VGG activations (64 channels) dominate otherwise. `blend` adds the content-content attention
-    that a strength below 1 needs.
+    that a strength below 1 or a mask needs, `style2` a second style's (its attention runs
+    after the first's; its encoding while the first's features are held).
     """
 
     def positions(size: tuple[int, int], stride: int) -> int:
@@ -68,15 +75,11 @@ def estimate_memory_mb(
     attention = attention_floats(content, style)
     if blend:
         attention = max(attention, attention_floats(content, content))
-    activations = widths[0] * (content[0] * content[1] + style[0] * style[1])
+    if style2:
+        attention = max(attention, attention_floats(content, style2))
+    styles = style[0] * style[1] + (style2[0] * style2[1] if style2 else 0)
+    activations = widths[0] * (content[0] * content[1] + styles)
     return (3 * attention + 3 * activations) * BYTES_PER_FLOAT // 2**20
-
-
-def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[N, C, H, W] to `size` (height, width): bilinear, antialiased when shrinking."""
-    if tuple(image.shape[-2:]) == size:
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
 def to_tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
@@ -121,6 +124,10 @@ class Stylizer:
         progress: Progress | None = None,
         style_resolution: int | None = None,
         tile_progress: TileProgress | None = None,
+        keep_colors: float = DEFAULT_KEEP_COLORS,
+        style2: ImageLike | None = None,
+        mix: float | None = None,
+        mask: ImageLike | None = None,
     ) -> ImageLike:
         """Stylize `content` with `style`; the result has the content's size.
 
@@ -132,17 +139,29 @@ class Stylizer:
         `style_resolution` sets the style's longest side (see `style_working_size`). A request
         over the memory budget runs in tiles (see `sanet.tiling`) with the same result;
         `tile_progress(done, total)` then hears each tile.
+
+        The creative controls (docs/controls.md, equations in `sanet.controls`), each in
+        [0, 1]: `keep_colors` moves the output's chroma to the content's; `style2`, an image
+        scaled like `style`, is mixed in with weight `mix` (default `DEFAULT_MIX` with a second
+        style); `mask`, an image of any size (white: stylize, black: keep, grey: partial), is
+        resampled to the content's working size and stylizes only where it is light. The
+        defaults give the result without these controls, bit for bit.
         """
-        content_array, style_array = to_rgb_array(content), to_rgb_array(style)
+        content_array, style_array = _image(content, "content"), _image(style, "style")
+        style2_array = None if style2 is None else _image(style2, "second style")
+        mask_array = None if mask is None else _image(mask, "mask")
         original = content_array.shape[:2]
+        shape2 = None if style2_array is None else style2_array.shape[:2]
         content_size, style_size = self.check_request(
-            original, style_array.shape[:2], iterations, strength, max_resolution, style_resolution
-        )
-        tiling = self.tiling(content_size, style_size, strength)
+            original, style_array.shape[:2], iterations, strength, max_resolution,
+            style_resolution, keep_colors, shape2, mix, mask_array is not None,
+        )  # fmt: skip
+        mix = _mix(mix, shape2)
+        size2 = style_working_size(shape2, max_resolution, style_resolution) if mix else None
+        tiling = self.tiling(content_size, style_size, strength, size2, mask_array is not None)
         if tiling and tile_progress:
-            tiling.step = _counter(
-                tile_progress, tiling.count(content_size, style_size, iterations)
-            )
+            total = tiling.count(content_size, style_size, iterations)
+            tiling.step = _counter(tile_progress, total + (tiling.tiles(size2) if size2 else 0))
         result = self.model(
             to_tensor(content_array, content_size),
             to_tensor(style_array, style_size),
@@ -150,8 +169,11 @@ class Stylizer:
             strength=strength,
             stage=_timed(progress),
             tiling=tiling,
+            style2=to_tensor(style2_array, size2) if size2 and style2_array is not None else None,
+            mix=mix,
+            mask=None if mask_array is None else _mask_tensor(mask_array, content_size),
         )
-        output = to_array(result, original)
+        output = controls.keep_colors(to_array(result, original), content_array, keep_colors)
         if isinstance(content, Image.Image):
             return Image.fromarray(np.round(output * 255.0).astype(np.uint8), "RGB")
         return output
@@ -164,16 +186,27 @@ class Stylizer:
         strength: float = 1.0,
         max_resolution: int = 512,
         style_resolution: int | None = None,
+        keep_colors: float = DEFAULT_KEEP_COLORS,
+        style2_shape: tuple[int, int] | None = None,
+        mix: float | None = None,
+        masked: bool = False,
     ) -> tuple[tuple[int, int], tuple[int, int]]:
         """Validate a request before any work; returns the (content, style) sizes to compute at.
 
         A request whose working memory would exceed the budget even in tiles is refused with
-        advice.
+        advice. `style2_shape` and `masked` say whether a second style and a mask come along.
         """
         if iterations < 1:
             raise SANetError(f"iterations must be at least 1, got {iterations}")
         if not 0.0 <= strength <= 1.0:
             raise SANetError(f"strength must be between 0 and 1, got {strength}")
+        for name, value in (("keep colors", keep_colors), ("mix", mix or 0.0)):
+            if not CONTROL_MIN <= value <= CONTROL_MAX:
+                raise SANetError(
+                    f"{name} must be between {CONTROL_MIN:g} and {CONTROL_MAX:g}, got {value}"
+                )
+        if mix is not None and style2_shape is None:
+            raise SANetError("mix needs a second style to mix with")
         for name, value in (("max", max_resolution), ("style", style_resolution or 0)):
             if value < 0 or 0 < value < MIN_SIDE:
                 raise SANetError(
@@ -181,28 +214,44 @@ class Stylizer:
                 )
         content_size = working_size(*content_shape, max_resolution)
         style_size = style_working_size(style_shape, max_resolution, style_resolution)
-        self.tiling(content_size, style_size, strength)
+        size2 = None
+        if _mix(mix, style2_shape) and style2_shape is not None:
+            size2 = style_working_size(style2_shape, max_resolution, style_resolution)
+        self.tiling(content_size, style_size, strength, size2, masked)
         return content_size, style_size
 
     def tiling(
-        self, content_size: tuple[int, int], style_size: tuple[int, int], strength: float
+        self,
+        content_size: tuple[int, int],
+        style_size: tuple[int, int],
+        strength: float,
+        style2_size: tuple[int, int] | None = None,
+        masked: bool = False,
     ) -> Tiling | None:
         """None when the untiled run fits the memory budget, else the largest tiles and chunks
-        that do; refuses a request that does not fit even in tiles."""
-        blend, widths = strength < 1.0, self.model.widths
-        needed = estimate_memory_mb(content_size, style_size, widths, blend)
+        that do; refuses a request that does not fit even in tiles. A second style is planned
+        for as the first: the attention's chunks fit the style with more positions, and the
+        other style's features, held whole, come off the budget."""
+        blend, widths = strength < 1.0 or masked, self.model.widths
+        needed = estimate_memory_mb(content_size, style_size, widths, blend, style2_size)
         if not self.memory_budget_mb or needed <= self.memory_budget_mb:
             return None
         budget = self.memory_budget_mb * 2**20 // BYTES_PER_FLOAT
+        largest, held = style_size, 0
+        if style2_size:
+            largest, other = sorted((style_size, style2_size), key=_positions, reverse=True)
+            held = held_floats((0, 0), other, widths, blend=False)  # the other style's part
         model = self.model
         tiling, floats = plan_tiling(
-            model.encoder, model.decoder, widths, content_size, style_size, blend, budget
+            model.encoder, model.decoder, widths, content_size, largest, blend, budget - held
         )
-        needed = floats * BYTES_PER_FLOAT // 2**20
+        needed = (floats + held) * BYTES_PER_FLOAT // 2**20
         if needed > self.memory_budget_mb:
             raise SANetError(
                 f"stylizing at {content_size[1]}x{content_size[0]} with a "
-                f"{style_size[1]}x{style_size[0]} style needs about {needed} MB even in tiles, "
+                f"{style_size[1]}x{style_size[0]} style"
+                + (f" and a {style2_size[1]}x{style2_size[0]} second one" if style2_size else "")
+                + f" needs about {needed} MB even in tiles, "
                 f"over the {self.memory_budget_mb} MB budget: lower --max-resolution "
                 f"(or raise {ENV_MEMORY_BUDGET})"
             )
@@ -222,6 +271,29 @@ def style_working_size(
         return working_size(*shape, 0)
     scale = style_resolution / max(shape)
     return max(MIN_SIDE, round(shape[0] * scale)), max(MIN_SIDE, round(shape[1] * scale))
+
+
+def _image(image: ImageLike, name: str) -> np.ndarray:
+    array = to_rgb_array(image)
+    if not array.shape[0] or not array.shape[1]:
+        raise SANetError(f"the {name} image is empty ({array.shape[1]}x{array.shape[0]} pixels)")
+    return array
+
+
+def _mix(mix: float | None, style2_shape: tuple[int, int] | None) -> float:
+    """The second style's weight: `mix`, else DEFAULT_MIX with a second style, else 0."""
+    if style2_shape is None:
+        return 0.0
+    return DEFAULT_MIX if mix is None else mix
+
+
+def _mask_tensor(mask: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """A mask image [H, W, 3] -> [1, 1, height, width] weights at `size` (the content's)."""
+    return resize(torch.from_numpy(controls.mask_from_rgb(mask))[None, None], size)
+
+
+def _positions(size: tuple[int, int]) -> int:
+    return math.ceil(size[0] / RELU4_1_STRIDE) * math.ceil(size[1] / RELU4_1_STRIDE)
 
 
 def _counter(report: TileProgress, total: int) -> Callable[[], None]:
