@@ -112,6 +112,7 @@ def stylize_video(
     check_video_output(output)
     with open_video(source) as container:
         frames = _scan(container)
+    with open_video(source) as container:  # read again from the start (raw streams cannot seek)
         context = container.streams.video[0].codec_context
         clip = make_clip((context.height, context.width))
         with _partial(output) as partial:
@@ -124,22 +125,24 @@ def stylize_video(
 def _scan(container: InputContainer) -> int:
     """Read the file once without decoding, before any work: the number of video frames.
     Fails if there is none, if the header counts more, or if every stream stops more than
-    two frames short of the duration the header gives (a file cut off)."""
+    two frames short of the duration the header gives (a file cut off; only checked when the
+    packets carry timestamps, which raw streams lack)."""
     stream = container.streams.video[0]
-    frames, reached = 0, 0.0
+    frames, reached = 0, None
     try:
         for packet in container.demux(stream, *container.streams.audio[:1]):
             if packet.pts is not None and packet.time_base:
                 end = (packet.pts + (packet.duration or 0)) * packet.time_base
-                reached = max(reached, float(end))
+                reached = max(reached or 0.0, float(end))
             frames += packet.stream is stream and packet.size > 0
-        container.seek(0)
     except av.FFmpegError as error:
         raise SANetError(f"{container.name}: damaged video ({error})") from None
-    if frames == 0 or frames < (stream.frames or 0):
+    if frames == 0:
+        raise SANetError(f"{container.name}: has no video frames")
+    if frames < (stream.frames or 0):
         raise SANetError(f"{container.name}: truncated: {frames} of {stream.frames} frames")
     rate = stream.average_rate or stream.guessed_rate or 1
-    if container.duration is not None:
+    if container.duration is not None and reached is not None:
         duration = container.duration / av.time_base
         reached -= (container.start_time or 0) / av.time_base
         if reached < duration - 2 / rate:
@@ -168,7 +171,10 @@ def _transcode(
                 for frame in packet.decode():
                     pixels = np.round(clip(frame.to_ndarray(format="rgb24")) * 255.0)
                     out = av.VideoFrame.from_ndarray(pixels.astype(np.uint8), format="rgb24")
-                    out.pts, out.time_base = frame.pts, frame.time_base
+                    if frame.pts is None:  # a raw stream has no timestamps: keep its rate
+                        out.pts, out.time_base = count, 1 / video.codec_context.framerate
+                    else:
+                        out.pts, out.time_base = frame.pts, frame.time_base
                     output.mux(video.encode(out))
                     count += 1
                     bar.update()
