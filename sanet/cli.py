@@ -28,7 +28,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _strength(text: str) -> float:
+def _amount(text: str) -> float:
+    """A number in [0, 1]: strength and the creative controls."""
     try:
         value = float(text)
     except ValueError:
@@ -64,7 +65,7 @@ def _add_controls(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--strength",
-        type=_strength,
+        type=_amount,
         default=1.0,
         help="0 keeps the content, 1 is full SANet (default 1)",
     )
@@ -90,6 +91,35 @@ def _add_controls(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_creative_controls(command: argparse.ArgumentParser) -> None:
+    """Keep the content's colours, mix two styles, stylize a region (docs/controls.md)."""
+    command.add_argument(
+        "--keep-colors",
+        type=_amount,
+        default=0.0,
+        metavar="A",
+        help="in [0, 1]: give the result the content's colours, keeping the stylization's "
+        "luminance; 0 keeps the style's colours (default 0)",
+    )
+    command.add_argument(
+        "--style2", type=Path, metavar="IMAGE", help="a second style image, mixed in by --mix"
+    )
+    command.add_argument(
+        "--mix",
+        type=_amount,
+        metavar="M",
+        help="in [0, 1]: the second style's weight, 0 the first style only, 1 the second only "
+        "(default 0.5 with --style2)",
+    )
+    command.add_argument(
+        "--mask",
+        type=Path,
+        metavar="IMAGE",
+        help="stylize only where IMAGE is white; black keeps the content, grey is partial "
+        "(any size: resampled to the content's)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sanet", description="SANet arbitrary style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -106,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute with the style's longest side at PX, scaled up or down: the larger, "
         "the larger the brush strokes; 0 as given (default: as --max-resolution)",
     )
+    _add_creative_controls(stylize)
     stylize.set_defaults(run=_stylize)
 
     video = commands.add_parser(
@@ -194,7 +225,11 @@ def _stylize(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     check_output_path(args.output)
+    if args.mix is not None and args.style2 is None:
+        raise SANetError("--mix needs --style2 IMAGE, the second style to mix with")
     content, style = read_image(args.content), read_image(args.style)
+    style2 = read_image(args.style2) if args.style2 else None
+    mask = read_image(args.mask) if args.mask else None
     stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
     height, width = content.shape[:2]
     stylizer.check_request(
@@ -204,6 +239,10 @@ def _stylize(args: argparse.Namespace) -> None:
         args.strength,
         args.max_resolution,
         args.style_resolution,
+        args.keep_colors,
+        None if style2 is None else style2.shape[:2],
+        args.mix,
+        mask is not None,
     )
     _say(
         f"load       {time.perf_counter() - started:6.2f} s  content {width}x{height}, "
@@ -220,10 +259,35 @@ def _stylize(args: argparse.Namespace) -> None:
         progress=lambda stage, seconds: tqdm.write(f"{stage:<10} {seconds:6.2f} s", sys.stderr),
         style_resolution=args.style_resolution,
         tile_progress=_tile_bar(),
+        keep_colors=args.keep_colors,
+        style2=style2,
+        mix=args.mix,
+        mask=mask,
     )
-    note = "SANet stylization" + (" from UNTRAINED demo weights" if stylizer.untrained else "")
-    write_image(result, args.output, note)
+    write_image(result, args.output, _note(args, stylizer.untrained))
     _say(f"wrote {args.output} ({width}x{height}) in {time.perf_counter() - started:.2f} s")
+
+
+def _note(args: argparse.Namespace, untrained: bool) -> str:
+    """What made the image, for the PNG's comment: the inputs and every control used."""
+    from sanet.stylizer import mix_weight
+
+    parts = [
+        f"SANet stylization of {args.content.name} with {args.style.name}",
+        f"iterations {args.iterations}, strength {args.strength:g}",
+        f"max resolution {args.max_resolution}",
+    ]
+    if args.style_resolution is not None:
+        parts.append(f"style resolution {args.style_resolution}")
+    if args.keep_colors:
+        parts.append(f"keep colors {args.keep_colors:g}")
+    if args.style2:
+        parts.append(f"second style {args.style2.name}, mix {mix_weight(args.mix, True):g}")
+    if args.mask:
+        parts.append(f"mask {args.mask.name}")
+    if untrained:
+        parts.append("from UNTRAINED demo weights")
+    return "; ".join(parts)
 
 
 def _video(args: argparse.Namespace) -> None:

@@ -156,7 +156,7 @@ class Stylizer:
             original, style_array.shape[:2], iterations, strength, max_resolution,
             style_resolution, keep_colors, shape2, mix, mask_array is not None,
         )  # fmt: skip
-        mix = _mix(mix, shape2)
+        mix = mix_weight(mix, shape2 is not None)
         size2 = style_working_size(shape2, max_resolution, style_resolution) if mix else None
         tiling = self.tiling(content_size, style_size, strength, size2, mask_array is not None)
         if tiling and tile_progress:
@@ -215,7 +215,7 @@ class Stylizer:
         content_size = working_size(*content_shape, max_resolution)
         style_size = style_working_size(style_shape, max_resolution, style_resolution)
         size2 = None
-        if _mix(mix, style2_shape) and style2_shape is not None:
+        if mix_weight(mix, style2_shape is not None) and style2_shape is not None:
             size2 = style_working_size(style2_shape, max_resolution, style_resolution)
         self.tiling(content_size, style_size, strength, size2, masked)
         return content_size, style_size
@@ -280,9 +280,9 @@ def _image(image: ImageLike, name: str) -> np.ndarray:
     return array
 
 
-def _mix(mix: float | None, style2_shape: tuple[int, int] | None) -> float:
+def mix_weight(mix: float | None, has_style2: bool) -> float:
     """The second style's weight: `mix`, else DEFAULT_MIX with a second style, else 0."""
-    if style2_shape is None:
+    if not has_style2:
         return 0.0
     return DEFAULT_MIX if mix is None else mix
 

@@ -1,6 +1,8 @@
 """The creative controls: keep the content's colours, mix two styles, stylize only a region."""
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from conftest import smooth_image
 from PIL import Image
 
 from sanet import SANetError, Stylizer
+from sanet.cli import main
 from sanet.stylizer import estimate_memory_mb
 from sanet.tiling import decoder_margin
 
@@ -174,3 +177,71 @@ def test_a_larger_second_style_runs_in_tiles_with_the_same_result(demo_weights):
     assert np.abs(result - expected).max() < 1e-4  # chunked attention sums in another order
     total = tiling.tiles((48, 48)) + tiling.tiles((400, 400)) + 2 * tiling.tiles((256, 256))
     assert heard[-1] == (total, total) and len(heard) == total
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("controls")
+    for name, (height, width, seed) in {
+        "c.jpg": (60, 90, 41), "s.png": (40, 40, 42), "s2.png": (50, 30, 43)
+    }.items():  # fmt: skip
+        pixels = (smooth_image(height, width, seed) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(directory / name)
+    mask = np.zeros((20, 70), np.uint8)
+    mask[:, :35] = 255
+    Image.fromarray(mask).save(directory / "mask.png")
+    (directory / "empty.png").write_bytes(b"")
+    (directory / "text.png").write_text("not an image")
+    return directory
+
+
+def stylize_cli(files, weights, output, *flags):
+    inputs = [files / "c.jpg", files / "s.png", "-o", output, "--weights", weights]
+    return main(["stylize", *map(str, inputs), "--max-resolution", "64", *map(str, flags)])
+
+
+def test_cli_controls_end_to_end_and_recorded(files, demo_weights, tmp_path, capsys):
+    output = tmp_path / "out.png"
+    flags = ["--keep-colors", "0.8", "--style2", files / "s2.png", "--mix", "0.25",
+             "--mask", files / "mask.png"]  # fmt: skip
+    assert stylize_cli(files, demo_weights, output, *flags) == 0
+    with Image.open(output) as result:
+        comment = result.info["Comment"]
+        assert result.size == (90, 60) and np.asarray(result).std() > 5
+    for text in ("c.jpg with s.png", "keep colors 0.8", "second style s2.png, mix 0.25",
+                 "mask mask.png", "UNTRAINED"):  # fmt: skip
+        assert text in comment
+    plain = tmp_path / "plain.png"
+    assert stylize_cli(files, demo_weights, plain) == 0
+    with Image.open(plain) as result:
+        assert "keep colors" not in result.info["Comment"] and "mask" not in result.info["Comment"]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--mix", "0.5"], "--mix needs --style2"),
+     (["--mask", "empty.png"], "empty.png: not an image"),
+     (["--style2", "text.png"], "text.png: not an image"),
+     (["--mask", "missing.png"], "missing.png: no such file")],
+)  # fmt: skip
+def test_cli_bad_control_input_is_one_line_and_no_file(
+    files, demo_weights, tmp_path, capsys, flags, message
+):
+    output = tmp_path / "out.png"
+    flags = [files / flag if flag.endswith(".png") else flag for flag in flags]
+    assert stylize_cli(files, demo_weights, output, *flags) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("sanet: error:")
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("flag", ["--keep-colors", "--mix"])
+def test_cli_refuses_out_of_range_amounts_with_the_range(files, demo_weights, tmp_path, flag):
+    done = subprocess.run(
+        [sys.executable, "-m", "sanet", "stylize", files / "c.jpg", files / "s.png", "-o",
+         tmp_path / "o.png", "--style2", files / "s2.png", flag, "1.5"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and "must be between 0 and 1, got 1.5" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
