@@ -204,7 +204,7 @@ def render_parity(data: dict | None) -> str:
             "llrrrl",
         ),
         "",
-        '??? info "Every check (max and mean absolute error on images in [0, 1])"',
+        '??? info "Every check (max and mean absolute error against float64, images in [0, 1])"',
         "",
         indent(
             table(
@@ -213,7 +213,7 @@ def render_parity(data: dict | None) -> str:
                     "case (content / style, iterations, strength)",
                     "max",
                     "mean",
-                    "float32 floor",
+                    "float32 noise floor",
                     "tolerance",
                     "ok",
                 ],
