@@ -89,6 +89,13 @@ def _add_controls(command: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="refuse requests needing more working memory (default: half the RAM)",
     )
+    command.add_argument(
+        "--style-resolution",
+        type=_resolution,
+        metavar="PX",
+        help="compute with the style's longest side at PX, scaled up or down: the larger, "
+        "the larger the brush strokes; 0 as given (default: as --max-resolution)",
+    )
 
 
 def _add_creative_controls(command: argparse.ArgumentParser) -> None:
@@ -129,13 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("style", type=Path, help="style image (JPEG, PNG or WebP)")
     stylize.add_argument("-o", "--output", type=Path, required=True, help="result, .png or .jpg")
     _add_controls(stylize)
-    stylize.add_argument(
-        "--style-resolution",
-        type=_resolution,
-        metavar="PX",
-        help="compute with the style's longest side at PX, scaled up or down: the larger, "
-        "the larger the brush strokes; 0 as given (default: as --max-resolution)",
-    )
     _add_creative_controls(stylize)
     stylize.set_defaults(run=_stylize)
 
@@ -310,6 +310,7 @@ def _video(args: argparse.Namespace) -> None:
             args.strength,
             args.max_resolution,
             args.stabilize,
+            args.style_resolution,
         )
         height, width = clip.content_size
         _say(f"video {shape[1]}x{shape[0]}, computed at {width}x{height}, style encoded once")

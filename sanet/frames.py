@@ -1,5 +1,7 @@
 """Many frames, one style: the request checked and the style encoded once per clip."""
 
+from functools import partial
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -46,16 +48,22 @@ class FrameStylizer:
         strength: float = 1.0,
         max_resolution: int = 512,
         stabilize: float = 0.0,
+        style_resolution: int | None = None,
     ) -> None:
         style_array = to_rgb_array(style)
         self.frame_shape = frame_shape
         self.content_size, style_size = stylizer.check_request(
-            frame_shape, style_array.shape[:2], iterations, strength, max_resolution
-        )
+            frame_shape, style_array.shape[:2], iterations, strength, max_resolution,
+            style_resolution,
+        )  # fmt: skip
         self.smoothing = TemporalSmoothing(stabilize)
         self.model, self.iterations, self.strength = stylizer.model, iterations, strength
+        # Over the memory budget, every frame runs in tiles, as `Stylizer.stylize` would.
+        self.tiling = stylizer.tiling(self.content_size, style_size, strength)
+        encoder = self.model.encoder
+        encode = partial(self.tiling.encode, encoder) if self.tiling else encoder
         with torch.no_grad():
-            self.style_features = self.model.encoder(to_tensor(style_array, style_size))
+            self.style_features = encode(to_tensor(style_array, style_size))
 
     @torch.no_grad()
     def __call__(self, frame: ImageLike) -> np.ndarray:
@@ -71,5 +79,6 @@ class FrameStylizer:
             self.iterations,
             self.strength,
             smooth=self.smoothing,
+            tiling=self.tiling,
         )
         return to_array(result, self.frame_shape)

@@ -87,7 +87,8 @@ def read_video(path):
 def test_video_keeps_size_rate_and_audio(media, demo_weights, tmp_path, source, suffix, codecs):
     output = tmp_path / f"out{suffix}"
     done = run_cli("video", media[source], media["style"], "-o", output, "--weights",
-                   demo_weights, "--iterations", "2", "--strength", "0.8")  # fmt: skip
+                   demo_weights, "--iterations", "2", "--strength", "0.8",
+                   "--style-resolution", "24")  # fmt: skip
     assert done.returncode == 0, done.stderr
     frames, (codec, width, height, rate), audio = read_video(output)
     assert len(frames) == 8 and (codec, width, height) == (codecs[0], 48, 32)
@@ -119,7 +120,9 @@ def test_style_encoded_once_and_frames_equal_single_images(media, demo_weights, 
     seen = []
 
     def make_clip(shape):
-        clip = FrameStylizer(stylizer, style, shape, iterations, 0.7, max_resolution=40)
+        clip = FrameStylizer(
+            stylizer, style, shape, iterations, 0.7, max_resolution=40, style_resolution=24
+        )
 
         def record(frame):
             seen.append((frame, clip(frame)))
@@ -134,7 +137,9 @@ def test_style_encoded_once_and_frames_equal_single_images(media, demo_weights, 
     assert count == len(seen) == 8
     assert len(calls) == 1 + 8 * iterations  # the style once, each frame per iteration
     for frame, result in seen:
-        alone = stylizer.stylize(frame, style, iterations, 0.7, max_resolution=40)
+        alone = stylizer.stylize(
+            frame, style, iterations, 0.7, max_resolution=40, style_resolution=24
+        )
         assert np.abs(result - alone).max() < 1e-4  # the parity suite's tolerance
 
 
