@@ -113,7 +113,7 @@ function render(state) {
   ui.cancel.hidden = !running;
   // The model and backend change between runs (Cancel first).
   ui.variant.disabled = running || state === State.LOADING || !data.metadata;
-  ui.backend.disabled = running || state === State.LOADING;
+  ui.backend.disabled = running || state === State.LOADING || !data.metadata;
   for (const button of [ui.download, ui.copy, ui.view]) button.disabled = !data.result;
 }
 
