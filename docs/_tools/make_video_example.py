@@ -23,6 +23,7 @@ from sanet.flicker import flicker, pan_clip, still_clip
 from sanet.frames import FrameStylizer
 from sanet.images import read_image
 from sanet.stylizer import Stylizer
+from sanet.weights import write_demo_weights
 
 STYLE = SAMPLES / "style-waves.jpg"
 HEIGHT, WIDTH, RATE, STEP = 128, 192, 12, 2
@@ -79,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     prefix = "release" if args.weights else "demo"
     with tempfile.TemporaryDirectory() as scratch:
-        weights = args.weights
-        if weights is None:
-            weights = Path(scratch) / "weights"
-            run([SANET, "weights", "demo", weights])
+        weights = args.weights or write_demo_weights(Path(scratch) / "weights").vgg.parent
         clip = pan_clip(HEIGHT, WIDTH, args.frames, STEP)
         source = Path(scratch) / "input.webm"
         write_frames(source, clip, crf=4)  # near lossless: keeps the sensor noise
