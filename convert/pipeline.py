@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -96,8 +97,31 @@ def say(message: str) -> None:
 @contextmanager
 def steps(total: int, what: str) -> Iterator[tqdm]:
     """A progress bar on stderr over `total` steps (which step, n of N, elapsed, left)."""
-    with tqdm(total=total, desc=what, file=sys.stderr, unit="step", leave=False) as bar:
+    # disable=None: drawn on a terminal, silent in logs (the stage lines still say each step).
+    with tqdm(
+        total=total, desc=what, file=sys.stderr, unit="step", leave=False, disable=None
+    ) as bar:
         yield bar
+
+
+@contextmanager
+def busy(what: str) -> Iterator[None]:
+    """Elapsed time on stderr while one long call (a converter) runs."""
+    done = threading.Event()
+    with tqdm(desc=what, file=sys.stderr, bar_format="{desc}: {elapsed}", leave=False,
+              disable=None) as bar:  # fmt: skip
+
+        def tick() -> None:
+            while not done.wait(0.5):
+                bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
 
 def versions() -> dict[str, str]:
@@ -172,7 +196,8 @@ def stage_onnx(context: Context) -> None:
     from convert.onnx_export import export_onnx
     from convert.runtimes import onnx_runner
 
-    graphs = dict(export_onnx(context.model, context.options.build / "onnx").items())
+    with busy("exporting the three ONNX graphs"):
+        graphs = dict(export_onnx(context.model, context.options.build / "onnx").items())
     context.report.ops["onnx"] = {
         name: dict(Counter(n.op_type for n in onnx.load(str(path)).graph.node))
         for name, path in graphs.items()
@@ -191,7 +216,8 @@ def stage_tf(context: Context) -> None:
     folder = context.options.build / "onnx"
     onnx_graphs = OnnxGraphs(*(folder / f"{n}.onnx" for n in ("encoder", "transform", "decoder")))
     _require(*(path for _, path in onnx_graphs.items()))
-    graphs = dict(onnx_to_tf(onnx_graphs, context.options.build / "tf").items())
+    with busy("onnx-tf: converting, freezing and folding the three graphs"):
+        graphs = dict(onnx_to_tf(onnx_graphs, context.options.build / "tf").items())
     context.report.ops["tf"] = {
         name: dict(Counter(n.op for n in tf.compat.v1.GraphDef.FromString(path.read_bytes()).node))
         for name, path in graphs.items()
@@ -207,7 +233,8 @@ def stage_module(context: Context) -> None:
 
     graphs = TfGraphs(context.options.build / "tf")
     _require(*(path for _, path in graphs.items()))
-    module = TfModule(build_tf_module(graphs, context.options.build / "tf" / "sanet_module"))
+    with busy("composing and saving the tf.Module"):
+        module = TfModule(build_tf_module(graphs, context.options.build / "tf" / "sanet_module"))
     cases = end_to_end_cases(context.options.sizes)
     checks = []
     with steps(len(cases), "tf.Module checks") as bar:
@@ -222,6 +249,27 @@ def stage_module(context: Context) -> None:
 def stage_tfjs(context: Context) -> None:
     """Convert, optimise and quantize into build/tfjs/site, then check it in Node."""
     from convert.tfjs import tf_to_tfjs
+
+    options = context.options
+    module = options.build / "tf" / "sanet_module"
+    _require(module)
+    staging = options.build / "tfjs"
+    shutil.rmtree(staging, ignore_errors=True)
+    with busy("TF.js converter"):
+        converted = tf_to_tfjs(module, staging / "converted")
+    site = staging / "site"
+    with steps(len(options.variants), "optimising and writing the variants") as bar:
+        for variant in options.variants:
+            bar.set_postfix_str(variant)
+            _write_variant(context, converted, site, variant)
+            bar.update()
+    shutil.rmtree(converted)
+    _check_tfjs(context, site)
+    context.site = site
+
+
+def _write_variant(context: Context, converted: Path, site: Path, variant: str) -> None:
+    """One variant of the converted graph, with this project's passes, into `site`."""
     from convert.tfjs_graph import (
         TfjsGraph,
         cancel_transposes,
@@ -230,34 +278,21 @@ def stage_tfjs(context: Context) -> None:
         unfold_matmul_transposes,
     )
 
-    options, report = context.options, context.report
-    module = options.build / "tf" / "sanet_module"
-    _require(module)
-    staging = options.build / "tfjs"
-    shutil.rmtree(staging, ignore_errors=True)
-    say("tfjs: converting the SavedModel (about a minute at full size)")
-    converted = tf_to_tfjs(module, staging / "converted")
-    site = staging / "site"
-    for variant in options.variants:
-        graph = TfjsGraph.load(converted)
-        before = graph.op_counts()
-        removed_pairs, removed_bytes = cancel_transposes(graph), deduplicate(graph)
-        unfolded = unfold_matmul_transposes(graph)
-        if variant == "fp32":
-            report.ops["tfjs"] = {
-                "converted": before, "optimized": graph.op_counts(),
-                "transpose_pairs_removed": removed_pairs, "duplicate_bytes_removed": removed_bytes,
-                "matmul_transpose_flags_unfolded": unfolded,
-            }  # fmt: skip
-        else:
-            quantize(graph, variant)
-        size = graph.save(site / Path(contract.variant_path(variant)).parent)
-        report.variants.append(
-            {"name": variant, "path": contract.variant_path(variant), "bytes": size}
-        )
-    shutil.rmtree(converted)
-    _check_tfjs(context, site)
-    context.site = site
+    graph = TfjsGraph.load(converted)
+    before = graph.op_counts()
+    removed_pairs, removed_bytes = cancel_transposes(graph), deduplicate(graph)
+    unfolded = unfold_matmul_transposes(graph)
+    if variant == "fp32":
+        context.report.ops["tfjs"] = {
+            "converted": before, "optimized": graph.op_counts(),
+            "transpose_pairs_removed": removed_pairs, "duplicate_bytes_removed": removed_bytes,
+            "matmul_transpose_flags_unfolded": unfolded,
+        }  # fmt: skip
+    else:
+        quantize(graph, variant)
+    path = contract.variant_path(variant)
+    size = graph.save(site / Path(path).parent)
+    context.report.variants.append({"name": variant, "path": path, "bytes": size})
 
 
 def _check_tfjs(context: Context, site: Path) -> None:
