@@ -24,6 +24,7 @@ docs-serve: docs
 docs-pictures: install
 	$(BIN)/python docs/_tools/make_diagram.py docs/images/architecture.svg
 	$(BIN)/python docs/_tools/make_examples.py docs/images/examples
+	$(BIN)/python docs/_tools/make_control_examples.py docs/images/controls
 	@if [ -f build/screenshots/desktop.png ]; then \
 		$(BIN)/python docs/_tools/keep_screenshots.py build/screenshots docs/images/screenshots; \
 	else echo "no build/screenshots/: run 'make test-web' to refresh the screenshots"; fi

@@ -165,6 +165,9 @@ def test_a_larger_second_style_runs_in_tiles_with_the_same_result(demo_weights):
     sizes = (256, 256), (48, 48)
     tight = Stylizer.from_checkpoints(demo_weights, memory_budget_mb=30)
     assert tight.tiling(*sizes, 1.0) is None  # one style fits untiled, the second does not
+    # A mask needs the content's self-attention, as strength < 1 does.
+    smaller = Stylizer.from_checkpoints(demo_weights, memory_budget_mb=14)
+    assert smaller.tiling(*sizes, 1.0) is None and smaller.tiling(*sizes, 1.0, masked=True)
     tiling = tight.tiling(*sizes, 1.0, style2_size=(400, 400))
     assert tiling is not None
     heard = []

@@ -14,12 +14,12 @@ stylization: luminance transfer (what `--keep-colors` does) against matching the
 colour statistics to the content's before stylizing (Gatys et al. 2016).
 """
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from make_examples import ROOT, SAMPLES, SIDE, parse_args, save_small
 from PIL import Image, ImageDraw, ImageFilter
 
 from sanet.controls import RGB_TO_YCBCR
@@ -27,10 +27,6 @@ from sanet.encoder import FULL_WIDTHS
 from sanet.images import read_image
 from sanet.stylizer import Stylizer
 from sanet.weights import write_demo_weights
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "web" / "samples"
-SIDE = 256
 
 
 def sample(name: str) -> np.ndarray:
@@ -47,9 +43,7 @@ def draw_mask(height: int, width: int) -> np.ndarray:
 
 
 def save(array: np.ndarray, path: Path) -> None:
-    image = Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
-    image.thumbnail((SIDE, SIDE), Image.Resampling.LANCZOS)
-    image.convert("RGB").save(path, quality=82, optimize=True)
+    save_small(Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)), path)
     print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, flush=True)
 
 
@@ -99,12 +93,7 @@ def measure(stylizer: Stylizer) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--weights", type=Path, help="release weights (default: demo weights)")
-    args = parser.parse_args(argv)
-    args.output.mkdir(parents=True, exist_ok=True)
-    prefix = "release" if args.weights else "demo"
+    args, prefix = parse_args(__doc__, argv)
     with tempfile.TemporaryDirectory() as scratch:
         weights = args.weights or write_demo_weights(Path(scratch), FULL_WIDTHS, 0).vgg.parent
         stylizer = Stylizer.from_checkpoints(weights, memory_budget_mb=0)

@@ -38,13 +38,24 @@ def run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str, argv: list[str] | None) -> tuple[argparse.Namespace, str]:
+    """OUTPUT_DIR [--weights DIR] (made if absent), and the file-name prefix they imply."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--weights", type=Path, help="release weights (default: demo weights)")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
-    prefix = "release" if args.weights else "demo"
+    return args, "release" if args.weights else "demo"
+
+
+def save_small(image: Image.Image, path: Path) -> None:
+    """A docs picture: longest side SIDE, a small JPEG."""
+    image.thumbnail((SIDE, SIDE), Image.Resampling.LANCZOS)
+    image.convert("RGB").save(path, quality=82, optimize=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, prefix = parse_args(__doc__, argv)
     with tempfile.TemporaryDirectory() as scratch:
         weights = args.weights
         if weights is None:
@@ -68,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
             with Image.open(result) as image:
-                image.thumbnail((SIDE, SIDE), Image.Resampling.LANCZOS)
-                image.convert("RGB").save(
-                    args.output / f"{prefix}-{name}.jpg", quality=82, optimize=True
-                )
+                save_small(image, args.output / f"{prefix}-{name}.jpg")
     return 0
 
 
