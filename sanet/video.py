@@ -75,18 +75,23 @@ def _partial(path: Path) -> Iterator[Path]:
 
 
 def _add_streams(
-    source: InputContainer, output: OutputContainer, suffix: str
+    source: InputContainer, output: OutputContainer, suffix: str, turns: int
 ) -> tuple[av.VideoStream, av.AudioStream | None, bool]:
-    """The output's video stream (the source's size, rate and time base) and, if the source has
-    audio, its audio stream: a copy when the container takes the codec, else re-encoded."""
+    """The output's video stream (the source's size, `turns` quarter turns applied, its rate
+    and time base) and, if the source has audio, its audio stream: a copy when the container
+    takes the codec, else re-encoded."""
     _, video_codec, audio_codec, copyable = FORMATS[suffix]
     video_in = source.streams.video[0]
     video = output.add_stream(video_codec, rate=video_in.average_rate or video_in.guessed_rate)
     video.width, video.height = video_in.codec_context.width, video_in.codec_context.height
+    if turns % 2:
+        video.width, video.height = video.height, video.width
     # 4:2:0 needs even sides (libx264 refuses odd ones); 4:4:4 takes any size.
     even = video.width % 2 == 0 and video.height % 2 == 0
     video.pix_fmt = "yuv420p" if even else "yuv444p"
-    video.time_base = video_in.time_base
+    # Frames keep their timestamps exactly: a codec time base of 1/rate would round those of a
+    # variable frame rate to the average rate's grid.
+    video.time_base = video.codec_context.time_base = video_in.time_base
     video.options = QUALITY[video_codec]
     if not source.streams.audio:
         return video, None, False
@@ -108,29 +113,39 @@ def stylize_video(
     """Stylize every frame of `source` into `output` (.mp4 or .webm, atomically); returns the
     number of frames. `make_clip((height, width))` is called once the video is open and before
     the output exists (e.g. a `FrameStylizer`, which checks the request); it returns the
-    function that stylizes one uint8 frame [H, W, 3] after another into float [H, W, 3]."""
+    function that stylizes one uint8 frame [H, W, 3] after another into float [H, W, 3].
+
+    Frames stored sideways with a rotation flag (a phone's portrait clip) are turned upright
+    first, as players show them, and written upright."""
     check_video_output(output)
     with open_video(source) as container:
-        frames = _scan(container)
+        frames, turns = _scan(container)
     with open_video(source) as container:  # read again from the start (raw streams cannot seek)
         context = container.streams.video[0].codec_context
-        clip = make_clip((context.height, context.width))
+        shape = (context.height, context.width)
+        clip = make_clip(shape[::-1] if turns % 2 else shape)
         with _partial(output) as partial:
-            count = _transcode(container, partial, output.suffix.lower(), clip, frames, progress)
+            suffix = output.suffix.lower()
+            count = _transcode(container, partial, suffix, clip, frames, turns, progress)
             if count < frames:
                 raise SANetError(f"{source}: damaged: decoded {count} of {frames} frames")
     return count
 
 
-def _scan(container: InputContainer) -> int:
-    """Read the file once without decoding, before any work: the number of video frames.
-    Fails if there is none, if the header counts more, or if every stream stops more than
+def _scan(container: InputContainer) -> tuple[int, int]:
+    """Read the file once before any work, decoding only the first frame: the number of video
+    frames, and the counterclockwise quarter turns that show them upright. Fails if there is
+    none, if the header counts more, or if every stream stops more than
     two frames short of the duration the header gives (a file cut off; only checked when the
     packets carry timestamps, which raw streams lack)."""
     stream = container.streams.video[0]
-    frames, reached = 0, None
+    frames, reached, turns = 0, None, None
     try:
         for packet in container.demux(stream, *container.streams.audio[:1]):
+            if turns is None and packet.stream is stream:
+                for frame in packet.decode():
+                    turns = round((frame.rotation or 0) / 90) % 4
+                    break
             if packet.pts is not None and packet.time_base:
                 end = (packet.pts + (packet.duration or 0)) * packet.time_base
                 reached = max(reached or 0.0, float(end))
@@ -149,11 +164,17 @@ def _scan(container: InputContainer) -> int:
             raise SANetError(
                 f"{container.name}: truncated: it stops at {reached:.2f} s of {duration:.2f} s"
             )
-    return frames
+    return frames, turns or 0
 
 
 def _transcode(
-    container: InputContainer, partial: Path, suffix: str, clip: Clip, frames: int, progress: bool
+    container: InputContainer,
+    partial: Path,
+    suffix: str,
+    clip: Clip,
+    frames: int,
+    turns: int,
+    progress: bool,
 ) -> int:
     """Decode, stylize and encode every frame, and pass the audio on; returns how many frames."""
     count = 0
@@ -162,14 +183,15 @@ def _transcode(
             av.open(str(partial), "w", format=FORMATS[suffix][0]) as output,
             tqdm(total=frames, unit="frame", disable=not progress) as bar,
         ):
-            video, audio, copy_audio = _add_streams(container, output, suffix)
+            video, audio, copy_audio = _add_streams(container, output, suffix, turns)
             streams = [container.streams.video[0], *container.streams.audio[:1]]
             for packet in container.demux(streams):
                 if packet.stream.type == "audio":
                     _audio(output, packet, audio, copy_audio)
                     continue
                 for frame in packet.decode():
-                    pixels = np.round(clip(frame.to_ndarray(format="rgb24")) * 255.0)
+                    upright = np.rot90(frame.to_ndarray(format="rgb24"), turns)
+                    pixels = np.round(clip(upright) * 255.0)
                     out = av.VideoFrame.from_ndarray(pixels.astype(np.uint8), format="rgb24")
                     if frame.pts is None:  # a raw stream has no timestamps: keep its rate
                         out.pts, out.time_base = count, 1 / video.codec_context.framerate

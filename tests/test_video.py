@@ -20,10 +20,12 @@ from sanet.video import stylize_video
 RATE = 12
 
 
-def write_clip(path, frames, rate=RATE, audio=True, pix_fmt="yuv420p"):
+def write_clip(path, frames, rate=RATE, audio=True, pix_fmt="yuv420p", rotation=0, pts=None):
     """Encode float frames [H, W, 3] as .mp4 (H.264, AAC), .webm (VP9, Opus) or .h264 (a raw
     stream: no container, no timestamps, no sound), with a 440 Hz sine wave as long as the
-    frames when `audio`. No frames: one second of sound alone."""
+    frames when `audio`. No frames: one second of sound alone. `rotation`: a display flag
+    (degrees counterclockwise), as phones store portrait clips. `pts`: each frame's time in
+    1/`rate` s (default 0, 1, 2, ...)."""
     mp4 = path.suffix in (".mp4", ".h264")
     with av.open(str(path), "w") as container:
         video = None
@@ -31,11 +33,13 @@ def write_clip(path, frames, rate=RATE, audio=True, pix_fmt="yuv420p"):
             video = container.add_stream("libx264" if mp4 else "libvpx-vp9", rate=rate)
             video.height, video.width = frames[0].shape[:2]
             video.pix_fmt = pix_fmt
+            if rotation:
+                video.set_display_rotation(rotation)
         sound = container.add_stream("aac" if mp4 else "libopus", rate=48000) if audio else None
         for index, frame in enumerate(frames):
             pixels = np.round(frame * 255).astype(np.uint8)
             image = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            image.pts = index
+            image.pts = pts[index] if pts else index
             container.mux(video.encode(image))
         if sound:
             seconds = np.arange(48000 * (len(frames) or rate) // rate) / 48000
@@ -92,7 +96,7 @@ def test_video_keeps_size_rate_and_audio(media, demo_weights, tmp_path, source, 
     assert done.returncode == 0, done.stderr
     frames, (codec, width, height, rate), audio = read_video(output)
     assert len(frames) == 8 and (codec, width, height) == (codecs[0], 48, 32)
-    assert abs(rate - RATE) < 1e-3
+    assert rate == pytest.approx(RATE, rel=2e-3)  # WebM's timestamps are whole milliseconds
     assert audio[0] == codecs[1] and abs(audio[1] - 8 / RATE) < 0.05
     assert "8/8" in done.stderr and "UNTRAINED" in done.stderr and "Traceback" not in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == [output.name]
@@ -109,6 +113,34 @@ def test_odd_size_silent_raw_stream(demo_weights, tmp_path):
     assert done.returncode == 0, done.stderr
     frames, (_, width, height, _), audio = read_video(output)
     assert len(frames) == 4 and (width, height) == (47, 33) and audio is None
+
+
+def test_variable_frame_rate_keeps_each_frames_time(tmp_path):
+    times = [0, 1, 2, 5, 6, 10]  # in 1/12 s: gaps of 3 and 4 frames
+    source = write_clip(tmp_path / "vfr.mp4", still_clip(32, 48, 6), audio=False, pts=times)
+    output = tmp_path / "out.webm"
+    stylize_video(source, output, lambda shape: lambda frame: frame / 255.0, progress=False)
+    with av.open(str(output)) as container:
+        seen = [frame.time for frame in container.decode(video=0)]
+    assert seen == pytest.approx([t / RATE for t in times], abs=0.002)  # WebM keeps ms
+
+
+def test_rotated_clip_is_stylized_and_written_upright(tmp_path):
+    source = write_clip(tmp_path / "phone.mp4", pan_clip(32, 48, 3), audio=False, rotation=90)
+    shapes = []
+
+    def make_clip(shape):
+        shapes.append(shape)
+        return lambda frame: frame / 255.0  # the identity: only the geometry is under test
+
+    stylize_video(source, tmp_path / "out.mp4", make_clip, progress=False)
+    frames, (_, width, height, _), _ = read_video(tmp_path / "out.mp4")
+    assert shapes == [(48, 32)] and (width, height) == (32, 48)
+    with av.open(str(source)) as container:
+        first = next(container.decode(video=0))
+        assert first.rotation == 90  # the flag the output must apply
+        upright = np.rot90(first.to_ndarray(format="rgb24"))  # 90 degrees counterclockwise
+    assert np.abs(frames[0].astype(float) - upright).mean() < 4  # H.264 loss only
 
 
 @pytest.mark.parametrize("iterations", [1, 2])
