@@ -92,7 +92,7 @@ def test_video_keeps_size_rate_and_audio(media, demo_weights, tmp_path, source, 
     output = tmp_path / f"out{suffix}"
     done = run_cli("video", media[source], media["style"], "-o", output, "--weights",
                    demo_weights, "--iterations", "2", "--strength", "0.8",
-                   "--style-resolution", "24")  # fmt: skip
+                   "--style-resolution", "24", "--stabilize", "0.5")  # fmt: skip
     assert done.returncode == 0, done.stderr
     frames, (codec, width, height, rate), audio = read_video(output)
     assert len(frames) == 8 and (codec, width, height) == (codecs[0], 48, 32)
