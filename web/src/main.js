@@ -44,6 +44,7 @@ const ui = {
   strengthValue: byId('strength-value'),
   maxResolution: byTestId('max-resolution'),
   variant: byTestId('model-variant'),
+  variantNote: byId('variant-note'),
   backend: byTestId('backend'),
   backendActive: byId('backend-active'),
   result: byTestId('result'),
@@ -132,20 +133,23 @@ async function loadMetadata() {
 const variantNamed = (name) => data.metadata.variants.find((v) => v.name === name);
 
 /** How close a quantized variant's output is to fp32, from the converter's measured PSNR. */
-function qualityNote({ psnr }) {
+function qualityNote({ name, psnr }) {
   if (typeof psnr !== 'number') return '';
-  if (psnr >= 40) return ', close to fp32';
-  return psnr >= 30 ? ', slight differences' : ', lower quality';
+  const quality =
+    psnr >= 40 ? 'close to fp32' : psnr >= 30 ? 'slight differences from fp32' : 'lower quality';
+  return `${name}: ${quality} (PSNR ${psnr.toFixed(1)} dB)`;
 }
 
+/** Labels each variant with its size (and "cached"); the chosen one's quality goes below. */
 async function labelVariants() {
   const cache = await globalThis.caches?.open(MODEL_CACHE).catch(() => null);
   for (const option of ui.variant.options) {
     const variant = variantNamed(option.value);
     const size = variant.bytes ? `, ${formatBytes(variant.bytes)}` : '';
     const cached = cache && (await cache.match(new URL(variant.path, modelBase).href));
-    option.textContent = `${variant.name}${size}${qualityNote(variant)}${cached ? ', cached' : ''}`;
+    option.textContent = `${variant.name}${size}${cached ? ', cached' : ''}`;
   }
+  ui.variantNote.textContent = qualityNote(variantNamed(ui.variant.value));
 }
 
 /** Fills the model and resolution menus from metadata.json and the remembered settings. */
@@ -192,6 +196,7 @@ async function loadModel(variant = variantNamed(ui.variant.value)) {
     const kept = error.kind === Failure.MODEL && data.variant && data.variant !== variant.name;
     if (kept) {
       ui.variant.value = data.variant;
+      ui.variantNote.textContent = qualityNote(variantNamed(data.variant));
       showError(
         `The ${variant.name} model could not be loaded (${error.message}); ` +
           `still using ${data.variant}.`,
@@ -603,6 +608,7 @@ function wireControls(saved) {
   }
   ui.variant.addEventListener('change', () => {
     saveSettings({ variant: ui.variant.value });
+    ui.variantNote.textContent = qualityNote(variantNamed(ui.variant.value));
     setNotice('run', null);
     loadModel();
   });

@@ -7,9 +7,12 @@
 // 'oom' and 'context-lost' fail the way a graph run does midway (a stray tensor left behind);
 // 'hang' never finishes (for Cancel). {slowdown: MS} adds MS milliseconds per megapixel of
 // content and style to every later run: a slower device, as the page measures it.
+// {dump: true} is answered with {dumped: {content, style}}: the pixels of the last stylize
+// request, at the working size the page chose.
 
 let fault = null;
 let slowdown = 0;
+let last = null;
 
 /** Starts listening for the tests' messages (once, when the worker starts). */
 export function listenForFaults() {
@@ -17,7 +20,8 @@ export function listenForFaults() {
   channel.onmessage = ({ data }) => {
     if (data.fault) fault = data.fault;
     if (data.slowdown != null) slowdown = data.slowdown;
-    channel.postMessage({ armed: data });
+    if (data.dump) channel.postMessage({ dumped: last });
+    else channel.postMessage({ armed: data });
   };
 }
 
@@ -31,4 +35,9 @@ export async function injectFault(tf, megapixels) {
     tf.zeros([8, 8, 3]);
     throw new Error(kind === 'oom' ? 'Simulated: out of memory' : 'Simulated: WebGL context lost');
   }
+}
+
+/** Keeps a stylize request's input pixels for {dump: true}. */
+export function recordRequest({ content, style }) {
+  last = { content, style };
 }

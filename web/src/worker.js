@@ -21,7 +21,7 @@ import {
   Stage,
 } from './protocol.js';
 import { keepShapesOnCpu, keepSmallValuesReadable } from './webgpu-shapes.js';
-import { injectFault, listenForFaults } from './test-hooks.js';
+import { injectFault, listenForFaults, recordRequest } from './test-hooks.js';
 
 /* global SANET_TEST_HOOKS -- true only in the test build (web/build.mjs --test-hooks) */
 
@@ -316,6 +316,7 @@ async function stylize(request) {
   if (!state.model) {
     throw Object.assign(new Error('The model is not loaded.'), { kind: Failure.MODEL });
   }
+  if (SANET_TEST_HOOKS) recordRequest(request);
   const longest = Math.max(request.content.width, request.content.height);
   let resolution = longest;
   for (let attempt = 0; attempt < 8; attempt += 1) {

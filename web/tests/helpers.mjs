@@ -83,6 +83,48 @@ export function armFault(page, message) {
   );
 }
 
+/**
+ * The page's last run at its working size, as PNG files in `dir`: the pixels the worker was
+ * given (src/test-hooks.js) and the result canvas, before it is scaled to the content's size.
+ * @returns {Promise<{content: string, style: string, result: string}>} their paths
+ */
+export async function saveWorkingRun(page, dir) {
+  const encoded = await page.evaluate(async () => {
+    const dumped = await new Promise((resolve) => {
+      const channel = new BroadcastChannel('sanet-test');
+      channel.onmessage = ({ data }) => {
+        if ('dumped' in data) {
+          channel.close();
+          resolve(data.dumped);
+        }
+      };
+      channel.postMessage({ dump: true });
+    });
+    const base64 = async (draw, width, height) => {
+      const canvas = new OffscreenCanvas(width, height);
+      draw(canvas.getContext('2d'));
+      const bytes = new Uint8Array(await (await canvas.convertToBlob()).arrayBuffer());
+      let text = '';
+      for (const byte of bytes) text += String.fromCharCode(byte);
+      return btoa(text);
+    };
+    const fromPixels = ({ data, width, height }) =>
+      base64((ctx) => ctx.putImageData(new ImageData(data, width, height), 0, 0), width, height);
+    const result = document.querySelector('[data-testid="result"]');
+    return {
+      content: await fromPixels(dumped.content),
+      style: await fromPixels(dumped.style),
+      result: await base64((ctx) => ctx.drawImage(result, 0, 0), result.width, result.height),
+    };
+  });
+  const paths = {};
+  for (const [name, data] of Object.entries(encoded)) {
+    paths[name] = join(dir, `working-${name}-${Date.now()}.png`);
+    await writeFile(paths[name], Buffer.from(data, 'base64'));
+  }
+  return paths;
+}
+
 /** The live tensor count and the model's own, from the page's diagnostics. */
 export async function tensorCounts(page) {
   const text = await page.locator('#diagnostics [data-key="Tensors"] dd').textContent();
