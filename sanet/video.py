@@ -125,8 +125,7 @@ def stylize_video(
         shape = (context.height, context.width)
         clip = make_clip(shape[::-1] if turns % 2 else shape)
         with _partial(output) as partial:
-            suffix = output.suffix.lower()
-            count = _transcode(container, partial, suffix, clip, frames, turns, progress)
+            count = _transcode(container, partial, output, clip, frames, turns, progress)
             if count < frames:
                 raise SANetError(f"{source}: damaged: decoded {count} of {frames} frames")
     return count
@@ -170,14 +169,15 @@ def _scan(container: InputContainer) -> tuple[int, int]:
 def _transcode(
     container: InputContainer,
     partial: Path,
-    suffix: str,
+    output_path: Path,
     clip: Clip,
     frames: int,
     turns: int,
     progress: bool,
 ) -> int:
-    """Decode, stylize and encode every frame, and pass the audio on; returns how many frames."""
-    count = 0
+    """Decode, stylize and encode every frame into `partial` (the future `output_path`), and
+    pass the audio on; returns how many frames."""
+    count, suffix = 0, output_path.suffix.lower()
     try:
         with (
             av.open(str(partial), "w", format=FORMATS[suffix][0]) as output,
@@ -204,6 +204,8 @@ def _transcode(
             if audio and not copy_audio:
                 output.mux(audio.encode(None))
     except av.FFmpegError as error:
+        if getattr(error, "filename", None) == str(partial):  # e.g. the disk is full
+            raise SANetError(f"{output_path}: could not write ({_reason(error)})") from None
         raise SANetError(f"{container.name}: damaged or unsupported video ({error})") from None
     return count
 

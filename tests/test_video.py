@@ -1,6 +1,7 @@
 """`sanet video` and the frame API: size, rate, audio, one style encoding, per-image equality,
 flicker, and bad input that leaves nothing behind."""
 
+import resource
 import signal
 import subprocess
 import sys
@@ -238,6 +239,22 @@ def test_bad_input_is_one_line_and_leaves_no_output(
                    *change.get("extra", []))  # fmt: skip
     assert message in err
     assert not output.exists() and sorted(tmp_path.rglob("*")) == before
+
+
+def test_full_disk_blames_the_output_and_leaves_nothing(media, demo_weights, tmp_path):
+    def small_files():  # in the child: files stop growing at 2 kB, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    output = tmp_path / "out.mp4"
+    command = [sys.executable, "-m", "sanet", "video", media["mp4"], media["style"], "-o",
+               output, "--weights", demo_weights]  # fmt: skip
+    done = subprocess.run(list(map(str, command)), capture_output=True, text=True,
+                          preexec_fn=small_files, timeout=300)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith(f"sanet: error: {output}: could not write"), last
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_ctrl_c_leaves_no_output(demo_weights, tmp_path):
