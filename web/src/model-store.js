@@ -174,9 +174,3 @@ export async function loadModelArtifacts(
     cacheError,
   };
 }
-
-/** Whether model.json of this URL is in the cache (the shards are checked on load). */
-export async function isModelCached(modelUrl) {
-  const cache = await openCache();
-  return Boolean(cache && (await cache.match(modelUrl)));
-}
