@@ -30,6 +30,9 @@ ALIGN = 16  # pixels: 2**4 for the encoder's four poolings
 RELU4_1_STRIDE = 8  # pixels per relu4_1 position (the decoder's input)
 MAX_TILE = 1024  # pixels: larger tiles save little time (the margins' share is small)
 MIN_TILE = 64  # pixels: smaller tiles would spend most of their time in the margins
+# Attention scores per chunk (64 MB): 4096 content positions against a 512 px style's 4096;
+# larger chunks save no time, and the memory stays flat whatever the image's size.
+MAX_CHUNK_SCORES = 2**24
 # What a tiled run holds whole, besides one tile or one attention chunk (measured: see
 # docs/how-it-works.md#full-resolution): float [H, W, 3] images (input, resized, decoded,
 # output and its conversions) and relu4_1-sized feature maps in the transform.
@@ -207,7 +210,8 @@ def plan_tiling(
     margins = encoder_margin(encoder), decoder_margin(decoder)
     spare = budget_floats - held_floats(content, style, widths, blend)
     queries = max(_positions(content), _positions(style))
-    chunk = max(1, min(queries, spare // (3 * _keys(content, style, blend))))
+    keys = _keys(content, style, blend)
+    chunk = max(1, min(queries, MAX_CHUNK_SCORES // keys, spare // (3 * keys)))
     largest = max(MIN_TILE, min(MAX_TILE, ALIGN * math.ceil(max(*content, *style) / ALIGN)))
     for tile in range(largest, MIN_TILE - 1, -ALIGN):
         tiling = Tiling(tile, chunk, *margins)
