@@ -73,6 +73,7 @@ const data = {
   variant: null, // the variant the worker has loaded
   speed: null, // protocol.js Speed on the active backend
   backend: null, // protocol.js BackendInfo of the active backend
+  outOfMemory: null, // {backend, load, resolution} of a request that did not fit, until a reload
   live: false, // after a Stylize, changes re-run by themselves (until a Cancel)
   timer: 0,
   runs: 0,
@@ -236,6 +237,7 @@ async function switchBackend() {
 function modelReady(reply, how) {
   data.speed = reply.speed;
   data.backend = reply.backend;
+  data.outOfMemory = null; // a fresh model may fit what the last one did not
   endProgress();
   setStatus(`Model ready: ${data.variant}, ${how}, on ${reply.backend.name}.`, 'ready');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
@@ -309,12 +311,11 @@ async function stylize() {
   if (machine.state !== State.READY || !data.content || !data.style) return;
   const params = readControls();
   const { content, style } = data;
-  const [contentSize, styleSize] = [content, style].map((image) =>
-    workingSize(image.height, image.width, params.maxResolution, data.rules),
-  );
+  const [contentSize, styleSize] = sizesAt(params.maxResolution);
   const estimate = estimateMs(data.speed, [contentSize, styleSize], params.iterations);
   clearError();
-  if (estimate > LIMIT_MS) return refuse(estimate, params);
+  const problem = obstacle(params.maxResolution, params.iterations);
+  if (problem) return refuse(problem, params);
   machine.send('run');
   setNotice('run', null);
   const message = `Stylizing at ${sizeOf(contentSize)} px on ${data.backend.name}…`;
@@ -332,6 +333,14 @@ async function stylize() {
     );
     data.speed = reply.speed;
     data.backend = reply.backend;
+    if (reply.resolution < Math.max(contentSize.width, contentSize.height)) {
+      // It only fitted lower: remember what did not, on this backend.
+      data.outOfMemory = {
+        backend: reply.backend.name,
+        load: attentionLoad([contentSize, styleSize]),
+        resolution: params.maxResolution,
+      };
+    }
     if (machine.state === State.RUNNING) showResult(reply, content, params, contentSize);
   } catch (error) {
     if (error.kind === CANCELLED) return;
@@ -352,24 +361,46 @@ async function stylize() {
   if (superseded) schedule(0); // the result would not have matched the inputs: run those
 }
 
-/** Says up front that a request would take too long here, and what would not. */
-function refuse(estimate, params) {
+/** Working sizes of the current content and style at `resolution`. */
+const sizesAt = (resolution) =>
+  [data.content, data.style].map((image) =>
+    workingSize(image.height, image.width, resolution, data.rules),
+  );
+
+/** Content positions times style positions: what the attention's memory grows with. */
+const attentionLoad = ([content, style]) =>
+  content.width * content.height * style.width * style.height;
+
+/** Why this device cannot run the current images at `resolution` (null: it can). */
+function obstacle(resolution, iterations) {
+  const sizes = sizesAt(resolution);
+  const estimate = estimateMs(data.speed, sizes, iterations);
+  if (estimate > LIMIT_MS) {
+    return (
+      `this device would need about ${formatDuration(estimate)} on ${data.backend.name}, ` +
+      'by the speed measured here'
+    );
+  }
+  const failed = data.outOfMemory;
+  if (failed?.backend === data.backend.name && attentionLoad(sizes) >= failed.load) {
+    return `this device ran out of memory on ${failed.backend} at ${failed.resolution} px earlier`;
+  }
+  return null;
+}
+
+/** Says up front that a request cannot finish here, and what would. */
+function refuse(problem, params) {
   const fits = [...ui.maxResolution.options]
     .map((o) => Number(o.value))
-    .filter((resolution) => {
-      const sizes = [data.content, data.style].map((image) =>
-        workingSize(image.height, image.width, resolution, data.rules),
-      );
-      return estimateMs(data.speed, sizes, params.iterations) <= LIMIT_MS;
-    });
+    .filter((resolution) => !obstacle(resolution, params.iterations));
+  const alternative = params.iterations > 1 ? ', or fewer iterations' : ', or another backend';
   const advice = fits.length
-    ? `Choose ${Math.max(...fits)} px or less${params.iterations > 1 ? ', or fewer iterations' : ''}.`
+    ? `Choose ${Math.max(...fits)} px or less${alternative}.`
     : 'Choose fewer iterations or another backend.';
-  setStatus('Not started: this would take too long here.', 'error');
+  setStatus('Not started: this device cannot run it here.', 'error');
   showError(
     `At ${params.maxResolution} px with ${params.iterations} iteration${params.iterations > 1 ? 's' : ''}, ` +
-      `this device would need about ${formatDuration(estimate)} on ${data.backend.name}, ` +
-      `by the speed measured here. ${advice}`,
+      `${problem}. ${advice}`,
   );
   data.live = false;
 }

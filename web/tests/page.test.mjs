@@ -331,6 +331,18 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
       await page.locator('#result-meta').textContent(),
       /lowered to 128 px \(out of memory\)/,
     );
+    // The same request again is refused up front, with what fits instead.
+    await testId('stylize-button').click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="status"]').dataset.state === 'error',
+    );
+    assert.match(
+      await testId('error').textContent(),
+      /^At 256 px with 2 iterations, this device ran out of memory on wasm at 256 px earlier\. Choose 128 px or less, or fewer iterations\.$/,
+    );
+    await testId('max-resolution').selectOption('128');
+    await testId('stylize-button').click();
+    await waitRun(++run);
     await armFault(page, { fault: 'context-lost' });
     await testId('stylize-button').click();
     await waitRun(++run);
