@@ -26,6 +26,8 @@ RGB_TO_YCBCR = np.array(
     dtype=np.float64,
 )
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)
+# An RGB difference's chroma part, in RGB: YCbCr^-1 . diag(0, 1, 1) . YCbCr (3 x 3).
+CHROMA_OF_RGB = (YCBCR_TO_RGB[:, 1:] @ RGB_TO_YCBCR[1:]).astype(np.float32)
 
 
 def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
@@ -55,7 +57,7 @@ def blend(identity: Tensor, features: Tensor, strength: float, mask: Tensor | No
 def mask_from_rgb(image: np.ndarray) -> np.ndarray:
     """An RGB mask image [H, W, 3] in [0, 1] -> its BT.601 luminance [H, W], float32:
     white stylizes, black keeps, grey is partial."""
-    return (image @ RGB_TO_YCBCR[0]).astype(np.float32)
+    return image @ RGB_TO_YCBCR[0].astype(image.dtype)
 
 
 def keep_colors(result: np.ndarray, content: np.ndarray, amount: float) -> np.ndarray:
@@ -68,8 +70,6 @@ def keep_colors(result: np.ndarray, content: np.ndarray, amount: float) -> np.nd
     "the output's chroma equals the content's" at amount 1."""
     if not amount:
         return result
-    result_ycc = result.astype(np.float64) @ RGB_TO_YCBCR.T
-    content_ycc = content.astype(np.float64) @ RGB_TO_YCBCR.T
-    mixed = result_ycc.copy()
-    mixed[..., 1:] += amount * (content_ycc[..., 1:] - result_ycc[..., 1:])
-    return np.clip(mixed @ YCBCR_TO_RGB.T, 0.0, 1.0).astype(np.float32)
+    # Linear in YCbCr: the luminance stays, the chroma moves by a times the difference's.
+    moved = result + amount * ((content - result) @ CHROMA_OF_RGB.T)
+    return np.clip(moved, 0.0, 1.0, out=moved).astype(np.float32, copy=False)
