@@ -247,6 +247,8 @@ def _stylize(args: argparse.Namespace) -> None:
     _say(
         f"load       {time.perf_counter() - started:6.2f} s  content {width}x{height}, "
         f"style {style.shape[1]}x{style.shape[0]}"
+        + (f", second style {style2.shape[1]}x{style2.shape[0]}" if style2 is not None else "")
+        + (f", mask {mask.shape[1]}x{mask.shape[0]}" if mask is not None else "")
     )
     if stylizer.untrained:
         _say(UNTRAINED_WARNING)

@@ -208,6 +208,9 @@ def test_cli_controls_end_to_end_and_recorded(files, demo_weights, tmp_path, cap
     flags = ["--keep-colors", "0.8", "--style2", files / "s2.png", "--mix", "0.25",
              "--mask", files / "mask.png"]  # fmt: skip
     assert stylize_cli(files, demo_weights, output, *flags) == 0
+    err = capsys.readouterr().err
+    assert "second style 30x50, mask 70x20" in err
+    assert err.count("encode") == 3  # the style, the second style, the content
     with Image.open(output) as result:
         comment = result.info["Comment"]
         assert result.size == (90, 60) and np.asarray(result).std() > 5
