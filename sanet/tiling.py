@@ -28,6 +28,7 @@ from sanet.encoder import RELU4_1, CeilMaxPool, Encoder
 
 ALIGN = 16  # pixels: 2**4 for the encoder's four poolings
 RELU4_1_STRIDE = 8  # pixels per relu4_1 position (the decoder's input)
+RELU5_1_STRIDE = 16
 MAX_TILE = 1024  # pixels: larger tiles save little time (the margins' share is small)
 MIN_TILE = 64  # pixels: smaller tiles would spend most of their time in the margins
 # Attention scores per chunk (64 MB): 4096 content positions against a 512 px style's 4096;
@@ -109,10 +110,10 @@ class Tiling:
         ):
             out4_1, out5_1 = encoder(image[:, :, rows[2] : rows[3], cols[2] : cols[3]])
             if relu4_1 is None or relu5_1 is None:
-                relu4_1 = _empty(out4_1, height, width, 8)
-                relu5_1 = _empty(out5_1, height, width, 16)
-            _keep(relu4_1, out4_1, rows, cols, 8)
-            _keep(relu5_1, out5_1, rows, cols, 16)
+                relu4_1 = _empty(out4_1, height, width, RELU4_1_STRIDE)
+                relu5_1 = _empty(out5_1, height, width, RELU5_1_STRIDE)
+            _keep(relu4_1, out4_1, rows, cols, RELU4_1_STRIDE)
+            _keep(relu5_1, out5_1, rows, cols, RELU5_1_STRIDE)
             self._stepped()
         assert relu4_1 is not None and relu5_1 is not None
         return relu4_1, relu5_1
@@ -127,9 +128,9 @@ class Tiling:
         ):
             out = decoder(features[:, :, rows[2] : rows[3], cols[2] : cols[3]])
             if image is None:
-                image = out.new_empty(*out.shape[:2], height * 8, width * 8)
-            scaled = [tuple(8 * side for side in span) for span in (rows, cols)]
-            _keep(image, out, scaled[0], scaled[1], 1)
+                image = _empty(out, height, width, Fraction(1, RELU4_1_STRIDE))
+            # The decoder's output has RELU4_1_STRIDE pixels per input position.
+            _keep(image, out, _pixels(rows), _pixels(cols), 1)
             self._stepped()
         assert image is not None
         return image
@@ -139,8 +140,15 @@ class Tiling:
             self.step()
 
 
-def _empty(like: Tensor, height: int, width: int, stride: int) -> Tensor:
+def _empty(like: Tensor, height: int, width: int, stride: int | Fraction) -> Tensor:
+    """A tensor for the whole output, of `like`'s kind, `stride` input positions per output."""
     return like.new_empty(*like.shape[:2], math.ceil(height / stride), math.ceil(width / stride))
+
+
+def _pixels(span: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A span in relu4_1 positions as a span in image pixels."""
+    start, stop, region_start, region_stop = (RELU4_1_STRIDE * side for side in span)
+    return start, stop, region_start, region_stop
 
 
 def _keep(
