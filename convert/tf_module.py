@@ -35,8 +35,8 @@ def working_size(size: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
     scale = tf.where(limited, tf.minimum(1.0, limit / longest), 1.0)
     grown = tf.where(limited, tf.minimum(MIN_SIDE / shortest, limit / longest), MIN_SIDE / shortest)
     scale = tf.where(shortest * scale < MIN_SIDE, grown, scale)
-    scaled = tf.maximum(float(MIN_SIDE), tf.round(size * scale))
-    return tf.cast(tf.where(scale == 1.0, size, scaled), tf.int32)
+    # At scale 1 this is the size itself, unless a side is under MIN_SIDE (then stretched).
+    return tf.cast(tf.maximum(float(MIN_SIDE), tf.round(size * scale)), tf.int32)
 
 
 def _resize_matrix(size_in: tf.Tensor, size_out: tf.Tensor) -> tf.Tensor:

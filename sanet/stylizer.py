@@ -45,8 +45,7 @@ def working_size(height: int, width: int, max_resolution: int) -> tuple[int, int
         scale = MIN_SIDE / shortest
         if max_resolution:
             scale = min(scale, max_resolution / longest)
-    if scale == 1.0:
-        return height, width
+    # At scale 1 this is the size itself, unless a side is under MIN_SIDE (then stretched).
     return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
 
 

@@ -13,6 +13,7 @@ from convert.pipeline import CPU_BACKEND_CASE, Options, run
 from convert.runtimes import TfModule, run_tfjs
 from convert.tfjs_graph import TfjsGraph, is_small, quantize
 from sanet import SANetError, Stylizer
+from sanet.stylizer import working_size
 
 # (content, style) as (height, width): square; odd relu4_1 sides (5 x 9); elongated, odd.
 SIZES = (((48, 48), (48, 48)), ((40, 72), (48, 32)), ((24, 100), (50, 35)))
@@ -304,3 +305,17 @@ def test_missing_python_package_is_one_line(monkeypatch, capsys, tmp_path):
     message = one_line_failure(capsys, "--demo", "small", "--build", tmp_path / "b",
                                "--output", tmp_path / "m", "--only", "onnx")  # fmt: skip
     assert "onnx is not installed" in message
+
+
+@pytest.mark.parametrize(
+    ("size", "limit"),
+    [((10, 512), 512), ((512, 3), 512), ((1000, 500), 512), ((300, 400), 0), ((1, 1), 0),
+     ((45, 100), 50), ((2000, 20), 512), ((131, 173), 128)],
+)  # fmt: skip
+def test_signature_computes_at_the_model_packages_working_size(size, limit):
+    import tensorflow as tf
+
+    from convert.tf_module import working_size as in_graph
+
+    computed = in_graph(tf.constant(size, tf.int32), tf.constant(limit, tf.int32))
+    assert tuple(int(v) for v in computed.numpy()) == working_size(*size, limit)

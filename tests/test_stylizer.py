@@ -48,7 +48,9 @@ def test_max_resolution_computes_smaller_but_returns_full_size(stylizer):
 @pytest.mark.parametrize(
     ("size", "limit", "expected"),
     [((1000, 500), 512, (512, 256)), ((300, 400), 512, (300, 400)), ((300, 400), 0, (300, 400)),
-     ((10, 40), 512, (MIN_SIDE, 68)), ((2000, 20), 512, (512, MIN_SIDE))],
+     ((10, 40), 512, (MIN_SIDE, 68)), ((2000, 20), 512, (512, MIN_SIDE)),
+     # the longest side exactly at the limit: scale 1, but the short side is still stretched
+     ((10, 512), 512, (MIN_SIDE, 512)), ((512, 3), 512, (512, MIN_SIDE))],
 )  # fmt: skip
 def test_working_size(size, limit, expected):
     assert working_size(*size, limit) == expected

@@ -49,7 +49,7 @@ export function workingSize(height, width, maxResolution, { minSide }) {
     scale = minSide / shortest;
     if (maxResolution) scale = Math.min(scale, maxResolution / longest);
   }
-  if (scale === 1) return { height, width };
+  // At scale 1 this is the size itself, unless a side is under minSide (then stretched).
   return {
     height: Math.max(minSide, roundHalfEven(height * scale)),
     width: Math.max(minSide, roundHalfEven(width * scale)),

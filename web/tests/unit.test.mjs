@@ -242,6 +242,10 @@ describe('workingSize', () => {
       [512, 17],
     ],
     [
+      [10, 512, 512],
+      [17, 512],
+    ], // the longest side exactly at the limit: scale 1, the short side still stretched
+    [
       [10, 10, 0],
       [17, 17],
     ], // no limit: only the minimum side
