@@ -27,7 +27,8 @@ from convert.contract import VARIANTS
 from convert.parity import Case, Check, Reference, compare, record
 from sanet.errors import SANetError
 from sanet.files import check_writable
-from sanet.model import MIN_SIDE, SANet
+from sanet.model import SANet
+from sanet.request import MIN_SIDE
 
 # (content, style) as (height, width): square; relu4_1 with odd sides (9 x 13, so relu5_1's
 # upsampling overshoots); elongated (relu4_1 6 x 25) with a portrait style.

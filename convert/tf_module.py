@@ -15,7 +15,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from convert.tf_graphs import TfGraphs, load_graph
-from sanet.model import MIN_SIDE
+from sanet.request import MIN_SIDE
 
 SIGNATURE = [
     tf.TensorSpec([None, None, 3], tf.float32, name="content"),

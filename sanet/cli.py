@@ -8,8 +8,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from sanet import request
 from sanet.errors import SANetError
 
 
@@ -28,38 +29,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _checked(value: int | float, problem: Callable[[Any], str | None]) -> Any:
+    """`value`, if the request rule `problem` (one of `sanet.request`'s) finds none."""
+    if reason := problem(value):
+        raise argparse.ArgumentTypeError(reason)
+    return value
+
+
+def _iterations(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return _checked(value, request.iterations_problem)
+
+
 def _amount(text: str) -> float:
     """A number in [0, 1]: strength and the creative controls."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+    return _checked(value, request.amount_problem)
 
 
 def _resolution(text: str) -> int:
-    from sanet.model import MIN_SIDE
-
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a whole number of pixels, got {text!r}"
         ) from None
-    if value != 0 and value < MIN_SIDE:
-        raise argparse.ArgumentTypeError(
-            f"must be 0 (no limit) or at least {MIN_SIDE}, got {value}"
-        )
-    return value
+    return _checked(value, request.resolution_problem)
 
 
 def _add_controls(command: argparse.ArgumentParser) -> None:
     """The stylization controls `stylize` and `video` share."""
     command.add_argument(
         "--iterations",
-        type=_positive_int,
+        type=_iterations,
         default=1,
         help="stylize the result again N-1 times (default 1)",
     )
@@ -72,10 +80,10 @@ def _add_controls(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--max-resolution",
         type=_resolution,
-        default=512,
+        default=request.DEFAULT_MAX_RESOLUTION,
         metavar="PX",
         help="compute with the longest side at most PX, 0 for never resizing "
-        "(default 512); the output keeps the content's size",
+        f"(default {request.DEFAULT_MAX_RESOLUTION}); the output keeps the content's size",
     )
     command.add_argument(
         "--weights",
@@ -103,10 +111,10 @@ def _add_creative_controls(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--keep-colors",
         type=_amount,
-        default=0.0,
+        default=request.DEFAULT_KEEP_COLORS,
         metavar="A",
         help="in [0, 1]: give the result the content's colours, keeping the stylization's "
-        "luminance; 0 keeps the style's colours (default 0)",
+        f"luminance; 0 keeps the style's colours (default {request.DEFAULT_KEEP_COLORS:g})",
     )
     command.add_argument(
         "--style2", type=Path, metavar="IMAGE", help="a second style image, mixed in by --mix"

@@ -12,10 +12,6 @@ from sanet.encoder import FULL_WIDTHS, Encoder
 from sanet.tiling import Tiling
 from sanet.transform import Transform
 
-# The smallest side that reaches relu5_1 with room for its reflection padding:
-# ceil(side / 16) >= 2.
-MIN_SIDE = 17
-
 Stage = Callable[[str], AbstractContextManager[object]]
 
 

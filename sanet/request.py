@@ -1,11 +1,13 @@
 """The request rules: what sizes a stylization computes at, and its defaults and limits.
 
 Defined here, once. The CLI and `Stylizer` follow them directly; the converter writes them
-into the model's `metadata.json` (`request`), which is how the web page learns them.
+into the model's `metadata.json` (`request`), which is how the web page learns them. Plain
+Python: the CLI reads it before loading anything heavy.
 """
 
-from sanet.model import MIN_SIDE
-
+# The smallest side that reaches relu5_1 with room for its reflection padding:
+# ceil(side / 16) >= 2. Smaller images are scaled up to it and the result scaled back.
+MIN_SIDE = 17
 # The longest side a stylization computes at when the caller does not say (the CLI, the API,
 # the page's default): the resolution SANet was trained at.
 DEFAULT_MAX_RESOLUTION = 512
@@ -21,10 +23,33 @@ DEFAULT_KEEP_COLORS = 0.0
 DEFAULT_MIX = 0.5
 
 
-def rules() -> dict[str, int]:
+def iterations_problem(value: int) -> str | None:
+    """Why `value` is not an iteration count, or None."""
+    return None if value >= 1 else f"must be at least 1, got {value}"
+
+
+def amount_problem(value: float) -> str | None:
+    """Why `value` is not an amount (strength, keep colours, mix), or None."""
+    if CONTROL_MIN <= value <= CONTROL_MAX:
+        return None
+    return f"must be between {CONTROL_MIN:g} and {CONTROL_MAX:g}, got {value:g}"
+
+
+def resolution_problem(value: int) -> str | None:
+    """Why `value` is not a working resolution (0: as given), or None."""
+    if value == 0 or value >= MIN_SIDE:
+        return None
+    return f"must be 0 (no limit) or at least {MIN_SIDE}, got {value}"
+
+
+def rules() -> dict[str, int | float]:
     """The rules as plain values, for consumers outside Python (metadata.json)."""
     return {
         "min_side": MIN_SIDE,
         "default_max_resolution": DEFAULT_MAX_RESOLUTION,
         "max_resolution_limit": MAX_RESOLUTION_LIMIT,
+        "control_min": CONTROL_MIN,
+        "control_max": CONTROL_MAX,
+        "default_keep_colors": DEFAULT_KEEP_COLORS,
+        "default_mix": DEFAULT_MIX,
     }

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sanet import controls
+from sanet import controls, request
 from sanet.controls import resize
 from sanet.errors import SANetError
 from sanet.images import ImageLike, to_rgb_array
-from sanet.model import MIN_SIDE, SANet, Stage
-from sanet.request import CONTROL_MAX, CONTROL_MIN, DEFAULT_KEEP_COLORS, DEFAULT_MIX
+from sanet.model import SANet, Stage
+from sanet.request import DEFAULT_KEEP_COLORS, DEFAULT_MAX_RESOLUTION, DEFAULT_MIX, MIN_SIDE
 from sanet.tiling import RELU4_1_STRIDE, Tiling, held_floats, plan_tiling
 from sanet.weights import default_weights_dir, load_model
 
@@ -119,7 +119,7 @@ class Stylizer:
         style: ImageLike,
         iterations: int = 1,
         strength: float = 1.0,
-        max_resolution: int = 512,
+        max_resolution: int = DEFAULT_MAX_RESOLUTION,
         progress: Progress | None = None,
         style_resolution: int | None = None,
         tile_progress: TileProgress | None = None,
@@ -183,7 +183,7 @@ class Stylizer:
         style_shape: tuple[int, int],
         iterations: int = 1,
         strength: float = 1.0,
-        max_resolution: int = 512,
+        max_resolution: int = DEFAULT_MAX_RESOLUTION,
         style_resolution: int | None = None,
         keep_colors: float = DEFAULT_KEEP_COLORS,
         style2_shape: tuple[int, int] | None = None,
@@ -195,22 +195,24 @@ class Stylizer:
         A request whose working memory would exceed the budget even in tiles is refused with
         advice. `style2_shape` and `masked` say whether a second style and a mask come along.
         """
-        if iterations < 1:
-            raise SANetError(f"iterations must be at least 1, got {iterations}")
-        if not 0.0 <= strength <= 1.0:
-            raise SANetError(f"strength must be between 0 and 1, got {strength}")
-        for name, value in (("keep colors", keep_colors), ("mix", mix or 0.0)):
-            if not CONTROL_MIN <= value <= CONTROL_MAX:
-                raise SANetError(
-                    f"{name} must be between {CONTROL_MIN:g} and {CONTROL_MAX:g}, got {value}"
+        problems = [
+            ("iterations", request.iterations_problem(iterations)),
+            *(
+                (name, request.amount_problem(value))
+                for name, value in (
+                    ("strength", strength), ("keep colors", keep_colors), ("mix", mix or 0.0)
                 )
+            ),
+            *(
+                (f"{name} resolution", request.resolution_problem(value))
+                for name, value in (("max", max_resolution), ("style", style_resolution or 0))
+            ),
+        ]  # fmt: skip
+        for name, problem in problems:
+            if problem:
+                raise SANetError(f"{name} {problem}")
         if mix is not None and style2_shape is None:
             raise SANetError("mix needs a second style to mix with")
-        for name, value in (("max", max_resolution), ("style", style_resolution or 0)):
-            if value < 0 or 0 < value < MIN_SIDE:
-                raise SANetError(
-                    f"{name} resolution must be 0 (no limit) or at least {MIN_SIDE}, got {value}"
-                )
         content_size = working_size(*content_shape, max_resolution)
         style_size = style_working_size(style_shape, max_resolution, style_resolution)
         size2 = None

@@ -8,7 +8,7 @@ import pytest
 
 from convert import contract
 from sanet import request
-from sanet.model import MIN_SIDE
+from sanet.request import MIN_SIDE
 
 WEB = Path(__file__).resolve().parents[1] / "web" / "src"
 
@@ -42,6 +42,10 @@ def test_metadata_carries_the_request_rules_and_its_schema(tmp_path):
         "min_side": MIN_SIDE,
         "default_max_resolution": request.DEFAULT_MAX_RESOLUTION,
         "max_resolution_limit": request.MAX_RESOLUTION_LIMIT,
+        "control_min": request.CONTROL_MIN,
+        "control_max": request.CONTROL_MAX,
+        "default_keep_colors": request.DEFAULT_KEEP_COLORS,
+        "default_mix": request.DEFAULT_MIX,
     }
     assert list(document["signature"]["inputs"]) == list(contract.INPUTS)
     (tmp_path / "metadata.json").write_text(json.dumps(document))

@@ -6,7 +6,7 @@ from conftest import smooth_image
 from PIL import Image
 
 from sanet import SANetError, Stylizer
-from sanet.model import MIN_SIDE
+from sanet.request import MIN_SIDE
 from sanet.stylizer import estimate_memory_mb, working_size
 
 

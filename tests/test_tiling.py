@@ -13,7 +13,8 @@ from PIL import Image
 
 from sanet import SANetError, Stylizer
 from sanet.encoder import FULL_WIDTHS
-from sanet.model import MIN_SIDE, SANet
+from sanet.model import SANet
+from sanet.request import MIN_SIDE
 from sanet.stylizer import estimate_memory_mb, style_working_size, working_size
 from sanet.tiling import Tiling, decoder_margin, encoder_margin, plan_tiling, tiled_floats
 
