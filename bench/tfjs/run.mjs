@@ -2,7 +2,7 @@
 //
 //   node bench/tfjs/run.mjs REQUEST.json RESPONSE.json
 //
-// REQUEST (written by bench/tfjs_driver.py):
+// REQUEST (written by bench/collect.py run_tfjs):
 //   {chromium, repo, modelDir, inputsDir, outputsDir,
 //    inputs: {SIZE: {content: {file, shape}, style: {file, shape}}},
 //    backends: [{name, configs: [{size, iterations, repeats, warmup}], retryArgs?}],
