@@ -9,9 +9,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from sanet import request
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the creative controls and the style resolution joined the signature
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {
@@ -20,6 +22,19 @@ INPUTS = {
     "iterations": ("int32", "[]", ">= 1"),
     "max_resolution": ("int32", "[]", "0 = as given"),
     "strength": ("float32", "[]", "in [0, 1]"),
+    "style_resolution": ("int32", "[]", "the style's longest side; 0 = as given, -1 = as content"),
+    "style2": ("float32", "[h2, w2, 3]", "in [0, 1]; any image when mix = 0"),
+    "mix": ("float32", "[]", "in [0, 1], 0 = one style"),
+    "mask": ("float32", "[hm, wm]", "in [0, 1], any size; all ones = everywhere"),
+    "keep_colors": ("float32", "[]", "in [0, 1]"),
+}
+# The controls' inputs when a caller does not use them: the output is then the plain stylization.
+CONTROLS_OFF = {
+    "style_resolution": np.array(-1, np.int32),
+    "style2": np.ones((1, 1, 3), np.float32),
+    "mix": np.array(0.0, np.float32),
+    "mask": np.ones((1, 1), np.float32),
+    "keep_colors": np.array(0.0, np.float32),
 }
 OUTPUTS = {"result": ("float32", "[H, W, 3]", "in [0, 1], the content's size")}
 VARIANTS = ("fp32", "float16", "uint8")

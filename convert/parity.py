@@ -34,8 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from sanet.controls import keep_colors
 from sanet.model import SANet
-from sanet.stylizer import resize, working_size
+from sanet.stylizer import resize, style_working_size, working_size
 
 FLOAT32_UNIT = 2.0**-24  # float32's unit roundoff
 # Measured (docs/conversion.md): faithful runtimes (ONNX Runtime, TensorFlow, TF.js wasm and
@@ -57,16 +58,43 @@ class Case:
     iterations: int = 1
     strength: float = 1.0
     max_resolution: int = 0
+    # The controls (sanet.controls); the defaults leave them out.
+    style_resolution: int = -1  # -1: the content's rule
+    style2: tuple[int, int] | None = None
+    mix: float = 0.0
+    mask: tuple[int, int] | None = None
+    keep_colors: float = 0.0
 
     @property
     def label(self) -> str:
         (h, w), (sh, sw) = self.content, self.style
-        text = f"{w}x{h} / {sw}x{sh}, it {self.iterations}, str {self.strength:g}"
-        return text + (f", max {self.max_resolution}" if self.max_resolution else "")
+        parts = [f"{w}x{h} / {sw}x{sh}, it {self.iterations}, str {self.strength:g}"]
+        if self.max_resolution:
+            parts.append(f"max {self.max_resolution}")
+        if self.style_resolution >= 0:
+            parts.append(f"style res {self.style_resolution}")
+        if self.style2:
+            parts.append(f"mix {self.mix:g} of {self.style2[1]}x{self.style2[0]}")
+        if self.mask:
+            parts.append(f"mask {self.mask[1]}x{self.mask[0]}")
+        if self.keep_colors:
+            parts.append(f"keep colours {self.keep_colors:g}")
+        return ", ".join(parts)
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:
         seed = self.content[0] * 7919 + self.content[1]
         return sample_image(*self.content, seed), sample_image(*self.style, seed + 1)
+
+    def extras(self) -> tuple[np.ndarray, np.ndarray]:
+        """The second style [h, w, 3] and the mask [h, w] (grey levels with black and white
+        regions); when the case has none, what a caller sends instead: a 1 x 1 image (unused
+        at mix 0) and a 1 x 1 mask of ones (everywhere)."""
+        seed = self.content[0] * 7919 + self.content[1] + 2
+        style2 = sample_image(*self.style2, seed) if self.style2 else np.ones((1, 1, 3), np.float32)
+        if not self.mask:
+            return style2, np.ones((1, 1), np.float32)
+        levels = sample_image(*self.mask, seed + 1)[..., 0]
+        return style2, np.clip((levels - 0.5) * 3.0 + 0.5, 0.0, 1.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -226,19 +254,36 @@ class Reference:
 
     @torch.no_grad()
     def _compute_stylize(self, case: Case) -> Expected:
-        images = case.images()
+        content_image, style_image = case.images()
+        style2_image, mask_image = case.extras()
+        size = working_size(*case.content, case.max_resolution)
+        style_resolution = None if case.style_resolution < 0 else case.style_resolution
 
         def run(model: SANet, dtype: torch.dtype, rounding: Rounding) -> list[np.ndarray]:
-            def scaled(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-                if image.shape[-2:] == size:
+            def scaled(image: torch.Tensor, to: tuple[int, int]) -> torch.Tensor:
+                if image.shape[-2:] == to:
                     return image
-                return rounding(resize(image, size), RESIZE_FAN_IN)
+                return rounding(resize(image, to), RESIZE_FAN_IN)
 
-            content, style = (_tensor(a, dtype) for a in images)
-            content = scaled(content, working_size(*case.content, case.max_resolution))
-            style = scaled(style, working_size(*case.style, case.max_resolution))
-            result = model(content, style, iterations=case.iterations, strength=case.strength)
-            return [scaled(result, case.content)[0].permute(1, 2, 0).numpy()]
+            def styled(image: np.ndarray) -> torch.Tensor:
+                to = style_working_size(image.shape[:2], case.max_resolution, style_resolution)
+                return scaled(_tensor(image, dtype), to)
+
+            controls = {}
+            if case.mix:
+                controls |= {"style2": styled(style2_image), "mix": case.mix}
+            if case.mask:
+                mask = torch.from_numpy(mask_image)[None, None].to(dtype)
+                controls["mask"] = scaled(mask, size)
+            result = model(
+                scaled(_tensor(content_image, dtype), size),
+                styled(style_image),
+                iterations=case.iterations,
+                strength=case.strength,
+                **controls,
+            )
+            output = scaled(result, case.content)[0].permute(1, 2, 0).numpy()
+            return [keep_colors(output, content_image, case.keep_colors)]
 
         exact = run(self.float64, torch.float64, _exact)
         [floor] = self._floors(case, run, exact)

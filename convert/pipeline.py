@@ -133,7 +133,9 @@ def versions() -> dict[str, str]:
 def end_to_end_cases(sizes: tuple) -> list[Case]:
     """Each size as given at one iteration and full strength, and at two iterations with
     strength 0.5 (the loop and the blend); and scaled down by `max_resolution` (to 3/4 of its
-    longest side) and back up."""
+    longest side) and back up. Then the controls: the last size with a second style mixed in,
+    a mask and the content's colours over two iterations; the first with the style scaled to
+    its own resolution."""
     cases = []
     for content, style in sizes:
         cases += [
@@ -141,7 +143,13 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
             Case(content, style, iterations=2, strength=0.5),
             Case(content, style, max_resolution=max(MIN_SIDE, max(content) * 3 // 4)),
         ]
-    return cases
+    (first, first_style), (last, last_style) = sizes[0], sizes[-1]
+    return [
+        *cases,
+        Case(last, last_style, iterations=2, strength=0.8, style2=(60, 44), mix=0.6,
+             mask=(37, 53), keep_colors=0.7),
+        Case(first, first_style, style_resolution=max(MIN_SIDE, max(first_style) * 2 // 3)),
+    ]  # fmt: skip
 
 
 def load_weights(options: Options) -> tuple[SANet, dict]:
@@ -304,7 +312,7 @@ def _check_tfjs(context: Context, site: Path) -> None:
 
     report = context.report
     cases = end_to_end_cases(context.options.sizes)
-    plain = [c for c in cases if (c.iterations, c.strength, c.max_resolution) == (1, 1.0, 0)]
+    plain = [c for c in cases if c == Case(c.content, c.style)]  # one pass, nothing else
     quantized = [v for v in report.variants if v["name"] != "fp32"]
     jobs = [
         TfjsJob(site, "wasm", tuple(module_inputs(c) for c in cases)),

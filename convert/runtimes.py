@@ -57,12 +57,18 @@ def tf_graph_runner(path: Path) -> Runner:
 def module_inputs(case: Case) -> Arrays:
     """The serving signature's inputs for `case`."""
     content, style = case.images()
+    style2, mask = case.extras()
     return {
         "content": content,
         "style": style,
         "iterations": np.array(case.iterations, np.int32),
         "max_resolution": np.array(case.max_resolution, np.int32),
         "strength": np.array(case.strength, np.float32),
+        "style_resolution": np.array(case.style_resolution, np.int32),
+        "style2": style2,
+        "mix": np.array(case.mix, np.float32),
+        "mask": mask,
+        "keep_colors": np.array(case.keep_colors, np.float32),
     }
 
 

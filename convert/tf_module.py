@@ -1,13 +1,18 @@
 """Stage 3: one `tf.Module` that composes the three graphs behind a serving signature.
 
-    serving_default(content [H, W, 3], style [h, w, 3], iterations, max_resolution, strength)
+    serving_default(content [H, W, 3], style [h, w, 3], iterations, max_resolution, strength,
+                    style_resolution, style2 [h2, w2, 3], mix, mask [hm, wm], keep_colors)
         -> {"result": [H, W, 3]}
 
 Same semantics as `sanet.Stylizer.stylize`: both images are scaled (aspect kept) so that the
 longest side is at most `max_resolution` (0: as given) and the shortest at least MIN_SIDE; the
 style is encoded once; each iteration stylizes the previous, unclamped output; `strength`
 blends toward the content's own transform; the result is clipped to [0, 1] and scaled back to
-the content's size.
+the content's size. The controls (`sanet.controls`, docs/controls.md): `style_resolution`
+scales the style to that longest side instead (0: as given, -1: the content's rule);
+`style2` is mixed in with weight `mix` (0: not used, any image will do); `mask` (luminance,
+any size; all ones: everywhere) makes the strength blend per position; `keep_colors` moves the
+result's chroma to the content's.
 """
 
 from pathlib import Path
@@ -15,6 +20,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from convert.tf_graphs import TfGraphs, load_graph
+from sanet.controls import CHROMA_OF_RGB
 from sanet.request import MIN_SIDE
 
 SIGNATURE = [
@@ -23,7 +29,14 @@ SIGNATURE = [
     tf.TensorSpec([], tf.int32, name="iterations"),
     tf.TensorSpec([], tf.int32, name="max_resolution"),
     tf.TensorSpec([], tf.float32, name="strength"),
+    tf.TensorSpec([], tf.int32, name="style_resolution"),
+    tf.TensorSpec([None, None, 3], tf.float32, name="style2"),
+    tf.TensorSpec([], tf.float32, name="mix"),
+    tf.TensorSpec([None, None], tf.float32, name="mask"),
+    tf.TensorSpec([], tf.float32, name="keep_colors"),
 ]
+# RGB difference -> its chroma part (`sanet.controls.keep_colors`).
+CHROMA = tf.constant(CHROMA_OF_RGB.T)
 
 
 def working_size(size: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
@@ -37,6 +50,17 @@ def working_size(size: tf.Tensor, max_resolution: tf.Tensor) -> tf.Tensor:
     scale = tf.where(shortest * scale < MIN_SIDE, grown, scale)
     # At scale 1 this is the size itself, unless a side is under MIN_SIDE (then stretched).
     return tf.cast(tf.maximum(float(MIN_SIDE), tf.round(size * scale)), tf.int32)
+
+
+def style_working_size(
+    size: tf.Tensor, max_resolution: tf.Tensor, style_resolution: tf.Tensor
+) -> tf.Tensor:
+    """The rule of `sanet.stylizer.style_working_size`, with -1 for its None."""
+    by_rule = working_size(size, tf.where(style_resolution < 0, max_resolution, 0))
+    size = tf.cast(size, tf.float32)
+    scale = tf.cast(style_resolution, tf.float32) / tf.reduce_max(size)
+    scaled = tf.cast(tf.maximum(float(MIN_SIDE), tf.round(size * scale)), tf.int32)
+    return tf.where(style_resolution > 0, scaled, by_rule)
 
 
 def _resize_matrix(size_in: tf.Tensor, size_out: tf.Tensor) -> tf.Tensor:
@@ -102,20 +126,36 @@ class SANetModule(tf.Module):
         )["features"]
 
     @tf.function(input_signature=SIGNATURE)
-    def serve(self, content, style, iterations, max_resolution, strength):
-        original = tf.shape(content)[:2]
-        content = _to_nchw(_resize(content, working_size(original, max_resolution)))
-        style = _to_nchw(_resize(style, working_size(tf.shape(style)[:2], max_resolution)))
+    def serve(self, content, style, iterations, max_resolution, strength, style_resolution,
+              style2, mix, mask, keep_colors):  # fmt: skip
+        source, original = content, tf.shape(content)[:2]
+        size = working_size(original, max_resolution)
+        content = _to_nchw(_resize(content, size))
+        size2 = style_working_size(tf.shape(style2)[:2], max_resolution, style_resolution)
+        # At mix 0 the second style is not used: encoded at the smallest size, for nothing.
+        size2 = tf.where(mix > 0.0, size2, [MIN_SIDE, MIN_SIDE])
+        style2 = _to_nchw(_resize(style2, size2))
+        size1 = style_working_size(tf.shape(style)[:2], max_resolution, style_resolution)
+        style = _to_nchw(_resize(style, size1))
         strength = tf.clip_by_value(strength, 0.0, 1.0)
+        mix = tf.clip_by_value(mix, 0.0, 1.0)
+        mask = _resize(tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis], size)  # [h, w, 1]
+        partial = tf.logical_or(strength < 1.0, tf.reduce_min(mask) < 1.0)
         height, width = tf.shape(content)[2], tf.shape(content)[3]
         style4_1, style5_1 = self.encode(style)
+        second4_1, second5_1 = self.encode(style2)
 
         def step(i: tf.Tensor, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             content4_1, content5_1 = self.encode(image)
             features = self.stylize_features(content4_1, style4_1, content5_1, style5_1)
             features = tf.cond(
-                strength < 1.0,
-                lambda: _blend(self, features, content4_1, content5_1, strength),
+                mix > 0.0,
+                lambda: _mix(self, features, content4_1, content5_1, second4_1, second5_1, mix),
+                lambda: features,
+            )
+            features = tf.cond(
+                partial,
+                lambda: _blend(self, features, content4_1, content5_1, strength, mask),
                 lambda: features,
             )
             decoded = self.decoder(features=features)["image"]
@@ -129,13 +169,28 @@ class SANetModule(tf.Module):
         )
         # Clipped before scaling back, as the PyTorch model returns its image; the resize
         # averages with non-negative weights, so the result stays in [0, 1].
-        result = tf.clip_by_value(tf.transpose(image[0], [1, 2, 0]), 0.0, 1.0)
-        return {"result": _resize(result, original)}
+        result = _resize(tf.clip_by_value(tf.transpose(image[0], [1, 2, 0]), 0.0, 1.0), original)
+        return {"result": _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))}
 
 
-def _blend(module: SANetModule, features, content4_1, content5_1, strength) -> tf.Tensor:
+def _mix(module: SANetModule, features, content4_1, content5_1, second4_1, second5_1, mix):
+    """`sanet.controls.mix_styles` with the second style's transform."""
+    second = module.stylize_features(content4_1, second4_1, content5_1, second5_1)
+    return features + mix * (second - features)
+
+
+def _blend(module: SANetModule, features, content4_1, content5_1, strength, mask) -> tf.Tensor:
+    """`sanet.controls.blend`: the mask [h, w, 1] at the features' size, per position."""
     identity = module.stylize_features(content4_1, content4_1, content5_1, content5_1)
-    return identity + strength * (features - identity)
+    weight = _resize(mask, tf.shape(features)[2:4])  # [h/8, w/8, 1]
+    weight = strength * tf.transpose(weight, [2, 0, 1])[tf.newaxis]  # [1, 1, h/8, w/8]
+    return identity + weight * (features - identity)
+
+
+def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf.Tensor:
+    """`sanet.controls.keep_colors` on [H, W, 3] images (amount 0: `result` itself)."""
+    moved = result + amount * tf.tensordot(content - result, CHROMA, 1)
+    return tf.clip_by_value(moved, 0.0, 1.0)
 
 
 def build_tf_module(graphs: TfGraphs, directory: Path) -> Path:

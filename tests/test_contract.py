@@ -20,7 +20,8 @@ def js_constant(file: str, name: str) -> str:
 
 
 def test_page_names_the_signature_inputs_and_output_of_the_contract():
-    inputs = json.loads(js_constant("signature.js", "INPUT_NAMES").replace("'", '"'))
+    listed = js_constant("signature.js", "INPUT_NAMES").replace("'", '"')
+    inputs = json.loads(re.sub(r",\s*]", "]", listed))
     assert inputs == list(contract.INPUTS)
     assert js_constant("signature.js", "OUTPUT_NAME").strip("'") == next(iter(contract.OUTPUTS))
 
@@ -54,7 +55,8 @@ def test_metadata_carries_the_request_rules_and_its_schema(tmp_path):
 
 def test_an_old_metadata_schema_is_refused(tmp_path):
     (tmp_path / "metadata.json").write_text(json.dumps({"variants": []}))
-    with pytest.raises(ValueError, match="schema version None, expected 1: convert"):
+    expected = f"schema version None, expected {contract.SCHEMA_VERSION}: convert"
+    with pytest.raises(ValueError, match=expected):
         contract.read_metadata(tmp_path)
 
 
@@ -67,3 +69,7 @@ def test_small_constants_boundary():
 def test_page_warm_up_uses_the_converters_small_constant_boundary():
     boundary = js_constant("rehearsal.js", "SMALL").split("//")[0].strip()
     assert int(boundary) == contract.SMALL_CONSTANT_ELEMENTS
+
+
+def test_page_reads_the_metadata_schema_the_converter_writes():
+    assert int(js_constant("working-size.js", "SCHEMA_VERSION")) == contract.SCHEMA_VERSION

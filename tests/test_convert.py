@@ -40,9 +40,12 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3
+        assert len(cases) == len(SIZES) * 3 + 2
         assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
         assert len([c for c in cases if ", max " in c]) == len(SIZES)
+        # the controls: a second style, a mask and the content's colours; the style resolution
+        assert len([c for c in cases if "mix 0.6" in c and "mask" in c and "keep" in c]) == 1
+        assert len([c for c in cases if "style res" in c]) == 1
     assert [c.case for c in report.checks if c.stage == "tfjs/cpu"] == [CPU_BACKEND_CASE.label]
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
@@ -75,6 +78,11 @@ def test_serving_signature(module):
         "iterations": ("int32", []),
         "max_resolution": ("int32", []),
         "strength": ("float32", []),
+        "style_resolution": ("int32", []),
+        "style2": ("float32", [None, None, 3]),
+        "mix": ("float32", []),
+        "mask": ("float32", [None, None]),
+        "keep_colors": ("float32", []),
     }
     outputs = module.signature.structured_outputs
     assert {k: v.shape.as_list() for k, v in outputs.items()} == {"result": [None, None, 3]}
@@ -102,6 +110,20 @@ def test_module_resizes_like_the_python_stylizer(converted, module, iterations, 
     assert error < (2e-4 if iterations == 1 else 1e-2)
 
 
+def test_module_controls_mean_what_the_python_stylizer_does(converted, module):
+    """A second style, a mask and the content's colours through the signature and the API."""
+    options, _ = converted
+    stylizer = Stylizer.from_checkpoints(options.build / "demo-weights-small")
+    case = Case((56, 72), (64, 48), strength=0.8, style_resolution=40, style2=(50, 30),
+                mix=0.6, mask=(21, 33), keep_colors=0.7)  # fmt: skip
+    (content, style), (style2, mask) = case.images(), case.extras()
+    expected = stylizer.stylize(
+        content, style, strength=0.8, max_resolution=0, style_resolution=40, style2=style2,
+        mix=0.6, mask=np.repeat(mask[..., None], 3, axis=-1), keep_colors=0.7,
+    )  # fmt: skip
+    assert np.abs(module(case) - expected).max() < 2e-4
+
+
 def test_out_of_range_controls_are_clamped(module):
     base = module(Case((40, 40), (40, 40), iterations=1, strength=1.0))
     assert np.array_equal(module(Case((40, 40), (40, 40), iterations=0, strength=1.0)), base)
@@ -114,7 +136,9 @@ def test_tfjs_graph_is_optimised(converted):
     assert ops["optimized"]["Transpose"] < ops["converted"]["Transpose"]
     assert ops["transpose_pairs_removed"] > 0 and ops["duplicate_bytes_removed"] > 0
     # No matrix product keeps a transpose flag (they send TF.js wasm down a slow path).
-    assert ops["matmul_transpose_flags_unfolded"] == 8  # 2 attention blocks x 2 products x 2
+    # 2 attention blocks x 2 products x 3 transforms (the style's, the second style's, the
+    # content's own for strength and mask)
+    assert ops["matmul_transpose_flags_unfolded"] == 12
     flags = ("adj_x", "adj_y", "transpose_a", "transpose_b")
     nodes = TfjsGraph.load(options.output).nodes
     flagged = [n for n in nodes if any(n.get("attr", {}).get(f, {}).get("b") for f in flags)]

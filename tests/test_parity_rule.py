@@ -239,7 +239,7 @@ DEFECTS = {
     "strength ignored (tf.Module)": defect_strength_ignored,
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
-CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, max \d+)?"
+CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"
 
 
 @pytest.mark.parametrize("defect", list(DEFECTS))

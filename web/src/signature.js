@@ -6,7 +6,18 @@
 // only speaks the logical names below; the adapter finds the matching entry once, at load time,
 // and fails loudly if the model does not offer one.
 
-export const INPUT_NAMES = ['content', 'style', 'iterations', 'max_resolution', 'strength'];
+export const INPUT_NAMES = [
+  'content',
+  'style',
+  'iterations',
+  'max_resolution',
+  'strength',
+  'style_resolution',
+  'style2',
+  'mix',
+  'mask',
+  'keep_colors',
+];
 export const OUTPUT_NAME = 'result';
 
 const bare = (name) =>

@@ -96,6 +96,13 @@ async function runModel(
     iterations: tf.scalar(iterations, 'int32'),
     max_resolution: tf.scalar(maxResolution, 'int32'),
     strength: tf.scalar(strength, 'float32'),
+    // The creative controls, off (convert/contract.py CONTROLS_OFF): the page does not offer
+    // them yet; the result is then the plain stylization.
+    style_resolution: tf.scalar(-1, 'int32'),
+    style2: tf.ones([1, 1, 3], 'float32'),
+    mix: tf.scalar(0, 'float32'),
+    mask: tf.ones([1, 1], 'float32'),
+    keep_colors: tf.scalar(0, 'float32'),
   };
   let output;
   let bytes;

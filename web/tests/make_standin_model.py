@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert import contract
-from convert.tf_module import working_size
+from convert.tf_module import SIGNATURE, working_size
 
 CHANNELS = 16
 GRAIN = 256
@@ -53,22 +53,22 @@ class StandIn(tf.Module):
         # smaller than fp32 like the real model's, rather than dominated by model.json.
         self.grain = tf.constant(rng.uniform(0, 1, (GRAIN, GRAIN, 3)).astype("float32"))
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None, 3], tf.float32, name="content"),
-            tf.TensorSpec([None, None, 3], tf.float32, name="style"),
-            tf.TensorSpec([], tf.int32, name="iterations"),
-            tf.TensorSpec([], tf.int32, name="max_resolution"),
-            tf.TensorSpec([], tf.float32, name="strength"),
-        ]
-    )
-    def __call__(self, content, style, iterations, max_resolution, strength):
+    @tf.function(input_signature=SIGNATURE)
+    def __call__(self, content, style, iterations, max_resolution, strength, style_resolution,
+                 style2, mix, mask, keep_colors):  # fmt: skip
         size = tf.shape(content)[:2]
         work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
         style_small = tf.image.resize(style[None], tf.shape(work)[1:3])
-        style_mean = tf.reduce_mean(style, axis=[0, 1])
+        # The controls, cheaply: the second style's mean colour mixed in, the mask's mean
+        # scaling the strength, the content's colour back by keep_colors; style_resolution is
+        # read (times 0) so that the graph keeps every input of the contract.
+        mix = tf.clip_by_value(mix, 0.0, 1.0)
+        style_mean = (1.0 - mix) * tf.reduce_mean(style, axis=[0, 1]) + mix * tf.reduce_mean(
+            style2, axis=[0, 1]
+        )
         grain = tf.image.resize(self.grain[None], tf.shape(work)[1:3])
-        strength = tf.clip_by_value(strength, 0.0, 1.0)
+        strength = tf.clip_by_value(strength, 0.0, 1.0) * tf.reduce_mean(mask)
+        strength += 0.0 * tf.cast(style_resolution, tf.float32)
 
         def body(i, image):
             hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
@@ -83,6 +83,7 @@ class StandIn(tf.Module):
             shape_invariants=[tf.TensorShape([]), tf.TensorShape([1, None, None, 3])],
         )
         result = tf.image.resize(work, size)[0]
+        result += tf.clip_by_value(keep_colors, 0.0, 1.0) * (content - result)
         return {"result": tf.clip_by_value(result, 0.0, 1.0)}
 
 

@@ -839,7 +839,7 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
     // metadata.json that points at model files which are not there
     opened = await openPageWithModel(async (modelDir) => {
       const metadata = {
-        schema_version: 1,
+        schema_version: 2,
         request: { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 },
         weights: { source: 'release', untrained: false },
         variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],

@@ -82,31 +82,31 @@ def _pixels(path: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), np.float32) / np.float32(255)
 
 
-def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
-    import tensorflow as tf
+def _inputs(case: dict) -> dict[str, np.ndarray]:
+    """The signature's inputs for a page run: the page leaves the controls off."""
+    from convert.contract import CONTROLS_OFF
 
-    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
-    outputs = serve(
-        content=tf.constant(_pixels(case["content"])),
-        style=tf.constant(_pixels(case["style"])),
-        iterations=tf.constant(case["iterations"], tf.int32),
-        max_resolution=tf.constant(case["max_resolution"], tf.int32),
-        strength=tf.constant(case["strength"], tf.float32),
-    )
-    return outputs["result"].numpy()
-
-
-def tfjs_result(model: Path, case: dict) -> np.ndarray:
-    from convert.runtimes import run_tfjs_inputs
-
-    values = {
+    return {
         "content": _pixels(case["content"]),
         "style": _pixels(case["style"]),
         "iterations": np.array(case["iterations"], np.int32),
         "max_resolution": np.array(case["max_resolution"], np.int32),
         "strength": np.array(case["strength"], np.float32),
+        **CONTROLS_OFF,
     }
-    results, _ = run_tfjs_inputs(model, [values], "wasm")
+
+
+def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    return serve(**{k: tf.constant(v) for k, v in _inputs(case).items()})["result"].numpy()
+
+
+def tfjs_result(model: Path, case: dict) -> np.ndarray:
+    from convert.runtimes import run_tfjs_inputs
+
+    results, _ = run_tfjs_inputs(model, [_inputs(case)], "wasm")
     return results[0]
 
 

@@ -13,6 +13,14 @@ import { estimateMs, formatDuration } from '../src/estimate.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
+// The controls' inputs (convert/contract.py), as the converter names them.
+const CONTROLS = Object.fromEntries(
+  ['style_resolution', 'style2', 'mix', 'mask', 'keep_colors'].map((n) => [
+    `${n}:0`,
+    entry(`${n}:0`),
+  ]),
+);
+
 describe('signatureAdapter', () => {
   it('finds the logical names behind the converter’s keys and tensor names', () => {
     const adapter = signatureAdapter({
@@ -22,6 +30,7 @@ describe('signatureAdapter', () => {
         'style:0': entry('style:0'),
         serving_default_iterations: entry('serving_default_iterations:0', 'DT_INT32'),
         'max_resolution:0': entry('max_resolution:0', 'DT_INT32'),
+        ...CONTROLS,
       },
       outputs: { result: entry('Identity:0') },
     });
@@ -31,14 +40,17 @@ describe('signatureAdapter', () => {
       iterations: 'serving_default_iterations',
       max_resolution: 'max_resolution:0',
       strength: 'strength',
+      ...Object.fromEntries(Object.keys(CONTROLS).map((key) => [key.split(':')[0], key])),
     });
     assert.equal(adapter.output, 'result');
+    const controls = Object.fromEntries(Object.keys(CONTROLS).map((k, i) => [k, 6 + i]));
     const feed = adapter.feed({
       content: 1,
       style: 2,
       iterations: 3,
       max_resolution: 4,
       strength: 5,
+      ...Object.fromEntries(Object.entries(controls).map(([k, v]) => [k.split(':')[0], v])),
     });
     assert.deepEqual(feed, {
       'content:0': 1,
@@ -46,6 +58,7 @@ describe('signatureAdapter', () => {
       serving_default_iterations: 3,
       'max_resolution:0': 4,
       strength: 5,
+      ...controls,
     });
   });
 
@@ -53,6 +66,7 @@ describe('signatureAdapter', () => {
     const inputs = Object.fromEntries(
       ['content', 'style', 'iterations', 'max_resolution'].map((n) => [n, entry(`${n}:0`)]),
     );
+    Object.assign(inputs, CONTROLS);
     assert.throws(
       () => signatureAdapter({ inputs, outputs: { output_0: entry('Identity:0') } }),
       /lacks strength/,
@@ -269,7 +283,7 @@ describe('workingSize', () => {
 describe('requestRules', () => {
   const request = { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 };
   it('reads the rules of a version-1 metadata.json', () => {
-    assert.deepEqual(requestRules({ schema_version: 1, request }), {
+    assert.deepEqual(requestRules({ schema_version: 2, request }), {
       minSide: 17,
       defaultMaxResolution: 512,
       maxResolutionLimit: 2048,
@@ -281,7 +295,7 @@ describe('requestRules', () => {
       /schema version is missing.*convert the model again/,
     );
     assert.throws(
-      () => requestRules({ schema_version: 1, request: { ...request, min_side: 0 } }),
+      () => requestRules({ schema_version: 2, request: { ...request, min_side: 0 } }),
       /minSide is invalid/,
     );
   });
