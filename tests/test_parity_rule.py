@@ -222,6 +222,34 @@ def defect_strength_ignored(monkeypatch):
     return "module", r"tf\.Module"
 
 
+def defect_second_style_ignored(monkeypatch):
+    import convert.tf_module as m
+
+    monkeypatch.setattr(m, "_mix", lambda module, features, *rest: features)
+    return "module", r"tf\.Module"
+
+
+def defect_mask_ignored(monkeypatch):
+    import tensorflow as tf
+
+    import convert.tf_module as m
+
+    original = m._blend
+
+    def everywhere(module, features, content4_1, content5_1, strength, mask):
+        return original(module, features, content4_1, content5_1, strength, tf.ones_like(mask))
+
+    monkeypatch.setattr(m, "_blend", everywhere)
+    return "module", r"tf\.Module"
+
+
+def defect_colours_not_kept(monkeypatch):
+    import convert.tf_module as m
+
+    monkeypatch.setattr(m, "_keep_colors", lambda result, content, amount: result)
+    return "module", r"tf\.Module"
+
+
 def defect_tfjs_kernel(monkeypatch):
     import convert.tfjs
 
@@ -237,6 +265,9 @@ DEFECTS = {
     "half-pixel shift in the resize (tf.Module)": defect_resize_half_pixel,
     "one iteration too few (tf.Module)": defect_one_iteration_too_few,
     "strength ignored (tf.Module)": defect_strength_ignored,
+    "second style ignored (tf.Module)": defect_second_style_ignored,
+    "mask ignored (tf.Module)": defect_mask_ignored,
+    "content's colours not kept (tf.Module)": defect_colours_not_kept,
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"
