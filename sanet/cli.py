@@ -95,7 +95,8 @@ def _add_controls(command: argparse.ArgumentParser) -> None:
         "--memory-budget",
         type=_positive_int,
         metavar="MB",
-        help="refuse requests needing more working memory (default: half the RAM)",
+        help="working memory to stay under, by tiling and chunking the work; a request that "
+        "cannot fit even then is refused (default: half the RAM)",
     )
     command.add_argument(
         "--style-resolution",
