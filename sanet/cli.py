@@ -29,38 +29,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _checked(value: int | float, problem: Callable[[Any], str | None]) -> Any:
-    """`value`, if the request rule `problem` (one of `sanet.request`'s) finds none."""
-    if reason := problem(value):
-        raise argparse.ArgumentTypeError(reason)
-    return value
+def _request_value(
+    parse: Callable[[str], Any], what: str, problem: Callable[[Any], str | None]
+) -> Callable[[str], Any]:
+    """An argparse type: the text parsed by `parse`, then held to `problem`, one of the
+    request rules of `sanet.request`."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if reason := problem(value):
+            raise argparse.ArgumentTypeError(reason)
+        return value
+
+    return convert
 
 
-def _iterations(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    return _checked(value, request.iterations_problem)
-
-
-def _amount(text: str) -> float:
-    """A number in [0, 1]: strength and the creative controls."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    return _checked(value, request.amount_problem)
-
-
-def _resolution(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of pixels, got {text!r}"
-        ) from None
-    return _checked(value, request.resolution_problem)
+_iterations = _request_value(int, "a whole number", request.iterations_problem)
+# A number in [0, 1]: strength and the creative controls.
+_amount = _request_value(float, "a number", request.amount_problem)
+_resolution = _request_value(int, "a whole number of pixels", request.resolution_problem)
 
 
 def _add_controls(command: argparse.ArgumentParser) -> None:
