@@ -119,7 +119,7 @@ def threads_rows(response: dict, main_wasm: list[dict]) -> list[dict]:
         ):
             rows.append(
                 {
-                    "label": f"benchmark setting ({record['threads']} threads, cap lifted)",
+                    "label": f"the shipped worker ({record['threads']} threads)",
                     "size": record["size"],
                     "iterations": record["iterations"],
                     "cross_origin_isolated": True,
@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 tfjs, runs, collect.read_output, work / "tfjs-outputs"
             ),
             "matmul_check": tfjs.get("matmul_check", []),
+            "photos": results.photo_records(tfjs),
             "quantization_study": quantization,
         }
         document["targets"] = results.targets(runs, variant_rows)

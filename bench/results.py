@@ -77,14 +77,14 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
                 "peak_mb": raw["peak_mb"],
                 "cold_s": round(raw["cold_s"], 3),
                 "cold_over_warm": None,
-                "backend_init_s": raw["backend_s"],
                 "load_s": raw["load_s"],
+                "download_s": raw["download_s"],
+                "warmup_s": raw["warmup_s"],
                 "first_run_s": round(raw["first_run_s"], 3),
                 "model_bytes": raw["model_bytes"],
                 "times_s": [round(t, 4) for t in times],
                 "threads": raw["env"].get("wasm_threads"),
                 "memory_by_process_mb": {k: round(v, 1) for k, v in raw["by_process"].items()},
-                "wasm_heap_mb": _mb(raw["memory"].get("wasm_heap_bytes")),
                 "others_cores": raw.get("others_cores"),
                 "quiet_gate": raw.get("quiet_gate"),
             }
@@ -95,6 +95,37 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
             record |= efficiency(gflop, record["median_s"], peak)
             records.append(record)
     return records
+
+
+PHOTO = "photo-4000x3000"
+
+
+def photo_records(response: dict) -> dict | None:
+    """Issue 16 item 3: each file's time as the page runs it (browser resize, then the worker),
+    and the photo's time over that of the image already at the working size."""
+    raw = response.get("photos")
+    if not raw:
+        return None
+    record: dict = {k: raw.get(k) for k in ("max_resolution", "iterations", "others_cores")}
+    if raw.get("error"):
+        return record | {"error": raw["error"]}
+    record["files"] = {
+        name: {
+            "working_size": entry["working_size"],
+            "intake_s": raw["intake_s"].get(name),
+            **summary(entry["times_s"]),
+            "worker_median_s": round(statistics.median(entry["worker_s"]), 4),
+        }
+        for name, entry in raw["runs"].items()
+    }
+    small = [name for name in record["files"] if name != PHOTO]
+    if PHOTO in record["files"] and small:
+        photo, image = record["files"][PHOTO], record["files"][small[0]]
+        record["ratio"] = {
+            "over": small[0],
+            "photo_over_image": round(photo["median_s"] / image["median_s"], 2),
+        }
+    return record
 
 
 def _mb(value: float | None) -> float | None:

@@ -100,8 +100,9 @@ def _tfjs_record(backend: str, size: int, median: float) -> dict:
         "peak_mb": 900.0,
         "cold_s": median + 1.0,
         "cold_over_warm": round((median + 1.0) / median, 2),
-        "backend_init_s": 0.1,
         "load_s": 0.5,
+        "download_s": 0.1,
+        "warmup_s": 0.2,
         "first_run_s": median + 0.4,
         "gflops_per_s": 10.0,
         "share_of_peak": 0.05,
@@ -257,3 +258,31 @@ def test_profile_summary_groups_kernels():
     assert conv["gflops_per_s"] == pytest.approx(2 * 9 * 64 * 8 * 8 * 64 / 0.010 / 1e9, abs=0.05)
     assert summary["executor_overhead_ms"] == pytest.approx(2.5)
     assert "| FusedConv2D |" in profile.markdown(summary)
+
+
+def test_photo_records_compare_the_photo_with_the_image_at_the_working_size():
+    raw = {
+        "max_resolution": 512,
+        "iterations": 1,
+        "others_cores": 0.1,
+        "intake_s": {"photo-4000x3000": 0.9, "image-512x384": 0.02, "style": 0.02},
+        "runs": {
+            "photo-4000x3000": {
+                "working_size": [512, 384],
+                "times_s": [6.0, 9.0, 7.0],
+                "worker_s": [5.0, 5.5, 6.0],
+            },
+            "image-512x384": {
+                "working_size": [512, 384],
+                "times_s": [5.0, 4.0, 3.5],
+                "worker_s": [3.9, 3.8, 3.4],
+            },
+        },
+    }
+    record = results.photo_records({"photos": raw})
+    assert record["ratio"] == {"over": "image-512x384", "photo_over_image": 1.75}
+    assert record["files"]["photo-4000x3000"]["median_s"] == 7.0
+    assert record["files"]["photo-4000x3000"]["worker_median_s"] == 5.5
+    markdown = report.photo_lines(record)
+    assert "| photo-4000x3000.jpg | 512x384 | 7.00 (6.00-9.00) | 5.50 | 0.90 |" in markdown
+    assert markdown[-1] == "The photo takes x1.75 the time of image-512x384."

@@ -61,14 +61,18 @@ function resolvePath(urlPath, root, mounts) {
 }
 
 /**
- * @param {{root?: string, modelDir?: string, distDir?: string, port?: number, host?: string,
- *   log?: boolean}} options distDir: serve this folder at /dist/ (the tests' build)
+ * @param {{root?: string, modelDir?: string, distDir?: string, mounts?: Record<string, string>,
+ *   isolated?: boolean, port?: number, host?: string, log?: boolean}} options distDir: serve
+ *   this folder at /dist/ (the tests' build); mounts: more folders ({'/bench': dir}, for the
+ *   bench); isolated: false leaves out COOP/COEP (the bench measures WASM without threads)
  * @returns {Promise<import('node:http').Server>} listening; its address() has the port
  */
 export function startServer({
   root = web,
   modelDir,
   distDir,
+  mounts: extra = {},
+  isolated = true,
   port = 8000,
   host = '127.0.0.1',
   log,
@@ -77,10 +81,16 @@ export function startServer({
   const mounts = {
     '/model': resolve(modelDir ?? join(rootDir, 'model')),
     '/dist': distDir && resolve(distDir),
+    ...Object.fromEntries(Object.entries(extra).map(([prefix, dir]) => [prefix, resolve(dir)])),
   };
+  const headers = { ...SECURITY_HEADERS };
+  if (!isolated) {
+    delete headers['Cross-Origin-Opener-Policy'];
+    delete headers['Cross-Origin-Embedder-Policy'];
+  }
   const server = createServer(async (request, response) => {
-    const send = (status, body, headers = {}) => {
-      response.writeHead(status, { ...SECURITY_HEADERS, ...headers });
+    const send = (status, body, extraHeaders = {}) => {
+      response.writeHead(status, { ...headers, ...extraHeaders });
       response.end(body);
       if (log) console.log(`${status} ${request.method} ${request.url}`);
     };
@@ -107,7 +117,7 @@ export function startServer({
       }
       const type = MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
       response.writeHead(200, {
-        ...SECURITY_HEADERS,
+        ...headers,
         'Content-Type': type,
         'Content-Length': info.size,
         'Last-Modified': info.mtime.toUTCString(),

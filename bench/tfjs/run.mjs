@@ -1,38 +1,60 @@
-// Drive the TF.js benchmark page in headless Chromium (Debian's, through playwright-core).
+// Drive the shipped page's inference worker (web/dist/worker.js) in headless Chromium
+// (Debian's, through playwright-core), served by web/serve.mjs.
 //
 //   node bench/tfjs/run.mjs REQUEST.json RESPONSE.json
 //
 // REQUEST (written by bench/collect.py run_tfjs):
 //   {chromium, repo, modelDir, inputsDir, outputsDir,
-//    inputs: {SIZE: {content: {file, shape}, style: {file, shape}}},
-//    backends: [{name, configs: [{size, iterations, repeats, warmup}], retryArgs?}],
+//    inputs: {SIZE: {content: {file, width, height}, style: {file, width, height}}},
+//    backends: [{name, configs: [{size, iterations, repeats, warmup, keep?}], args?}],
 //    variants?: {backend, size, iterations, models: {NAME: "path/model.json"}},
-//    profile?: {backend, size, iterations},
-//    threadsCheck?: [{label, threads, plain, size, iterations, repeats}],
+//    profile?: {size, iterations}, plainCheck?: [{label, size, iterations, repeats}],
 //    matmulCheck?: [{label, n, m, c, repeats, skip}],
-//    experiments?: [{name, dir, size, iterations, repeats}], experimentsDir, quiet?: {...}}
-// Each configuration runs in a fresh browser context (empty HTTP cache, new renderer), so
-// its first stylization is a true cold start: backend set-up, model download and first run.
-// Peak memory is read from /proc for the renderer and GPU processes (VmHWM, reset before
-// each configuration through clear_refs where allowed). The machine is shared: before each
-// configuration the runner waits (a bounded time) for other processes to go quiet, and every
-// record carries `others_cores`, the CPU other processes used while it ran.
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { startServer } from './serve.mjs';
+//    experiments?: [{name, size, iterations, repeats}], experimentsDir, quiet?: {...},
+//    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats}}
+// Each configuration runs in a fresh browser context (empty HTTP cache and Cache Storage, new
+// renderer and worker), so its first stylization is a true cold start: the worker's backend
+// start, model download, warm-up and first run. The worker picks its threads as it does for
+// users (web/src/threads.js). Peak memory is read from /proc for the renderer and GPU processes
+// (VmHWM, reset before each configuration through clear_refs where allowed). The machine is
+// shared: before each configuration the runner waits (a bounded time) for other processes to
+// go quiet, and every record carries `others_cores`, the CPU other processes used meanwhile.
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 
 const require = createRequire(import.meta.url);
-const request = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const request = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const responsePath = process.argv[3];
-const { chromium } = require(path.join(request.repo, 'node_modules', 'playwright-core'));
+const { chromium } = require(
+  path.join(request.repo, "node_modules", "playwright-core"),
+);
+const { startServer } = await import(
+  pathToFileURL(path.join(request.repo, "web", "serve.mjs"))
+);
 
-export const BASE_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const BASE_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 const response = {
-  browser: {}, backends: {}, threads_check: [], matmul_check: [], experiments: [], variants: [],
-  profile: null, errors: [],
+  browser: {},
+  backends: {},
+  threads_check: [],
+  matmul_check: [],
+  experiments: [],
+  variants: [],
+  profile: null,
+  photos: null,
+  errors: [],
 };
 const save = () => fs.writeFileSync(responsePath, JSON.stringify(response));
 const say = (text) => process.stderr.write(`tfjs: ${text}\n`);
@@ -40,47 +62,63 @@ const say = (text) => process.stderr.write(`tfjs: ${text}\n`);
 // ---- processes of this browser: descendants of this Node process, by Chromium type --------
 function children() {
   const parent = new Map();
-  for (const entry of fs.readdirSync('/proc')) {
+  for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       parent.set(Number(entry), ppid);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   const found = [];
   const frontier = [process.pid];
   while (frontier.length) {
     const pid = frontier.pop();
-    for (const [child, ppid] of parent) if (ppid === pid) { found.push(child); frontier.push(child); }
+    for (const [child, ppid] of parent)
+      if (ppid === pid) {
+        found.push(child);
+        frontier.push(child);
+      }
   }
   return found;
 }
 
 function kind(pid) {
   try {
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
     const match = cmdline.match(/--type=([a-z-]+)/);
-    if (match) return match[1] === 'gpu-process' ? 'gpu' : match[1];
-    return cmdline.includes('chrom') ? 'browser' : 'other';
-  } catch { return 'gone'; }
+    if (match) return match[1] === "gpu-process" ? "gpu" : match[1];
+    return cmdline.includes("chrom") ? "browser" : "other";
+  } catch {
+    return "gone";
+  }
 }
 
 function statusKb(pid, field) {
   try {
-    const match = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`));
+    const match = fs
+      .readFileSync(`/proc/${pid}/status`, "utf8")
+      .match(new RegExp(`${field}:\\s+(\\d+) kB`));
     return match ? Number(match[1]) : 0;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 
 function measuredProcesses() {
-  return children().filter((pid) => ['renderer', 'gpu'].includes(kind(pid)));
+  return children().filter((pid) => ["renderer", "gpu"].includes(kind(pid)));
 }
 
 function resetPeaks() {
   let ok = true;
   for (const pid of measuredProcesses()) {
-    try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { ok = false; }
+    try {
+      fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    } catch {
+      ok = false;
+    }
   }
   return ok;
 }
@@ -89,7 +127,7 @@ function peaks() {
   const byKind = {};
   for (const pid of measuredProcesses()) {
     const k = kind(pid);
-    byKind[k] = (byKind[k] ?? 0) + statusKb(pid, 'VmHWM') / 1024;
+    byKind[k] = (byKind[k] ?? 0) + statusKb(pid, "VmHWM") / 1024;
   }
   const total = Object.values(byKind).reduce((a, b) => a + b, 0);
   return { peak_mb: Math.round(total * 10) / 10, by_process: byKind };
@@ -98,30 +136,43 @@ function peaks() {
 // ---- contention: CPU time of the whole machine against this browser's ---------------------
 const TICK = 100; // USER_HZ on Linux
 function machineBusy() {
-  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 8).map(Number);
+  const fields = fs
+    .readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1, 8)
+    .map(Number);
   const [user, nice, system, , , irq, softirq] = fields;
   return (user + nice + system + irq + softirq) / TICK;
 }
 
 function ownBusy() {
-  let total = process.cpuUsage();
+  const total = process.cpuUsage();
   let seconds = (total.user + total.system) / 1e6;
   for (const pid of children()) {
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       seconds += (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return seconds;
 }
 
+/** Starts metering; the returned function gives the cores other processes used since. */
 function contentionMeter() {
-  const start = { wall: performance.now(), machine: machineBusy(), own: ownBusy() };
+  const start = {
+    wall: performance.now(),
+    machine: machineBusy(),
+    own: ownBusy(),
+  };
   return () => {
     const wall = (performance.now() - start.wall) / 1000;
-    const others = (machineBusy() - start.machine) - (ownBusy() - start.own);
-    return Math.round(Math.max(others, 0) / wall * 100) / 100;
+    const others = machineBusy() - start.machine - (ownBusy() - start.own);
+    return Math.round((Math.max(others, 0) / wall) * 100) / 100;
   };
 }
 
@@ -131,189 +182,349 @@ let quietBudget = (request.quiet?.totalWaitS ?? 300) * 1000;
 /** Wait until other processes use less than `threshold` cores (bounded); returns seconds waited. */
 async function waitForQuiet() {
   const { threshold = 0.3, windowS = 2, maxWaitS = 45 } = request.quiet ?? {};
+  if (quietBudget <= 0) return { waited_s: 0, quiet: null };
   const started = performance.now();
   while (true) {
-    const meter = contentionMeter(); // the machine's busy time less this browser's
+    const meter = contentionMeter();
     await sleep(windowS * 1000);
     const others = meter();
     const waited = performance.now() - started;
-    if (others < threshold || waited > maxWaitS * 1000 || waited > quietBudget) {
+    if (
+      others < threshold ||
+      waited > maxWaitS * 1000 ||
+      waited > quietBudget
+    ) {
       quietBudget -= waited;
-      return { waited_s: Math.round(waited / 100) / 10, quiet: others < threshold, others_cores_before: others };
+      return {
+        waited_s: Math.round(waited / 100) / 10,
+        quiet: others < threshold,
+        others_cores_before: others,
+      };
     }
   }
 }
 
 // ---- the page ----------------------------------------------------------------------------
-async function openPage(browser, base, size, { plain = false } = {}) {
+// A configuration that hangs (a backend that never answers) is recorded as failed after this.
+const TIMEOUT_MS = (request.timeoutS ?? 900) * 1000;
+
+/** page.evaluate that gives up after TIMEOUT_MS. */
+function evaluate(page, fn, arg) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer after ${TIMEOUT_MS / 1000} s`)),
+      TIMEOUT_MS,
+    );
+  });
+  return Promise.race([page.evaluate(fn, arg), limit]).finally(() =>
+    clearTimeout(timer),
+  );
+}
+
+const inputUrl = (file) => `/inputs/${path.basename(file)}`;
+
+async function openPage(browser, base, file) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
-  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
-  await page.goto(`${base}${plain ? '/plain' : ''}/bench/page.html`);
-  const spec = request.inputs[String(size)];
-  const url = (file) => `../inputs/${path.basename(file)}`;
-  await page.evaluate((inputs) => window.bench.prepare(inputs), {
-    content: { url: url(spec.content.file), shape: spec.content.shape },
-    style: { url: url(spec.style.file), shape: spec.style.shape },
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
   });
+  await page.goto(`${base}/bench/${file}`);
   return { context, page, errors };
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const inputsOf = (size) => {
+  const spec = request.inputs[String(size)];
+  const url = ({ file, width, height }) => ({
+    url: inputUrl(file),
+    width,
+    height,
+  });
+  return { content: url(spec.content), style: url(spec.style) };
+};
 
 /** Cold start then warm runs of one configuration, in a fresh context. */
-async function measure(browser, base, backend, config, extra = {}) {
+async function measure(
+  browser,
+  base,
+  backend,
+  config,
+  { modelPath = "model.json", modelUrl, keep } = {},
+) {
   const gate = await waitForQuiet();
   const others = contentionMeter();
   const memoryResettable = resetPeaks();
-  const { context, page, errors } = await openPage(browser, base, config.size, extra);
+  const { context, page, errors } = await openPage(browser, base, "page.html");
   try {
-    const env = await page.evaluate((b) => window.bench.start(b),
-      { backend, threads: extra.threads, reportedCores: extra.reportedCores });
-    if (!env.ok) return { env, error: env.error ?? `backend ${backend} unavailable (got ${env.backend})` };
-    const modelUrl = extra.modelUrl ?? `../model/${extra.modelPath ?? 'model.json'}`;
-    const load = await page.evaluate((m) => window.bench.load(m), { url: modelUrl });
-    const run = (keep = false) => page.evaluate((r) => window.bench.run(r),
-      { iterations: config.iterations, maxResolution: config.size, keep });
-    const first = await run(Boolean(extra.keep));
-    let output = null;
-    if (extra.keep) output = await page.evaluate(() => window.bench.output());
+    await evaluate(
+      page,
+      (inputs) => window.bench.prepare(inputs),
+      inputsOf(config.size),
+    );
+    const load = await evaluate(page, (l) => window.bench.load(l), {
+      modelUrl: modelUrl ?? `/model/${modelPath}`,
+      backend,
+    });
+    if (!load.env.ok) {
+      return {
+        size: config.size,
+        iterations: config.iterations,
+        env: load.env,
+        error: `backend ${backend} unavailable (got ${load.env.backend}: ${load.env.error})`,
+      };
+    }
+    const run = (k = false) =>
+      evaluate(page, (r) => window.bench.run(r), {
+        iterations: config.iterations,
+        keep: k,
+      });
+    const first = await run(Boolean(keep));
+    const output = keep
+      ? await evaluate(page, () => window.bench.output())
+      : null;
     for (let i = 0; i < (config.warmup ?? 0); i++) await run();
     const times = [];
     for (let i = 0; i < (config.repeats ?? 0); i++) times.push(await run());
-    const record = {
-      size: config.size, iterations: config.iterations, env,
-      backend_s: env.backend_s, load_s: load.load_s, model_bytes: load.bytes, first_run_s: first,
-      cold_s: env.backend_s + load.load_s + first, times_s: times, warmup: config.warmup ?? 0,
-      memory: await page.evaluate(() => window.bench.memory()),
-      ...peaks(), peak_scope: memoryResettable ? 'config' : 'process', page_errors: errors,
+    return {
+      size: config.size,
+      iterations: config.iterations,
+      env: load.env,
+      load_s: load.load_s,
+      download_s: load.download_s,
+      warmup_s: load.warmup_s,
+      model_bytes: load.model_bytes,
+      first_run_s: first,
+      cold_s: load.load_s + first,
+      times_s: times,
+      warmup: config.warmup ?? 0,
+      memory: await evaluate(page, () => window.bench.memory()),
+      ...peaks(),
+      peak_scope: memoryResettable ? "config" : "process",
+      page_errors: errors,
       quiet_gate: gate,
+      ...(output ? { output } : {}),
+      others_cores: others(),
     };
-    if (extra.profile) {
-      say(`profiling ${backend} at ${config.size}`);
-      record.profile = await page.evaluate((p) => window.bench.profile(p),
-        { iterations: config.iterations, maxResolution: config.size });
-    }
-    if (output) record.output = output;
-    record.others_cores = others();
-    return record;
   } catch (error) {
-    return { size: config.size, iterations: config.iterations, error: String(error.message ?? error), page_errors: errors };
+    return {
+      size: config.size,
+      iterations: config.iterations,
+      error: String(error.message ?? error),
+      page_errors: errors,
+    };
   } finally {
     await context.close();
   }
 }
 
-/** Only start the backend: is it there, and what did it pick (threads, renderer)? */
-async function probeBackend(browser, base, spec) {
-  const context = await browser.newContext();
+/** The kept output (RGB bytes) into outputsDir; the record names the file instead. */
+function keepOutput(record, name) {
+  if (record.output) record.output_file = path.join(request.outputsDir, name);
+  if (record.output)
+    fs.writeFileSync(record.output_file, Buffer.from(record.output, "base64"));
+  delete record.output;
+  return record;
+}
+
+/**
+ * Files as a user picks them, stylized as the page's Stylize button does (the browser resizes
+ * them to the working size, then the worker runs): each of `files` in turn, `repeats` rounds,
+ * after the worker's load on wasm.
+ */
+async function photos(browser, base) {
+  const { files, style, maxResolution, iterations, repeats } = request.photos;
+  const gate = await waitForQuiet();
+  const others = contentionMeter();
+  const { context, page, errors } = await openPage(browser, base, "page.html");
+  const result = {
+    max_resolution: maxResolution,
+    iterations,
+    quiet_gate: gate,
+    runs: {},
+  };
   try {
-    const page = await context.newPage();
-    await page.goto(`${base}/bench/page.html`);
-    return await page.evaluate((b) => window.bench.start(b),
-      { backend: spec.name, threads: spec.threads, reportedCores: spec.reportedCores });
+    const urls = Object.fromEntries(
+      Object.entries(files).map(([name, file]) => [name, inputUrl(file)]),
+    );
+    result.intake_s = await evaluate(page, (p) => window.bench.photos(p), {
+      files: urls,
+      modelUrl: "/model/",
+    });
+    result.load = await evaluate(page, (l) => window.bench.load(l), {
+      modelUrl: "/model/model.json",
+      backend: "wasm",
+    });
+    for (let round = 0; round < repeats; round++) {
+      for (const name of Object.keys(files).filter((n) => n !== style)) {
+        say(
+          `photo ${name} at ${maxResolution} px: round ${round + 1} of ${repeats}`,
+        );
+        const run = await evaluate(page, (r) => window.bench.photoRun(r), {
+          name,
+          style,
+          maxResolution,
+          iterations,
+        });
+        const entry = (result.runs[name] ??= {
+          working_size: run.working_size,
+          times_s: [],
+          worker_s: [],
+        });
+        entry.times_s.push(run.s);
+        entry.worker_s.push(run.worker_s);
+      }
+    }
   } catch (error) {
-    return { ok: false, error: String(error.message ?? error) };
+    result.error = String(error.message ?? error);
   } finally {
+    result.page_errors = errors;
+    result.others_cores = others();
     await context.close();
   }
+  return result;
 }
 
-function writeOutput(name, base64) {
-  const file = path.join(request.outputsDir, name);
-  fs.writeFileSync(file, Buffer.from(base64, 'base64'));
-  return file;
-}
-
-async function launch(args) {
-  return chromium.launch({ executablePath: request.chromium, args, headless: true });
-}
-
-async function main() {
-  const { server, url } = await startServer(request);
-  let browser = await launch(BASE_ARGS);
-  response.browser = { version: browser.version(), args: BASE_ARGS };
+/** tf.profile of one run and the attention's products: TF.js itself, outside the worker. */
+async function diagnostics(browser, base) {
+  const { context, page } = await openPage(browser, base, "diagnostics.html");
   try {
-    for (const spec of request.backends) {
-      say(`${spec.name}: starting`);
-      const entry = { records: [], args: BASE_ARGS };
-      response.backends[spec.name] = entry;
-      let active = browser;
-      // A backend that fails to start gets one more try with `retryArgs` (e.g. SwiftShader).
-      let probe = await probeBackend(active, url, spec);
-      if (!probe.ok && spec.retryArgs) {
-        entry.first_attempt = { args: BASE_ARGS, env: probe };
-        say(`${spec.name}: unavailable (${probe.error ?? probe.backend}); retrying with ${spec.retryArgs.join(' ')}`);
-        entry.args = [...BASE_ARGS, ...spec.retryArgs];
-        active = await launch(entry.args);
-        probe = await probeBackend(active, url, spec);
-      }
-      entry.env = probe;
-      if (!probe.ok) {
-        entry.error = probe.error ?? `backend ${spec.name} unavailable (got ${probe.backend})`;
-        say(`${spec.name}: ${entry.error}`);
-        if (active !== browser) await active.close();
-        save();
-        continue;
-      }
-      for (const config of spec.configs) {
-        const profile = request.profile && request.profile.backend === spec.name &&
-          request.profile.size === config.size && request.profile.iterations === config.iterations;
-        say(`${spec.name} ${config.size}px it ${config.iterations}: ${config.repeats} runs`);
-        const record = await measure(active, url, spec.name, config,
-          { profile, keep: config.keep, threads: spec.threads, reportedCores: spec.reportedCores });
-        if (record.output) {
-          record.output_file = writeOutput(`tfjs-${spec.name}-${config.size}-${config.iterations}.f32`, record.output);
-          delete record.output;
-        }
-        if (record.profile) { response.profile = { backend: spec.name, ...config, ...record.profile }; delete record.profile; }
-        entry.records.push(record);
-        if (record.error) { say(`${spec.name}: ${record.error}`); }
-        save();
-        if (record.error && !record.times_s) break;
-      }
-      if (active !== browser) await active.close();
-    }
-    // The wasm backend as TF.js configures itself, and on a page without cross-origin isolation.
-    for (const check of request.threadsCheck ?? []) {
-      say(`wasm threads check: ${check.label}`);
-      const record = await measure(browser, url, 'wasm', check, { plain: check.plain, threads: check.threads });
-      response.threads_check.push({ label: check.label, plain: check.plain, ...record });
+    const env = await evaluate(page, () => window.diagnostics.start());
+    if (request.profile) {
+      const { size, iterations, controls } = request.profile;
+      say(`profiling wasm at ${size}`);
+      await waitForQuiet();
+      await evaluate(page, (m) => window.diagnostics.load(m), {
+        modelUrl: "/model/model.json",
+      });
+      const profile = await evaluate(
+        page,
+        (p) => window.diagnostics.profile(p),
+        { ...inputsOf(size), iterations, controls },
+      );
+      response.profile = {
+        backend: "wasm",
+        size,
+        iterations,
+        threads: env.wasm_threads,
+        ...profile,
+      };
       save();
     }
-    // The attention's products as converted (operand transposed by flag) and with explicit
-    // transposes, on wasm: the evidence for the conversion change that matters most.
     for (const check of request.matmulCheck ?? []) {
       say(`wasm matmul check: ${check.label}`);
       await waitForQuiet();
-      const context = await browser.newContext();
+      const others = contentionMeter();
       try {
-        const page = await context.newPage();
-        await page.goto(`${url}/bench/page.html`);
-        const env = await page.evaluate((b) => window.bench.start(b),
-          { backend: 'wasm', threads: check.threads, reportedCores: check.reportedCores });
-        const others = contentionMeter();
-        const times = await page.evaluate((c) => window.bench.matmulCheck(c), check);
-        response.matmul_check.push({ ...check, threads: env.wasm_threads, times_ms: times, others_cores: others() });
+        const times = await evaluate(
+          page,
+          (c) => window.diagnostics.matmulCheck(c),
+          check,
+        );
+        response.matmul_check.push({
+          ...check,
+          threads: env.wasm_threads,
+          times_ms: times,
+          others_cores: others(),
+        });
       } catch (error) {
-        response.matmul_check.push({ ...check, error: String(error.message ?? error) });
-      } finally {
-        await context.close();
+        response.matmul_check.push({
+          ...check,
+          error: String(error.message ?? error),
+        });
       }
       save();
     }
-    for (const experiment of request.experiments ?? []) {
-      say(`experiment ${experiment.name}: ${experiment.size}px it ${experiment.iterations}`);
-      const record = await measure(browser, url, 'wasm', experiment, {
-        modelUrl: `../experiments/${experiment.name}/model.json`, keep: true,
-        threads: experiment.threads, reportedCores: experiment.reportedCores,
-      });
-      if (record.output) {
-        record.output_file = writeOutput(`experiment-${experiment.name}-${experiment.size}.f32`, record.output);
-        delete record.output;
+  } finally {
+    await context.close();
+  }
+}
+
+async function main() {
+  const mounts = {
+    "/bench": path.join(request.repo, "bench", "tfjs"),
+    "/inputs": request.inputsDir,
+    "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
+    ...(request.experimentsDir
+      ? { "/experiments": request.experimentsDir }
+      : {}),
+  };
+  const serve = (isolated) =>
+    startServer({ port: 0, modelDir: request.modelDir, mounts, isolated });
+  const servers = [await serve(true), await serve(false)];
+  const [url, plainUrl] = servers.map(
+    (s) => `http://127.0.0.1:${s.address().port}`,
+  );
+  const browsers = new Map(); // extra Chromium flags -> browser
+  const browserFor = async (args = []) => {
+    const key = args.join(" ");
+    if (!browsers.has(key)) {
+      browsers.set(
+        key,
+        await chromium.launch({
+          executablePath: request.chromium,
+          args: [...BASE_ARGS, ...args],
+          headless: true,
+        }),
+      );
+    }
+    return browsers.get(key);
+  };
+  try {
+    const browser = await browserFor();
+    response.browser = { version: browser.version(), args: BASE_ARGS };
+    for (const spec of request.backends) {
+      say(`${spec.name}: starting`);
+      const entry = { records: [], args: [...BASE_ARGS, ...(spec.args ?? [])] };
+      response.backends[spec.name] = entry;
+      const active = await browserFor(spec.args);
+      for (const config of spec.configs) {
+        say(
+          `${spec.name} ${config.size}px it ${config.iterations}: ${config.repeats} runs`,
+        );
+        const record = await measure(active, url, spec.name, config, {
+          keep: config.keep,
+        });
+        entry.records.push(
+          keepOutput(
+            record,
+            `tfjs-${spec.name}-${config.size}-${config.iterations}.rgb`,
+          ),
+        );
+        entry.env = entry.env ?? record.env;
+        save();
+        if (record.error) {
+          say(`${spec.name}: ${record.error}`);
+          entry.error = record.error;
+          break;
+        }
       }
+    }
+    // The worker on a page without cross-origin isolation: no SharedArrayBuffer, no threads.
+    for (const check of request.plainCheck ?? []) {
+      say(`wasm without isolation: ${check.label}`);
+      const record = await measure(browser, plainUrl, "wasm", check);
+      response.threads_check.push({
+        label: check.label,
+        plain: true,
+        ...record,
+      });
+      save();
+    }
+    for (const experiment of request.experiments ?? []) {
+      say(
+        `experiment ${experiment.name}: ${experiment.size}px it ${experiment.iterations}`,
+      );
+      const record = await measure(browser, url, "wasm", experiment, {
+        modelUrl: `/experiments/${experiment.name}/model.json`,
+        keep: true,
+      });
+      keepOutput(
+        record,
+        `experiment-${experiment.name}-${experiment.size}.rgb`,
+      );
       response.experiments.push({ name: experiment.name, ...record });
       save();
     }
@@ -321,23 +532,30 @@ async function main() {
       const v = request.variants;
       for (const [name, modelPath] of Object.entries(v.models)) {
         say(`variant ${name}`);
-        const record = await measure(browser, url, v.backend,
+        const record = await measure(
+          browser,
+          url,
+          v.backend,
           { size: v.size, iterations: v.iterations, repeats: 0 },
-          { modelPath, keep: true, threads: v.threads, reportedCores: v.reportedCores });
-        if (record.output) {
-          record.output_file = writeOutput(`variant-${name}-${v.size}.f32`, record.output);
-          delete record.output;
-        }
+          { modelPath, keep: true },
+        );
+        keepOutput(record, `variant-${name}-${v.size}.rgb`);
         response.variants.push({ name, path: modelPath, ...record });
         save();
       }
     }
+    if (request.photos) {
+      response.photos = await photos(browser, url);
+      save();
+    }
+    if (request.profile || request.matmulCheck?.length)
+      await diagnostics(browser, url);
   } catch (error) {
     response.errors.push(String(error.stack ?? error));
   } finally {
     save();
-    await browser.close();
-    server.close();
+    for (const browser of browsers.values()) await browser.close();
+    for (const server of servers) server.close();
   }
 }
 
