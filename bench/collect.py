@@ -22,64 +22,6 @@ def say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-class Contention:
-    """CPU time that processes outside this benchmark used while a part of it ran.
-
-    The machine is shared: `others_cores` is the busy CPU time of the whole machine (from
-    /proc/stat) minus this process's and its children's, over the wall time. Near 0 means the
-    part had the machine to itself; 1.0 means another process kept one core busy throughout.
-    """
-
-    def __enter__(self) -> "Contention":
-        self.started = time.perf_counter()
-        self.busy, self.own = _machine_busy_s(), _own_cpu_s()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        wall = time.perf_counter() - self.started
-        others = (_machine_busy_s() - self.busy) - (_own_cpu_s() - self.own)
-        self.result = {"wall_s": round(wall, 1), "others_cores": round(max(others, 0.0) / wall, 2)}
-
-
-def wait_for_quiet(threshold: float = 0.3, window_s: float = 2.0, max_wait_s: float = 45.0) -> dict:
-    """Wait (bounded) until other processes use fewer than `threshold` cores.
-
-    Called while this benchmark is idle, so the machine's busy time is the others'.
-    """
-    started = time.perf_counter()
-    while True:
-        busy = _machine_busy_s()
-        time.sleep(window_s)
-        others = (_machine_busy_s() - busy) / window_s
-        waited = time.perf_counter() - started
-        if others < threshold or waited >= max_wait_s:
-            return {
-                "waited_s": round(waited, 1),
-                "quiet": others < threshold,
-                "others_cores_before": round(others, 2),
-            }
-
-
-def _machine_busy_s() -> float:
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:8]]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq = fields
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    import resource
-
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def run_python_runtime(
     runtime: str,
     configs: list[Config],

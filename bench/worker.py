@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import quiet
 from bench.images import pair
 
 Stylize = Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]
@@ -178,24 +179,12 @@ LOADERS = {
 }
 
 
-def _cpu_s() -> tuple[float, float]:
-    """(busy CPU seconds of the whole machine, of this process)."""
-    import os
-    import resource
-
-    with open("/proc/stat") as stat:
-        user, nice, system, _idle, _wait, irq, softirq = map(int, stat.readline().split()[1:8])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    machine = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-    return machine, usage.ru_utime + usage.ru_stime
-
-
 def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) -> dict:
     content, style = pair(config["size"])
     iterations = config["iterations"]
     resettable = reset_peak()
     # The contention meter spans the warm-up and every repeat: its own start, not a repeat's.
-    metered, (machine, own) = time.perf_counter(), _cpu_s()
+    others = quiet.meter()
     first = None
     for _ in range(config["warmup"]):
         first = stylize(content, style, iterations, config["size"])
@@ -217,7 +206,7 @@ def measure(stylize: Stylize, config: dict, outputs: Path | None, runtime: str) 
         "times_s": [round(t, 4) for t in times],
         "peak_mb": peak_mb(),
         "peak_scope": "config" if resettable else "process",
-        "others_cores": _others_cores(metered, machine, own),
+        "others_cores": others()["others_cores"],
     }
 
 
@@ -225,32 +214,11 @@ RETRY_ABOVE = 0.5  # cores used by other processes during a configuration that e
 QUIET_BUDGET = {"seconds": 120.0}  # total waiting per runtime
 
 
-def wait_for_quiet(threshold: float = 0.3, window_s: float = 1.0, max_wait_s: float = 30.0) -> dict:
-    """Wait (bounded) until other processes use fewer than `threshold` cores; this process is
-    idle meanwhile, so the machine's busy time is the others'."""
-    if QUIET_BUDGET["seconds"] <= 0:
-        return {"waited_s": 0.0, "quiet": None}
-    started = time.perf_counter()
-    while True:
-        machine, own = _cpu_s()
-        time.sleep(window_s)
-        machine_now, own_now = _cpu_s()
-        others = max((machine_now - machine) - (own_now - own), 0.0) / window_s
-        waited = time.perf_counter() - started
-        if others < threshold or waited >= min(max_wait_s, QUIET_BUDGET["seconds"]):
-            QUIET_BUDGET["seconds"] -= waited
-            return {
-                "waited_s": round(waited, 1),
-                "quiet": others < threshold,
-                "others_cores_before": round(others, 2),
-            }
-
-
-def _others_cores(started: float, machine: float, own: float) -> float:
-    """Cores that other processes kept busy, on average, since `started`."""
-    wall = time.perf_counter() - started
-    machine_now, own_now = _cpu_s()
-    return round(max((machine_now - machine) - (own_now - own), 0.0) / wall, 2)
+def wait_for_quiet() -> dict:
+    """The quiet gate within this runtime's share of waiting (QUIET_BUDGET)."""
+    gate = quiet.wait_for_quiet(window_s=1.0, max_wait_s=min(30.0, QUIET_BUDGET["seconds"]))
+    QUIET_BUDGET["seconds"] -= gate["waited_s"]
+    return gate
 
 
 def main(argv: list[str]) -> int:
