@@ -275,9 +275,6 @@ def main(argv: list[str] | None = None) -> int:
             if tfjs
             else None,
             "tfjs_threads": threads_rows(tfjs, wasm_main) if tfjs else [],
-            "experiments": results.experiment_records(
-                tfjs, runs, collect.read_output, work / "tfjs-outputs"
-            ),
             "matmul_check": tfjs.get("matmul_check", []),
             "photos": results.photo_records(tfjs),
             "quantization_study": quantization,

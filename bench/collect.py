@@ -123,20 +123,12 @@ def write_photos(config: Config, folder: Path) -> dict:
 
 def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: dict) -> dict:
     """The browser part: the shipped worker on every backend of the plan, without isolation,
-    on the experiments and the variants; then the profile and the matmul checks."""
-    from bench import experiments as rewrites
-
-    experiments_dir = work / "experiments"
-    experiments, made = [], {}
-    for name, configs in plan.experiments.items():
-        made[name] = getattr(rewrites, name.replace("-", "_"))(model_dir, experiments_dir / name)
-        experiments += [{"name": name, **c.as_dict()} for c in configs]
+    on the variants and on photos; then the profile and the matmul checks."""
     sizes = sorted(
         {c.size for configs in plan.tfjs.values() for c in configs}
         | {c["config"].size for c in plan.plain_check}
         | ({plan.variants.size} if plan.variants else set())
         | ({plan.profile.size} if plan.profile else set())
-        | {c["size"] for c in experiments}
     )
     outputs = work / "tfjs-outputs"
     outputs.mkdir(parents=True, exist_ok=True)
@@ -156,12 +148,10 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
         "modelDir": str(model_dir),
         "inputsDir": str(work / "inputs"),
         "outputsDir": str(outputs),
-        "experimentsDir": str(experiments_dir),
         "inputs": write_inputs(sizes, work / "inputs"),
         "backends": backends,
         "plainCheck": [{"label": c["label"], **c["config"].as_dict()} for c in plan.plain_check],
         "matmulCheck": plan.matmul_checks,
-        "experiments": experiments,
         "quiet": {
             "threshold": 0.3,
             "windowS": 2,
@@ -213,8 +203,6 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
     if done.returncode != 0:
         response.setdefault("errors", []).append(f"run.mjs exited with {done.returncode}")
     response["wall_s"] = round(time.perf_counter() - started, 1)
-    for record in response.get("experiments", []):
-        record["rewrite"] = made.get(record["name"])
     return response
 
 

@@ -36,8 +36,6 @@ class Plan:
     plain_check: list[dict] = field(default_factory=list)
     # The attention's products on wasm with and without transpose flags: (n, m, c) shapes.
     matmul_checks: list[dict] = field(default_factory=list)
-    # Rewritten copies of the model (bench/experiments.py), measured like the main model.
-    experiments: dict[str, list[Config]] = field(default_factory=dict)
     quantization_study: bool = False
     # Wait for other processes to quiet down before each part and configuration.
     quiet: bool = True
@@ -94,7 +92,6 @@ def full_plan() -> Plan:
                 "skip": ["scores_transpose_flag", "gathered_transpose_flag"],
             },
         ],
-        experiments={"transpose-small-operand": [Config(512, 1, 1, 0)]},
         quantization_study=True,
         variants=Config(512, 1, 0, 0),
         photos=Config(512, 1, 2, 0),

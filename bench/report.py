@@ -291,30 +291,6 @@ def quantization_lines(study: dict) -> list[str]:
     return lines
 
 
-def experiment_lines(experiments: list[dict]) -> list[str]:
-    lines = [
-        "| experiment | size | it | median (s) | converted model (s) | speed-up | x PyTorch "
-        "| max difference |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for e in experiments:
-        if e.get("error"):
-            lines.append(
-                f"| {e['name']} | {e.get('size')} | {e.get('iterations')} | failed: "
-                f"{e['error']} |||||"
-            )
-            continue
-        diff = e.get("difference_from_converted", {}).get("max_abs_error")
-        lines.append(
-            f"| {e['name']} | {e['size']} | {e['iterations']} | "
-            f"{_seconds(e['median_s'])}{_busy(e)} "
-            f"| {_seconds(e.get('converted_median_s', float('nan')))} | "
-            f"x{e.get('speedup', float('nan')):.2f} | x{e.get('over_pytorch', float('nan')):.2f} "
-            f"| {'' if diff is None else f'{diff:.1e}'} |"
-        )
-    return lines
-
-
 def limit_lines(limits: dict) -> list[str]:
     """The floor under TF.js wasm's time on this machine, in words, from `results.limits`."""
     gflop = limits["flops"] / 1e9
@@ -401,13 +377,6 @@ def render(results: dict) -> str:
             "loss is inherent in the rule, not a bug in loading.",
         )
         out += quantization_lines(results["quantization_study"])
-    if results.get("experiments"):
-        out += _section(
-            "Prototype conversion changes (bench/experiments.py)",
-            "Rewritten copies of the converted TF.js model, measured on wasm like the model "
-            "itself: what a change to convert/ would buy.",
-        )
-        out += experiment_lines(results["experiments"])
     out += [*_section("Peers"), *peers_lines(results)]
     out += [*_section("How this was measured"), *(f"- {line}" for line in results["plan"])]
     out += contention_lines(results)

@@ -128,10 +128,6 @@ def photo_records(response: dict) -> dict | None:
     return record
 
 
-def _mb(value: float | None) -> float | None:
-    return None if value is None else round(value / 2**20, 1)
-
-
 def find(records: list[dict], runtime: str, size: int, iterations: int, backend: str | None = None):
     for record in records:
         same = (record["runtime"], record["size"], record["iterations"]) == (
@@ -167,45 +163,6 @@ def ratios(records: list[dict], sizes: list[int], iterations: list[int]) -> list
                 row["ours/original"] = round(base["median_s"] / original["median_s"], 2)
             rows.append(row)
     return rows
-
-
-def experiment_records(response: dict, runs: list[dict], read, outputs: Path) -> list[dict]:
-    """Each rewritten model against the converted one: speed-up and output difference."""
-    records = []
-    for raw in response.get("experiments", []):
-        record: dict = {
-            "name": raw["name"],
-            "size": raw.get("size"),
-            "iterations": raw.get("iterations"),
-            "rewrite": raw.get("rewrite"),
-        }
-        times = raw.get("times_s") or []
-        if raw.get("error") or not times:
-            record["error"] = raw.get("error", "no timed runs")
-            records.append(record)
-            continue
-        record |= {
-            **summary(times),
-            "cold_s": round(raw["cold_s"], 3),
-            "first_run_s": round(raw["first_run_s"], 3),
-            "load_s": raw["load_s"],
-            "peak_mb": raw["peak_mb"],
-            "others_cores": raw.get("others_cores"),
-        }
-        base = find(runs, "tfjs", raw["size"], raw["iterations"], "wasm")
-        if base:
-            record["converted_median_s"] = base["median_s"]
-            record["speedup"] = round(base["median_s"] / record["median_s"], 2)
-            torch = find(runs, "pytorch", raw["size"], raw["iterations"])
-            if torch:
-                record["over_pytorch"] = round(record["median_s"] / torch["median_s"], 2)
-        reference = outputs / f"tfjs-wasm-{raw['size']}-{raw['iterations']}.f32"
-        if raw.get("output_file") and reference.exists():
-            record["difference_from_converted"] = output_error(
-                read(Path(raw["output_file"]), raw["size"]), read(reference, raw["size"])
-            )
-        records.append(record)
-    return records
 
 
 def output_error(result: np.ndarray, reference: np.ndarray) -> dict:

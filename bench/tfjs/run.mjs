@@ -10,7 +10,7 @@
 //    variants?: {backend, size, iterations, models: {NAME: "path/model.json"}},
 //    profile?: {size, iterations}, plainCheck?: [{label, size, iterations, repeats}],
 //    matmulCheck?: [{label, n, m, c, repeats, skip}],
-//    experiments?: [{name, size, iterations, repeats}], experimentsDir, quiet?: {...},
+//    quiet?: {...},
 //    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats}}
 // Each configuration runs in a fresh browser context (empty HTTP cache and Cache Storage, new
 // renderer and worker), so its first stylization is a true cold start: the worker's backend
@@ -50,7 +50,6 @@ const response = {
   backends: {},
   threads_check: [],
   matmul_check: [],
-  experiments: [],
   variants: [],
   profile: null,
   photos: null,
@@ -252,7 +251,7 @@ async function measure(
   base,
   backend,
   config,
-  { modelPath = "model.json", modelUrl, keep } = {},
+  { modelPath = "model.json", keep } = {},
 ) {
   const gate = await waitForQuiet();
   const others = contentionMeter();
@@ -265,7 +264,7 @@ async function measure(
       inputsOf(config.size),
     );
     const load = await evaluate(page, (l) => window.bench.load(l), {
-      modelUrl: modelUrl ?? `/model/${modelPath}`,
+      modelUrl: `/model/${modelPath}`,
       backend,
     });
     if (!load.env.ok) {
@@ -447,9 +446,6 @@ async function main() {
     "/bench": path.join(request.repo, "bench", "tfjs"),
     "/inputs": request.inputsDir,
     "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
-    ...(request.experimentsDir
-      ? { "/experiments": request.experimentsDir }
-      : {}),
   };
   const serve = (isolated) =>
     startServer({ port: 0, modelDir: request.modelDir, mounts, isolated });
@@ -511,21 +507,6 @@ async function main() {
         plain: true,
         ...record,
       });
-      save();
-    }
-    for (const experiment of request.experiments ?? []) {
-      say(
-        `experiment ${experiment.name}: ${experiment.size}px it ${experiment.iterations}`,
-      );
-      const record = await measure(browser, url, "wasm", experiment, {
-        modelUrl: `/experiments/${experiment.name}/model.json`,
-        keep: true,
-      });
-      keepOutput(
-        record,
-        `experiment-${experiment.name}-${experiment.size}.rgb`,
-      );
-      response.experiments.push({ name: experiment.name, ...record });
       save();
     }
     if (request.variants) {
