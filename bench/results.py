@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.pipeline import error_summary
+
 PYTHON_BACKEND = "cpu"  # every Python runtime here runs on the CPU
 TARGET_TFJS_OVER_PYTORCH = 2.0
 TARGET_COLD_OVER_WARM = 2.0
@@ -166,13 +168,10 @@ def ratios(records: list[dict], sizes: list[int], iterations: list[int]) -> list
 
 
 def output_error(result: np.ndarray, reference: np.ndarray) -> dict:
-    errors = np.abs(result.astype(np.float64) - reference.astype(np.float64))
-    mse = float(np.mean(errors**2))
-    return {
-        "mean_abs_error": round(float(errors.mean()), 6),
-        "max_abs_error": round(float(errors.max()), 6),
-        "psnr": None if mse == 0 else round(float(10 * np.log10(1.0 / mse)), 2),
-    }
+    """The converter's error summary (max, mean, PSNR), in float64, rounded for the tables."""
+    as_float = lambda a: [a.astype(np.float64)]  # noqa: E731
+    errors = error_summary(as_float(result), as_float(reference))
+    return {k: None if v is None else round(v, 2 if k == "psnr" else 6) for k, v in errors.items()}
 
 
 def variant_records(response: dict, read, model_dir: Path) -> list[dict]:
