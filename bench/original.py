@@ -129,12 +129,11 @@ class OriginalLoop(nn.Module):
 
 def load_original(directory: Path) -> OriginalLoop:
     """The loop on the release files in `directory` (this project's weights layout)."""
-    from sanet.weights import find_checkpoints, read_state_dict
+    from sanet.weights import find_checkpoints, load_model, read_state_dict
 
     files = find_checkpoints(directory)
     vgg = read_state_dict(files.vgg)
-    widths = tuple(int(vgg[k].shape[0]) for k in ("2.weight", "9.weight", "16.weight", "29.weight"))
-    model = OriginalLoop(widths)  # type: ignore[arg-type]
+    model = OriginalLoop(load_model(directory)[0].widths)  # the widths as the package reads them
     used = {k: v for k, v in vgg.items() if int(k.split(".")[0]) < SLICE_ENDS[-1]}
     model.vgg.load_state_dict(used)
     model.decoder.load_state_dict(read_state_dict(files.decoder))
