@@ -4,6 +4,7 @@
 #                        plus 2-4 minutes when the bench model has to be converted first, plus
 #                        bounded waits while other processes keep the machine busy; writes
 #                        bench/results.json, bench/results.md, bench/profile.{json,md}
+#                        (the TF.js part drives the page's worker, web/dist/, built first)
 #   make bench-model     convert the full-size architecture (untrained demo weights) into
 #                        $(BENCH_MODEL) when missing or when sanet/ or convert/ changed;
 #                        never touches web/model/
@@ -30,7 +31,8 @@ $(BENCH_MODEL)/.built: $(BENCH_SOURCES) | install
 
 bench-model: $(BENCH_MODEL)/.built
 
-bench: bench-model
+# The TF.js part measures the shipped worker: web/dist/ as `make web` builds it.
+bench: bench-model $(WEB_BUILD_STAMP)
 	@test -x "$(BENCH_CHROMIUM)" || echo "bench: no Chromium at $(BENCH_CHROMIUM): the TF.js part will be recorded as failed (apt-get install chromium)" >&2
 	$(BIN)/python -m bench --build $(BENCH_MODEL) --out $(BENCH_OUT) --chromium "$(BENCH_CHROMIUM)" \
 		$(if $(BENCH_PEERS_PATH),--peers-path "$(BENCH_PEERS_PATH)") $(BENCH_FLAGS)
