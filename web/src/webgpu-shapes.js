@@ -17,7 +17,9 @@ const SMALL = 1000;
 /** Runs kernel `name` with the CPU backend's implementation; outputs land on `backend`. */
 function runOnCpu(name, { inputs, backend, attrs }) {
   const cpu = tf.findBackend('cpu');
-  const move = (info) => cpu.makeTensorInfo(info.shape, info.dtype, backend.readSync(info.dataId));
+  // Optional inputs (a fused matmul's bias, ...) may be absent: they stay absent.
+  const move = (info) =>
+    info && cpu.makeTensorInfo(info.shape, info.dtype, backend.readSync(info.dataId));
   // Most kernels take named inputs; a few (Pack, Concat, AddN) take a list.
   const moved = Array.isArray(inputs)
     ? inputs.map(move)
@@ -32,7 +34,7 @@ function runOnCpu(name, { inputs, backend, attrs }) {
     });
     return Array.isArray(result) ? back : back[0];
   } finally {
-    for (const info of Object.values(moved)) cpu.disposeData(info.dataId);
+    for (const info of Object.values(moved)) if (info) cpu.disposeData(info.dataId);
   }
 }
 
