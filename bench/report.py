@@ -318,14 +318,15 @@ def photo_lines(photos: dict) -> list[str]:
         return [f"Not measured: {photos['error']}"]
     lines = [
         "| file | working size | as the page runs it (s) | of it: worker (s) "
-        "| reading the file (s) |",
-        "|---|---|---:|---:|---:|",
+        "| of it: decode and resize (s) | reading the file (s) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for name, f in photos["files"].items():
         lines.append(
             f"| {name}.jpg | {f['working_size'][0]}x{f['working_size'][1]} | "
             f"{_seconds(f['median_s'])} ({_seconds(f['min_s'])}-{_seconds(f['max_s'])}) | "
-            f"{_seconds(f['worker_median_s'])} | {_seconds(f['intake_s'])} |"
+            f"{_seconds(f['worker_median_s'])} | {f['page_median_s']:.3f} | "
+            f"{_seconds(f['intake_s'])} |"
         )
     if photos.get("ratio"):
         ratio = photos["ratio"]

@@ -117,6 +117,14 @@ def photo_records(response: dict) -> dict | None:
             "intake_s": raw["intake_s"].get(name),
             **summary(entry["times_s"]),
             "worker_median_s": round(statistics.median(entry["worker_s"]), 4),
+            # What the page adds around the worker (the browser's decode and resize): steadier
+            # than the totals on a busy machine, since it does not include the model's time.
+            "page_median_s": round(
+                statistics.median(
+                    t - w for t, w in zip(entry["times_s"], entry["worker_s"], strict=True)
+                ),
+                4,
+            ),
         }
         for name, entry in raw["runs"].items()
     }

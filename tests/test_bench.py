@@ -283,6 +283,7 @@ def test_photo_records_compare_the_photo_with_the_image_at_the_working_size():
     assert record["ratio"] == {"over": "image-512x384", "photo_over_image": 1.75}
     assert record["files"]["photo-4000x3000"]["median_s"] == 7.0
     assert record["files"]["photo-4000x3000"]["worker_median_s"] == 5.5
+    assert record["files"]["photo-4000x3000"]["page_median_s"] == 1.0  # of 1.0, 3.5, 1.0
     markdown = report.photo_lines(record)
-    assert "| photo-4000x3000.jpg | 512x384 | 7.00 (6.00-9.00) | 5.50 | 0.90 |" in markdown
+    assert "| photo-4000x3000.jpg | 512x384 | 7.00 (6.00-9.00) | 5.50 | 1.000 | 0.90 |" in markdown
     assert markdown[-1] == "The photo takes x1.75 the time of image-512x384."
