@@ -128,6 +128,8 @@ def load_onnxruntime(build: Path) -> tuple[Stylize, dict]:
 def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
     import tensorflow as tf
 
+    from convert import contract
+
     signature = tf.saved_model.load(str(build / "tf" / "sanet_module")).signatures[
         "serving_default"
     ]
@@ -139,6 +141,7 @@ def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
             iterations=tf.constant(iterations, tf.int32),
             max_resolution=tf.constant(size, tf.int32),
             strength=tf.constant(1.0, tf.float32),
+            **{name: tf.constant(value) for name, value in contract.CONTROLS_OFF.items()},
         )
         return result["result"].numpy()
 
