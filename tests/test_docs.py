@@ -381,18 +381,17 @@ def test_parity_renders_every_check_and_a_summary_per_stage():
 
 
 def test_bench_without_results_says_how_to_make_them():
-    assert "`make bench` writes it" in generated.render_bench(None, True)
-    assert "python -m bench" in generated.render_bench(None, False)
-    rows = [line for line in generated.render_bench(BENCH, True).splitlines() if "| " in line]
+    assert "`make bench` writes it" in generated.render_bench(None)
+    rows = [line for line in generated.render_bench(BENCH).splitlines() if "| " in line]
     assert len(rows) == 2 + 2 + 2 + 1  # two tables: header, rule, rows
 
 
 def test_bench_page_prefers_the_suites_own_report(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps(BENCH))
-    assert "| pytorch | cpu | 512 |" in generated.render_bench_page(results, True)
+    assert "| pytorch | cpu | 512 |" in generated.render_bench_page(results)
     (tmp_path / "results.md").write_text("### Latency\n\n| runtime | 256 px |\n|---|---|\n")
-    page = generated.render_bench_page(results, True)
+    page = generated.render_bench_page(results)
     assert page.endswith("### Latency\n\n| runtime | 256 px |\n|---|---|\n")
     assert "pytorch | cpu" not in page
 

@@ -91,10 +91,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         if name == "variants":
             return generated.render_variants(generated.read_json(parity))
         if name == "bench":
-            return generated.render_bench_page(
-                _path("SANET_DOCS_BENCH", "bench/results.json"),
-                generated.has_make_target(ROOT, "bench"),
-            )
+            return generated.render_bench_page(_path("SANET_DOCS_BENCH", "bench/results.json"))
         if name == "cli":
             return generated.render_cli()
         if name == "api":
