@@ -130,9 +130,8 @@ def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
 
     from convert import contract
 
-    signature = tf.saved_model.load(str(build / "tf" / "sanet_module")).signatures[
-        "serving_default"
-    ]
+    module = tf.saved_model.load(str(build / "tf" / "sanet_module"))
+    signature = module.signatures[contract.SIGNATURE_KEY]
 
     def stylize(content, style, iterations, size):
         result = signature(

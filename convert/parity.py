@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from convert.contract import CONTROLS_OFF
 from sanet.controls import keep_colors
 from sanet.model import SANet
 from sanet.stylizer import resize, style_working_size, working_size
@@ -90,9 +91,9 @@ class Case:
         regions); when the case has none, what a caller sends instead: a 1 x 1 image (unused
         at mix 0) and a 1 x 1 mask of ones (everywhere)."""
         seed = self.content[0] * 7919 + self.content[1] + 2
-        style2 = sample_image(*self.style2, seed) if self.style2 else np.ones((1, 1, 3), np.float32)
+        style2 = sample_image(*self.style2, seed) if self.style2 else CONTROLS_OFF["style2"]
         if not self.mask:
-            return style2, np.ones((1, 1), np.float32)
+            return style2, CONTROLS_OFF["mask"]
         levels = sample_image(*self.mask, seed + 1)[..., 0]
         return style2, np.clip((levels - 0.5) * 3.0 + 0.5, 0.0, 1.0).astype(np.float32)
 

@@ -420,7 +420,10 @@ def run(options: Options) -> Report:
     # converters (mostly single-threaded) run, in the order the stages need them.
     context.reference.prefetch(
         [Case(c, s) for c, s in options.sizes] if {"onnx", "tf"} & set(stages) else [],
-        end_to_end_cases(options.sizes) if {"module", "tfjs"} & set(stages) else [],
+        [
+            *(end_to_end_cases(options.sizes) if {"module", "tfjs"} & set(stages) else []),
+            *([CPU_BACKEND_CASE] if "tfjs" in stages else []),
+        ],
     )
     started = time.perf_counter()
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.contract import SIGNATURE_KEY
 from convert.parity import Case
 from sanet.errors import SANetError
 
@@ -79,7 +80,7 @@ class TfModule:
         import tensorflow as tf
 
         self._tf = tf
-        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        self.signature = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
 
     def __call__(self, case: Case) -> np.ndarray:
         inputs = {k: self._tf.constant(v) for k, v in module_inputs(case).items()}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from convert.contract import SIGNATURE_KEY
 from convert.tf_graphs import TfGraphs, load_graph
 from sanet.controls import CHROMA_OF_RGB
 from sanet.request import MIN_SIDE
@@ -196,5 +197,5 @@ def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf
 def build_tf_module(graphs: TfGraphs, directory: Path) -> Path:
     """Save the composed module as a SavedModel with signature `serving_default`."""
     module = SANetModule(graphs)
-    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(directory), signatures={SIGNATURE_KEY: module.serve})
     return directory

@@ -6,6 +6,8 @@ import logging
 import warnings
 from pathlib import Path
 
+from convert.contract import SIGNATURE_KEY
+
 
 class _DropVersionNotice(logging.Filter):
     """TF-DF, which the converter imports, warns on the root logger that it was built for
@@ -29,7 +31,7 @@ def tf_to_tfjs(saved_model: Path, directory: Path) -> Path:
         converter.convert_tf_saved_model(
             str(saved_model),
             str(directory),
-            signature_def="serving_default",
+            signature_def=SIGNATURE_KEY,
             saved_model_tags="serve",
         )
     return directory

@@ -103,12 +103,12 @@ def build(out: Path) -> None:
     tfjs = out / "tfjs"
     shutil.rmtree(out, ignore_errors=True)
     module = StandIn()
-    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.__call__})
+    tf.saved_model.save(module, str(saved), signatures={contract.SIGNATURE_KEY: module.__call__})
     for sub, dtype_map in (("", None), ("float16", {"float16": "*"}), ("uint8", {"uint8": "*"})):
         tfjs_convert.convert_tf_saved_model(
             str(saved),
             str(tfjs / sub),
-            signature_def="serving_default",
+            signature_def=contract.SIGNATURE_KEY,
             saved_model_tags="serve",
             quantization_dtype_map=dtype_map,
         )

@@ -99,7 +99,9 @@ def _inputs(case: dict) -> dict[str, np.ndarray]:
 def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    from convert.contract import SIGNATURE_KEY
+
+    serve = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE_KEY]
     return serve(**{k: tf.constant(v) for k, v in _inputs(case).items()})["result"].numpy()
 
 
