@@ -7,8 +7,8 @@
 // 'oom' and 'context-lost' fail the way a graph run does midway (a stray tensor left behind);
 // 'hang' never finishes (for Cancel). {slowdown: MS} adds MS milliseconds per megapixel of
 // content and style to every later run: a slower device, as the page measures it.
-// {dump: true} is answered with {dumped: {content, style}}: the pixels of the last stylize
-// request, at the working size the page chose.
+// {dump: true} is answered with {dumped: {content, style, style2, mask}}: the pixels of the last
+// stylize request, at the working size the page chose (style2 and mask: null when not used).
 
 let fault = null;
 let slowdown = 0;
@@ -37,7 +37,7 @@ export async function injectFault(tf, megapixels) {
   }
 }
 
-/** Keeps a stylize request's input pixels for {dump: true}. */
-export function recordRequest({ content, style }) {
-  last = { content, style };
+/** Keeps a stylize request's input pixels (and the second style's and mask's) for {dump: true}. */
+export function recordRequest({ content, style, style2 = null, mask = null }) {
+  last = { content, style, style2, mask };
 }

@@ -85,25 +85,49 @@ function imageTensor({ data, width, height }) {
   return tf.tensor3d(rgb, [height, width, 3], 'float32');
 }
 
-async function runModel(
-  { content, style, iterations, strength, maxResolution },
-  model = state.model,
-  adapter = state.adapter,
-) {
-  const values = {
+/** RGBA mask pixels -> float32 [h, w]: their BT.601 luminance (sanet/controls.py mask_from_rgb). */
+function maskTensor({ data, width, height }) {
+  const luminance = new Float32Array(width * height);
+  for (let i = 0, j = 0; i < luminance.length; i += 1, j += 4) {
+    luminance[i] = (0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]) / 255;
+  }
+  return tf.tensor2d(luminance, [height, width], 'float32');
+}
+
+/**
+ * The signature's inputs for a request (logical names). A control left out of the request is
+ * fed off (convert/contract.py CONTROLS_OFF): the result is then the plain stylization.
+ */
+function feedValues({
+  content,
+  style,
+  iterations,
+  strength,
+  maxResolution,
+  styleResolution = -1,
+  style2 = null,
+  mix = 0,
+  mask = null,
+  keepColors = 0,
+}) {
+  const mixed = Boolean(style2) && mix > 0;
+  return {
     content: imageTensor(content),
     style: imageTensor(style),
     iterations: tf.scalar(iterations, 'int32'),
     max_resolution: tf.scalar(maxResolution, 'int32'),
     strength: tf.scalar(strength, 'float32'),
-    // The creative controls, off (convert/contract.py CONTROLS_OFF): the page does not offer
-    // them yet; the result is then the plain stylization.
-    style_resolution: tf.scalar(-1, 'int32'),
-    style2: tf.ones([1, 1, 3], 'float32'),
-    mix: tf.scalar(0, 'float32'),
-    mask: tf.ones([1, 1], 'float32'),
-    keep_colors: tf.scalar(0, 'float32'),
+    style_resolution: tf.scalar(styleResolution, 'int32'),
+    style2: mixed ? imageTensor(style2) : tf.ones([1, 1, 3], 'float32'),
+    mix: tf.scalar(mixed ? mix : 0, 'float32'),
+    mask: mask ? maskTensor(mask) : tf.ones([1, 1], 'float32'),
+    keep_colors: tf.scalar(keepColors, 'float32'),
   };
+}
+
+async function runModel(request, model = state.model, adapter = state.adapter) {
+  const { content, style } = request;
+  const values = feedValues(request);
   let output;
   let bytes;
   try {
@@ -156,7 +180,8 @@ async function measureSpeed() {
 /** Refines the speed with a finished run (the fixed part stays the calibration's). */
 function learnSpeed(request, ms) {
   const perIteration = ms / request.iterations - state.speed.fixedMs;
-  const size = megapixels(request.content, request.style);
+  const { content, style, style2, mix } = request;
+  const size = megapixels(content, style, ...(style2 && mix > 0 ? [style2] : []));
   if (perIteration > 0 && size > 0)
     state.speed = { ...state.speed, msPerMegapixel: perIteration / size };
 }

@@ -4,13 +4,16 @@ The web page and its tests only rely on the model contract written by `convert/`
 
     inputs  content float32 [H, W, 3] in [0, 1], style float32 [h, w, 3] in [0, 1],
             iterations int32 scalar (>= 1), max_resolution int32 scalar (0 = as given),
-            strength float32 scalar in [0, 1]
+            strength float32 scalar in [0, 1], and the controls (convert/contract.py INPUTS):
+            style_resolution, style2, mix, mask [hm, wm], keep_colors
     output  result float32 [H, W, 3] in [0, 1] (the content's size)
 
 with a `tf.while_loop` inside, so that the TF.js graph model needs `executeAsync` exactly like the
 real one.  This module resizes the content to the working size (the real model's rule,
 `convert.tf_module.working_size`), blends it `iterations` times with
-the style's mean colour and a resized copy of the style, resizes back and clips.  It is not style
+the style's mean colour (mixed with the second style's by `mix`) and a copy of the style resized
+by the style's rule (`style_working_size`), per pixel as strong as the mask (resampled), resizes
+back, moves toward the content by `keep_colors` and clips.  It is not style
 transfer; it is a fast, deterministic function of every input, which is what the page tests need.
 
 Writes OUT/saved_model (the TF SavedModel, used as the reference in the tests) and OUT/tfjs
@@ -34,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert import contract
-from convert.tf_module import SIGNATURE, working_size
+from convert.tf_module import SIGNATURE, style_working_size, working_size
 
 CHANNELS = 16
 GRAIN = 256
@@ -58,17 +61,20 @@ class StandIn(tf.Module):
                  style2, mix, mask, keep_colors):  # fmt: skip
         size = tf.shape(content)[:2]
         work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
-        style_small = tf.image.resize(style[None], tf.shape(work)[1:3])
-        # The controls, cheaply: the second style's mean colour mixed in, the mask's mean
-        # scaling the strength, the content's colour back by keep_colors; style_resolution is
-        # read (times 0) so that the graph keeps every input of the contract.
+        work_size = tf.shape(work)[1:3]
+        # The style at its own working size first (style_resolution), then at the content's.
+        style_size = style_working_size(tf.shape(style)[:2], max_resolution, style_resolution)
+        style_small = tf.image.resize(tf.image.resize(style[None], style_size), work_size)
+        # The controls, cheaply: the second style's mean colour mixed in, the mask (resampled to
+        # the working size) making the strength per pixel, the content's colour back by
+        # keep_colors.
         mix = tf.clip_by_value(mix, 0.0, 1.0)
         style_mean = (1.0 - mix) * tf.reduce_mean(style, axis=[0, 1]) + mix * tf.reduce_mean(
             style2, axis=[0, 1]
         )
-        grain = tf.image.resize(self.grain[None], tf.shape(work)[1:3])
-        strength = tf.clip_by_value(strength, 0.0, 1.0) * tf.reduce_mean(mask)
-        strength += 0.0 * tf.cast(style_resolution, tf.float32)
+        grain = tf.image.resize(self.grain[None], work_size)
+        mask = tf.image.resize(tf.clip_by_value(mask, 0.0, 1.0)[None, :, :, None], work_size)
+        strength = tf.clip_by_value(strength, 0.0, 1.0) * mask  # [1, h, w, 1]
 
         def body(i, image):
             hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
