@@ -83,6 +83,7 @@ def flops_table(model, sizes: list[int], iterations: list[int]) -> dict:
 
 
 def load_outputs(folder: Path, tfjs_response: dict) -> dict:
+    """Every runtime's kept output: Python's .npy files, TF.js's RGB bytes, ORT Web's float32."""
     outputs = {}
     for path in folder.glob("*.npy"):
         runtime, size, its = path.stem.rsplit("-", 2)
@@ -92,6 +93,11 @@ def load_outputs(folder: Path, tfjs_response: dict) -> dict:
             if raw.get("output_file"):
                 key = (f"tfjs-{backend}", raw["size"], raw["iterations"])
                 outputs[key] = collect.read_output(Path(raw["output_file"]), raw["size"])
+    for entry in (tfjs_response.get("ort_web") or {}).values():
+        for raw in entry.get("records", []):
+            if raw.get("output_file"):
+                key = (results.ORT_WEB, raw["size"], raw["iterations"])
+                outputs[key] = collect.read_ort_web_output(Path(raw["output_file"]), raw["size"])
     return outputs
 
 
@@ -209,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 say("TF.js in headless Chromium")
                 others = quiet.meter()
-                tfjs = collect.run_tfjs(plan, model_dir, args.chromium, work, variants)
+                tfjs = collect.run_tfjs(
+                    plan, model_dir, args.chromium, work, variants, build / "onnx"
+                )
                 contention["tfjs"] = others()
             load["tfjs"] = os.getloadavg()
 
@@ -218,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         facts["matmul_end"] = machine.matmul_peak(plan.matmul_n)
         peak = max(facts["matmul"]["peak_gflops"], facts["matmul_end"]["peak_gflops"])
         facts["matmul"]["peak_gflops"] = peak
-        runs = results.python_records(responses, flops, peak) + results.tfjs_records(
-            tfjs, flops, peak
+        runs = (
+            results.python_records(responses, flops, peak)
+            + results.tfjs_records(tfjs, flops, peak)
+            + results.ort_web_records(tfjs, flops, peak)
         )
         variant_rows = results.variant_records(tfjs, collect.read_output, model_dir) if tfjs else []
         peers = {}
@@ -270,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                     for b, e in tfjs.get("backends", {}).items()
                 },
                 "errors": tfjs.get("errors", []),
+                "ort_web": {
+                    b: {k: v for k, v in e.items() if k != "records"}
+                    for b, e in (tfjs.get("ort_web") or {}).items()
+                },
                 "wall_s": tfjs.get("wall_s"),
             }
             if tfjs

@@ -121,11 +121,21 @@ def write_photos(config: Config, folder: Path) -> dict:
     return {name: str(path) for name, path in files.items()}
 
 
-def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: dict) -> dict:
-    """The browser part: the shipped worker on every backend of the plan, without isolation,
-    on the variants and on photos; then the profile and the matmul checks."""
+def run_tfjs(
+    plan: Plan,
+    model_dir: Path,
+    chromium: str,
+    work: Path,
+    variants: dict,
+    onnx_dir: Path | None = None,
+) -> dict:
+    """The browser part: the shipped worker on every backend of the plan, ONNX Runtime Web on
+    the graphs in `onnx_dir`, the worker without isolation, on the variants and on photos; then
+    the profile and the matmul checks."""
+    ort_web = plan.ort_web if onnx_dir else []
     sizes = sorted(
         {c.size for configs in plan.tfjs.values() for c in configs}
+        | {c.size for c in ort_web}
         | {c["config"].size for c in plan.plain_check}
         | ({plan.variants.size} if plan.variants else set())
         | ({plan.profile.size} if plan.profile else set())
@@ -161,6 +171,11 @@ def run_tfjs(plan: Plan, model_dir: Path, chromium: str, work: Path, variants: d
         "variants": None,
         "profile": None,
     }
+    if ort_web:
+        request["ortWeb"] = {
+            "onnxDir": str(onnx_dir),
+            "configs": [c.as_dict() | {"keep": True} for c in ort_web],
+        }
     if plan.variants:
         request["variants"] = {
             "backend": "wasm",
@@ -210,3 +225,8 @@ def read_output(path: Path, size: int) -> np.ndarray:
     """An output the worker returned (RGB bytes) as float32 [H, W, 3] in [0, 1]."""
     rgb = np.fromfile(path, np.uint8).reshape(*content_size(size), 3)
     return rgb.astype(np.float32) / 255.0
+
+
+def read_ort_web_output(path: Path, size: int) -> np.ndarray:
+    """ONNX Runtime Web's output (float32 [H, W, 3] in [0, 1], as bench/ort/worker.js keeps it)."""
+    return np.fromfile(path, np.float32).reshape(*content_size(size), 3)

