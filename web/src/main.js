@@ -9,8 +9,10 @@ import {
   pixelsAt,
   pixelsOf,
 } from './images.js';
+import { applyRules, describeControls, showRangeValue } from './controls.js';
 import { CANCELLED, Inference } from './inference.js';
 import { createMachine, State } from './machine.js';
+import { createRegion } from './mask-brush.js';
 import { MODEL_CACHE } from './model-store.js';
 import { Failure, Request, Stage } from './protocol.js';
 import { copy, createViewer, download } from './result.js';
@@ -27,16 +29,30 @@ import {
   showError,
   showStage,
 } from './view.js';
-import { requestRules, workingSize } from './working-size.js';
+import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
 
 const ui = {
-  input: { content: byTestId('content-input'), style: byTestId('style-input') },
-  preview: { content: byId('content-preview'), style: byId('style-preview') },
-  meta: { content: byId('content-meta'), style: byId('style-meta') },
-  drop: { content: byId('content-drop'), style: byId('style-drop') },
+  input: {
+    content: byTestId('content-input'),
+    style: byTestId('style-input'),
+    style2: byTestId('style2-input'),
+  },
+  preview: {
+    content: byId('content-preview'),
+    style: byId('style-preview'),
+    style2: byId('style2-preview'),
+  },
+  meta: { content: byId('content-meta'), style: byId('style-meta'), style2: byId('style2-meta') },
+  drop: { content: byId('content-drop'), style: byId('style-drop'), style2: byId('style2-drop') },
+  style2Remove: byTestId('style2-remove'),
+  mix: byTestId('mix'),
+  mixValue: byId('mix-value'),
+  keepColors: byTestId('keep-colors'),
+  keepColorsValue: byId('keep-colors-value'),
+  styleResolution: byTestId('style-resolution'),
   stylize: byTestId('stylize-button'),
   cancel: byTestId('cancel-button'),
   iterations: byTestId('iterations'),
@@ -69,6 +85,7 @@ const data = {
   rules: null,
   content: null, // images.js InputImage
   style: null,
+  style2: null, // the second style to mix in, or null
   result: null, // result.js Result, only while it belongs to the current inputs
   variant: null, // the variant the worker has loaded
   speed: null, // protocol.js Speed on the active backend
@@ -90,6 +107,29 @@ const inference = new Inference({
   onNotice: (text) => setNotice('run', text),
   onCrash: (text) => showError(`The inference worker stopped (${text}). Reload the page.`),
 });
+
+const region = createRegion(
+  {
+    layer: byId('mask-layer'),
+    frame: byId('content-drop'),
+    fieldset: byId('region'),
+    paint: byTestId('region-paint'),
+    size: byTestId('brush-size'),
+    sizeValue: byId('brush-size-value'),
+    erase: byTestId('brush-erase'),
+    invert: byTestId('region-invert'),
+    clear: byTestId('region-clear'),
+    input: byTestId('mask-input'),
+    meta: byId('region-meta'),
+  },
+  {
+    onChange: () => {
+      clearError();
+      inputsChanged();
+    },
+    onError: showError,
+  },
+);
 
 const viewer = createViewer({
   dialog: byId('viewer'),
@@ -117,6 +157,8 @@ function render(state) {
   ui.variant.disabled = running || state === State.LOADING || !data.metadata;
   ui.backend.disabled = running || state === State.LOADING || !data.metadata;
   for (const button of [ui.download, ui.copy, ui.view]) button.disabled = !data.result;
+  ui.mix.disabled = !data.style2;
+  ui.style2Remove.hidden = !data.style2;
 }
 
 const refresh = () => render(machine.state);
@@ -168,6 +210,7 @@ function fillControls(saved) {
   ui.maxResolution.value = [saved.maxResolution, String(defaultMaxResolution)].find((v) =>
     offered.includes(v),
   );
+  applyRules(ui, data.metadata.request ?? {}, saved);
   ui.banner.hidden = !(weights.untrained || weights.source === 'demo');
   showDiagnostics({
     Weights: `${weights.source ?? 'unknown'}${weights.untrained ? ' (untrained)' : ''}`,
@@ -288,6 +331,9 @@ function readControls() {
     iterations,
     strength: clamp(Number(ui.strength.value), 0, 1, 1),
     maxResolution: Number(ui.maxResolution.value),
+    styleResolution: Number(ui.styleResolution.value),
+    keepColors: clamp(Number(ui.keepColors.value), 0, 1, 0),
+    mix: clamp(Number(ui.mix.value), 0, 1, 0),
   };
 }
 
@@ -310,9 +356,10 @@ async function stylize() {
   clearTimeout(data.timer);
   if (machine.state !== State.READY || !data.content || !data.style) return;
   const params = readControls();
-  const { content, style } = data;
-  const [contentSize, styleSize] = sizesAt(params.maxResolution);
-  const estimate = estimateMs(data.speed, [contentSize, styleSize], params.iterations);
+  const { content, style, style2 } = data;
+  const sizes = sizesAt(params.maxResolution, params);
+  const [contentSize, styleSize, style2Size] = sizes;
+  const estimate = estimateMs(data.speed, sizes, params.iterations);
   clearError();
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
@@ -321,15 +368,31 @@ async function stylize() {
   const message = `Stylizing at ${sizeOf(contentSize)} px on ${data.backend.name}…`;
   showStage(message, 'busy', estimate > 2000 ? estimate : null);
   try {
-    const [contentPixels, stylePixels] = await Promise.all([
+    const decoded = await Promise.all([
       pixelsAt(content, contentSize),
       pixelsAt(style, styleSize),
+      style2Size ? pixelsAt(style2, style2Size) : null,
     ]);
-    const pack = ({ data: pixels, width, height }) => ({ data: pixels, width, height });
+    const pack = (pixels) =>
+      pixels && { data: pixels.data, width: pixels.width, height: pixels.height };
+    const images = Object.fromEntries(
+      ['content', 'style', 'style2', 'mask'].map((name, i) => [
+        name,
+        pack([...decoded, region.pixels()][i]),
+      ]),
+    );
+    const used = {
+      style: style.name,
+      controls: describeControls({
+        ...params,
+        style2: style2Size && style2.name,
+        mask: region.describe(),
+      }),
+    };
     const reply = await inference.call(
       Request.STYLIZE,
-      { content: pack(contentPixels), style: pack(stylePixels), ...params },
-      [contentPixels.data.buffer, stylePixels.data.buffer],
+      { ...params, ...images },
+      Object.values(images).flatMap((pixels) => (pixels ? [pixels.data.buffer] : [])),
     );
     data.speed = reply.speed;
     data.backend = reply.backend;
@@ -337,11 +400,11 @@ async function stylize() {
       // It only fitted lower: remember what did not, on this backend.
       data.outOfMemory = {
         backend: reply.backend.name,
-        load: attentionLoad([contentSize, styleSize]),
+        load: attentionLoad(sizes),
         resolution: params.maxResolution,
       };
     }
-    if (machine.state === State.RUNNING) showResult(reply, content, params, contentSize);
+    if (machine.state === State.RUNNING) showResult(reply, content, params, contentSize, used);
   } catch (error) {
     if (error.kind === CANCELLED) return;
     endProgress();
@@ -361,15 +424,19 @@ async function stylize() {
   if (superseded) schedule(0); // the result would not have matched the inputs: run those
 }
 
-/** Working sizes of the current content and style at `resolution`. */
-const sizesAt = (resolution) =>
-  [data.content, data.style].map((image) =>
-    workingSize(image.height, image.width, resolution, data.rules),
-  );
+/** Working sizes of the current content, style and, when mixed in, second style at `resolution`. */
+const sizesAt = (resolution, { styleResolution, mix } = readControls()) => [
+  workingSize(data.content.height, data.content.width, resolution, data.rules),
+  ...[data.style, mix > 0 && data.style2]
+    .filter(Boolean)
+    .map(({ height, width }) =>
+      styleWorkingSize(height, width, resolution, styleResolution, data.rules),
+    ),
+];
 
 /** Content positions times style positions: what the attention's memory grows with. */
-const attentionLoad = ([content, style]) =>
-  content.width * content.height * style.width * style.height;
+const attentionLoad = ([content, ...styles]) =>
+  content.width * content.height * styles.reduce((sum, s) => sum + s.width * s.height, 0);
 
 /** Why this device cannot run the current images at `resolution` (null: it can). */
 function obstacle(resolution, iterations) {
@@ -416,13 +483,14 @@ function cancel() {
   loadModel(variantNamed(data.variant));
 }
 
-function showResult(reply, content, params, size) {
+/** Shows a finished run; `used` names the style and the controls that changed the output. */
+function showResult(reply, content, params, size, used) {
   endProgress();
   const { data: pixels, width, height } = reply.image;
   ui.result.width = width;
   ui.result.height = height;
   ui.result.getContext('2d').putImageData(new ImageData(pixels, width, height), 0, 0);
-  data.result = { canvas: ui.result, content };
+  data.result = { canvas: ui.result, content, note: '' };
   data.runs += 1;
   ui.result.dataset.run = String(data.runs);
   ui.result.hidden = false;
@@ -434,9 +502,19 @@ function showResult(reply, content, params, size) {
       ? `, lowered to ${reply.resolution} px (out of memory)`
       : '';
   const iterations = `${params.iterations} iteration${params.iterations > 1 ? 's' : ''}`;
+  const settings = [iterations, `strength ${params.strength.toFixed(2)}`, ...used.controls].join(
+    ', ',
+  );
   ui.resultMeta.textContent =
-    `${sizeOf(content)} px, computed at ${sizeOf(size)}${lowered}; ${iterations}, ` +
-    `strength ${params.strength.toFixed(2)}; ${seconds} s, ${data.variant} model on ${reply.backend.name}`;
+    `${sizeOf(content)} px, computed at ${sizeOf(size)}${lowered}; ${settings}; ` +
+    `${seconds} s, ${data.variant} model on ${reply.backend.name}`;
+  const { weights = {} } = data.metadata;
+  const untrained =
+    weights.untrained || weights.source === 'demo' ? ', untrained demo weights' : '';
+  // The PNG's comment (result.js), in the words of the caption.
+  data.result.note =
+    `SANet stylization of ${content.name} with ${used.style}; ${settings}; ` +
+    `computed at ${sizeOf(size)}${lowered}; ${data.variant} model${untrained}`;
   setStatus(`Done in ${seconds} s.`, 'done');
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
   showDiagnostics({
@@ -467,7 +545,10 @@ function drawPreview(slot, image) {
   canvas.height = image.preview.height;
   canvas.getContext('2d').putImageData(image.preview, 0, 0);
   canvas.hidden = false;
-  canvas.setAttribute('aria-label', `${slot} image: ${image.name}`);
+  canvas.setAttribute(
+    'aria-label',
+    `${slot === 'style2' ? 'second style' : slot} image: ${image.name}`,
+  );
   ui.drop[slot].classList.add('filled');
   ui.meta[slot].textContent = `${image.name}: ${sizeOf(image)} px`;
 }
@@ -488,6 +569,7 @@ async function setImage(slot, blob, name) {
   }
   data[slot] = image;
   drawPreview(slot, image);
+  if (slot === 'content') region.reset(image.preview);
   document
     .querySelectorAll(`.gallery[data-slot="${slot}"] button`)
     .forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.name === name)));
@@ -614,13 +696,21 @@ function wireControls(saved) {
   ui.view.addEventListener('click', () => exporting(() => viewer.open(data.result), 'shown'));
   ui.result.addEventListener('click', () => ui.view.click());
   ui.format.addEventListener('change', () => saveSettings({ format: ui.format.value }));
-  ui.strength.addEventListener('input', () => {
-    ui.strengthValue.textContent = Number(ui.strength.value).toFixed(2);
+  ui.style2Remove.addEventListener('click', () => {
+    data.style2 = null;
+    ui.preview.style2.hidden = true;
+    ui.drop.style2.classList.remove('filled');
+    ui.meta.style2.textContent = '';
+    inputsChanged();
+    refresh();
   });
   const remembered = {
     iterations: ui.iterations,
     strength: ui.strength,
     maxResolution: ui.maxResolution,
+    keepColors: ui.keepColors,
+    mix: ui.mix,
+    styleResolution: ui.styleResolution,
   };
   for (const [key, control] of Object.entries(remembered)) {
     if (saved[key] != null) control.value = saved[key];
@@ -630,7 +720,9 @@ function wireControls(saved) {
       inputsChanged();
     });
   }
-  ui.strengthValue.textContent = Number(ui.strength.value).toFixed(2);
+  showRangeValue(ui.strength, ui.strengthValue);
+  showRangeValue(ui.keepColors, ui.keepColorsValue);
+  showRangeValue(ui.mix, ui.mixValue);
   if (saved.format && [...ui.format.options].some((o) => o.value === saved.format)) {
     ui.format.value = saved.format;
   }
@@ -650,6 +742,7 @@ async function start() {
   const saved = loadSettings();
   wireSlot('content');
   wireSlot('style');
+  wireSlot('style2');
   wireControls(saved);
   refresh();
   setUpWebcam();

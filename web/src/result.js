@@ -5,8 +5,9 @@ import { fullBitmap } from './images.js';
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
 
 /**
- * @typedef {{canvas: HTMLCanvasElement, content: import('./images.js').InputImage}} Result
- *   canvas: the model's output at the working size; content: the image it belongs to
+ * @typedef {{canvas: HTMLCanvasElement, content: import('./images.js').InputImage,
+ *   note?: string}} Result canvas: the model's output at the working size; content: the image
+ *   it belongs to; note: what made it (inputs and settings), the PNG's Comment
  */
 
 /**
@@ -33,10 +34,50 @@ export async function renderFull({ canvas, content }, type = 'image/png') {
   return out;
 }
 
-/** The file a result is saved as. */
+/** The file a result is saved as; a PNG says what made it (its note) in a Comment chunk. */
 export async function exportBlob(result, type) {
   const canvas = await renderFull(result, type);
-  return canvas.convertToBlob({ type, quality: 0.92 });
+  const blob = await canvas.convertToBlob({ type, quality: 0.92 });
+  if (type !== 'image/png' || !result.note) return blob;
+  const png = new Uint8Array(await blob.arrayBuffer());
+  return new Blob([withText(png, 'Comment', result.note)], { type });
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+/** The CRC-32 that PNG chunks end with. */
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * `png` with a text chunk `keyword`: `text` after its header (IHDR): tEXt when the text is
+ * Latin-1 (what PNG's tEXt holds), else iTXt, uncompressed UTF-8.
+ */
+export function withText(png, keyword, text) {
+  const latin1 = /^[\n\x20-\x7e\xa0-\xff]*$/.test(text);
+  const ascii = (string) => Uint8Array.from(string, (char) => char.charCodeAt(0));
+  const body = latin1
+    ? [...ascii(keyword), 0, ...ascii(text)]
+    : [...ascii(keyword), 0, 0, 0, 0, 0, ...new TextEncoder().encode(text)];
+  const typed = Uint8Array.from([...ascii(latin1 ? 'tEXt' : 'iTXt'), ...body]);
+  const chunk = new Uint8Array(typed.length + 8);
+  const view = new DataView(chunk.buffer);
+  view.setUint32(0, body.length);
+  chunk.set(typed, 4);
+  view.setUint32(4 + typed.length, crc32(typed));
+  const afterHeader = 8 + 8 + new DataView(png.buffer, png.byteOffset).getUint32(8) + 4;
+  const out = new Uint8Array(png.length + chunk.length);
+  out.set(png.subarray(0, afterHeader));
+  out.set(chunk, afterHeader);
+  out.set(png.subarray(afterHeader), afterHeader + chunk.length);
+  return out;
 }
 
 export function fileName(result, type) {
@@ -46,10 +87,14 @@ export function fileName(result, type) {
 
 /** Saves the result through the browser's download. */
 export async function download(result, type) {
-  const blob = await exportBlob(result, type);
+  saveBlob(await exportBlob(result, type), fileName(result, type));
+}
+
+/** Saves `blob` as a file called `name` through the browser's download. */
+export function saveBlob(blob, name) {
   const link = Object.assign(document.createElement('a'), {
     href: URL.createObjectURL(blob),
-    download: fileName(result, type),
+    download: name,
   });
   document.body.append(link);
   link.click();

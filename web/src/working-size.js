@@ -55,3 +55,19 @@ export function workingSize(height, width, maxResolution, { minSide }) {
     width: Math.max(minSide, roundHalfEven(width * scale)),
   };
 }
+
+/**
+ * The style's working size (sanet/stylizer.py style_working_size, with -1 for its None): the
+ * content's rule at maxResolution (-1); else scaled, up or down, to a longest side of
+ * styleResolution (0: as given, by the content's rule without a limit).
+ * @returns {{height: number, width: number}}
+ */
+export function styleWorkingSize(height, width, maxResolution, styleResolution, rules) {
+  if (styleResolution < 0) return workingSize(height, width, maxResolution, rules);
+  if (styleResolution === 0) return workingSize(height, width, 0, rules);
+  const scale = styleResolution / Math.max(height, width);
+  return {
+    height: Math.max(rules.minSide, roundHalfEven(height * scale)),
+    width: Math.max(rules.minSide, roundHalfEven(width * scale)),
+  };
+}

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { build } from '../build.mjs';
 import { startServer } from '../serve.mjs';
@@ -86,7 +87,8 @@ export function armFault(page, message) {
 /**
  * The page's last run at its working size, as PNG files in `dir`: the pixels the worker was
  * given (src/test-hooks.js) and the result canvas, before it is scaled to the content's size.
- * @returns {Promise<{content: string, style: string, result: string}>} their paths
+ * @returns {Promise<{content: string, style: string, result: string, style2?: string,
+ *   mask?: string}>} their paths (style2 and mask when the run used them)
  */
 export async function saveWorkingRun(page, dir) {
   const encoded = await page.evaluate(async () => {
@@ -111,11 +113,13 @@ export async function saveWorkingRun(page, dir) {
     const fromPixels = ({ data, width, height }) =>
       base64((ctx) => ctx.putImageData(new ImageData(data, width, height), 0, 0), width, height);
     const result = document.querySelector('[data-testid="result"]');
-    return {
-      content: await fromPixels(dumped.content),
-      style: await fromPixels(dumped.style),
+    const encoded = {
       result: await base64((ctx) => ctx.drawImage(result, 0, 0), result.width, result.height),
     };
+    for (const name of ['content', 'style', 'style2', 'mask']) {
+      if (dumped[name]) encoded[name] = await fromPixels(dumped[name]);
+    }
+    return encoded;
   });
   const paths = {};
   for (const [name, data] of Object.entries(encoded)) {
@@ -206,4 +210,31 @@ export async function pngSize(path) {
     throw new Error(`${path} is not a PNG`);
   }
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+/**
+ * A PNG's text chunks (tEXt and uncompressed iTXt) as {keyword: text}, in file order; throws if
+ * a chunk's CRC is wrong (checked with zlib's CRC-32, not the page's).
+ */
+export async function pngText(path) {
+  const bytes = await readFile(path);
+  const texts = {};
+  for (let at = 8; at < bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    const body = bytes.subarray(at + 8, at + 8 + length);
+    if (crc32(bytes.subarray(at + 4, at + 8 + length)) !== bytes.readUInt32BE(at + 8 + length)) {
+      throw new Error(`${path}: bad CRC in its ${type} chunk`);
+    }
+    const nul = body.indexOf(0);
+    if (type === 'tEXt') texts[body.toString('latin1', 0, nul)] = body.toString('latin1', nul + 1);
+    if (type === 'iTXt') {
+      // keyword NUL, compression flag and method, language tag NUL, translated keyword NUL
+      const language = body.indexOf(0, nul + 3);
+      const translated = body.indexOf(0, language + 1);
+      texts[body.toString('latin1', 0, nul)] = body.toString('utf8', translated + 1);
+    }
+    at += 12 + length;
+  }
+  return texts;
 }

@@ -13,7 +13,7 @@ real one.  This module resizes the content to the working size (the real model's
 `convert.tf_module.working_size`), blends it `iterations` times with
 the style's mean colour (mixed with the second style's by `mix`) and a copy of the style resized
 by the style's rule (`style_working_size`), per pixel as strong as the mask (resampled), resizes
-back, moves toward the content by `keep_colors` and clips.  It is not style
+back, moves its chroma toward the content's by `keep_colors` and clips.  It is not style
 transfer; it is a fast, deterministic function of every input, which is what the page tests need.
 
 Writes OUT/saved_model (the TF SavedModel, used as the reference in the tests) and OUT/tfjs
@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert import contract
-from convert.tf_module import SIGNATURE, style_working_size, working_size
+from convert.tf_module import CHROMA, SIGNATURE, style_working_size, working_size
 
 CHANNELS = 16
 GRAIN = 256
@@ -66,7 +66,7 @@ class StandIn(tf.Module):
         style_size = style_working_size(tf.shape(style)[:2], max_resolution, style_resolution)
         style_small = tf.image.resize(tf.image.resize(style[None], style_size), work_size)
         # The controls, cheaply: the second style's mean colour mixed in, the mask (resampled to
-        # the working size) making the strength per pixel, the content's colour back by
+        # the working size) making the strength per pixel, the content's chroma back by
         # keep_colors.
         mix = tf.clip_by_value(mix, 0.0, 1.0)
         style_mean = (1.0 - mix) * tf.reduce_mean(style, axis=[0, 1]) + mix * tf.reduce_mean(
@@ -79,7 +79,7 @@ class StandIn(tf.Module):
         def body(i, image):
             hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
             texture = tf.sigmoid(tf.tensordot(hidden, self.mix_out, 1))
-            styled = 0.45 * style_small + 0.25 * texture + 0.1 * grain + 0.2 * style_mean
+            styled = 0.3 * style_small + 0.2 * texture + 0.1 * grain + 0.4 * style_mean
             return i + 1, image + strength * 0.5 * (styled - image)
 
         _, work = tf.while_loop(
@@ -89,7 +89,10 @@ class StandIn(tf.Module):
             shape_invariants=[tf.TensorShape([]), tf.TensorShape([1, None, None, 3])],
         )
         result = tf.image.resize(work, size)[0]
-        result += tf.clip_by_value(keep_colors, 0.0, 1.0) * (content - result)
+        # As the real model: only the chroma moves (convert.tf_module._keep_colors).
+        result += tf.clip_by_value(keep_colors, 0.0, 1.0) * tf.tensordot(
+            content - result, CHROMA, 1
+        )
         return {"result": tf.clip_by_value(result, 0.0, 1.0)}
 
 

@@ -9,7 +9,9 @@ python web/tests/reference.py compare SAVED_MODEL CASE_JSON
     runs the TF SavedModel's serving_default signature on a case's inputs and compares its
     output with the PNG the page downloaded; prints JSON with the error in 8-bit levels.
     CASE_JSON: {"content", "style", "result" (paths), "iterations", "strength",
-    "max_resolution"}.
+    "max_resolution"} and, for the creative controls (else off, convert.contract.CONTROLS_OFF),
+    any of "style_resolution", "style2" and "mask" (image paths; a mask counts by its BT.601
+    luminance, sanet.controls.mask_from_rgb), "mix", "keep_colors".
 python web/tests/reference.py compare-tfjs TFJS_MODEL_DIR CASE_JSON
     the same with the TF.js graph model run in Node on the wasm backend
     (convert.runtimes.run_tfjs_inputs): for a quantized variant, which no SavedModel represents.
@@ -50,6 +52,9 @@ def write_inputs(out: Path) -> None:
         "style-b.png": (97, 111, 3),
     }.items():
         Image.fromarray(_pattern(width, height, seed)).save(out / name)
+    # A second style unlike the first: dark and blue, so that its mix changes the output.
+    dark = _pattern(97, 111, 3).astype(np.float64) * np.array([0.25, 0.3, 1.0])
+    Image.fromarray(np.round(dark).astype(np.uint8)).save(out / "style-dark.png")
     # Larger than the page's 2048 px intake limit: it must be scaled down before any tensor.
     big = np.zeros((2000, 3000, 3), np.uint8)
     big[:, :, 0] = np.linspace(0, 255, 3000, dtype=np.uint8)[None, :]
@@ -70,6 +75,15 @@ def write_inputs(out: Path) -> None:
     rgba = np.dstack([_pattern(120, 90, 8), np.full((90, 120), 255, np.uint8)])
     rgba[:, :60, 3] = 0
     Image.fromarray(rgba, "RGBA").save(out / "alpha.png")
+    # Region masks (white: stylize): a soft ellipse at the content's size, and a hard-edged
+    # square of another size and shape (the signature resamples any mask).
+    y, x = np.mgrid[0:131, 0:173] / np.array([131.0, 173.0])[:, None, None]
+    ellipse = np.clip(3.0 - 8.0 * np.hypot(x - 0.6, (y - 0.45) * 1.3), 0.0, 1.0)
+    Image.fromarray(np.round(ellipse * 255).astype(np.uint8), "L").save(out / "mask.png")
+    square = np.zeros((40, 64), np.uint8)
+    square[:, 32:] = 255
+    Image.fromarray(square, "L").save(out / "mask-small.png")
+    (out / "empty.png").write_bytes(b"")
     (out / "drawing.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
         '<rect width="40" height="30" fill="teal"/></svg>\n'
@@ -83,9 +97,17 @@ def _pixels(path: str) -> np.ndarray:
 
 
 def _inputs(case: dict) -> dict[str, np.ndarray]:
-    """The signature's inputs for a page run: the page leaves the controls off."""
+    """The signature's inputs for a page run; controls the case does not set are off."""
     from convert.contract import CONTROLS_OFF
+    from sanet.controls import mask_from_rgb
 
+    controls = {
+        "style_resolution": lambda v: np.array(v, np.int32),
+        "style2": _pixels,
+        "mix": lambda v: np.array(v, np.float32),
+        "mask": lambda path: mask_from_rgb(_pixels(path)).astype(np.float32),
+        "keep_colors": lambda v: np.array(v, np.float32),
+    }
     return {
         "content": _pixels(case["content"]),
         "style": _pixels(case["style"]),
@@ -93,6 +115,7 @@ def _inputs(case: dict) -> dict[str, np.ndarray]:
         "max_resolution": np.array(case["max_resolution"], np.int32),
         "strength": np.array(case["strength"], np.float32),
         **CONTROLS_OFF,
+        **{name: read(case[name]) for name, read in controls.items() if case.get(name) is not None},
     }
 
 
