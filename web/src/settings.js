@@ -2,6 +2,7 @@
 const KEY = 'sanet-settings';
 
 /** @typedef {{iterations?: string, strength?: string, maxResolution?: string,
+ *   keepColors?: string, mix?: string, styleResolution?: string,
  *   variant?: string, backend?: string, format?: string}} Settings control values */
 
 /** @returns {Settings} */
