@@ -2,7 +2,7 @@
 // the stroke size), in Debian's headless Chromium against the model in MODEL_DIR, and the
 // pieces of them that run without a browser.
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
@@ -10,20 +10,24 @@ import { describeControls } from '../src/controls.js';
 import { withText } from '../src/result.js';
 import { styleWorkingSize } from '../src/working-size.js';
 import {
+  chooseByKeyboard,
   compareWithSavedModel,
+  config,
+  downloadTo,
   imageInfo,
   launchChromium,
   makeInputs,
+  pageReady,
   pngSize,
   pngText,
   saveWorkingRun,
   startSite,
+  waitForRun,
 } from './helpers.mjs';
 
 // As in page.test.mjs: the page's 8-bit result against the SavedModel's float output.
 const MAX_LEVELS = 3;
 const MEAN_LEVELS = 0.5;
-const LONG = 90_000;
 
 describe('the creative controls without a browser', () => {
   it('sizes the style by the stroke size as sanet.stylizer.style_working_size does', () => {
@@ -101,45 +105,11 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
   const caption = () => page.locator('#result-meta').textContent();
   const input = (name) => join(inputs, name);
 
-  async function waitReady(expect = '') {
-    await page.waitForFunction(
-      (text) => {
-        const status = document.querySelector('[data-testid="status"]');
-        return status.dataset.state === 'ready' && status.textContent.includes(text);
-      },
-      expect,
-      { timeout: LONG },
-    );
-  }
-
-  /** Waits for the n-th result; throws as soon as a run fails instead. */
+  const waitReady = (expect) => pageReady(page, expect);
   async function waitRun(n) {
-    const outcome = await page.waitForFunction(
-      ([n, seen]) => {
-        const result = document.querySelector('[data-testid="result"]');
-        const failures = Number(document.querySelector('[data-testid="status"]').dataset.failures);
-        if (result.dataset.run === String(n) && document.body.dataset.state === 'ready') {
-          return { done: true, failures };
-        }
-        return failures > seen ? { done: false, failures } : false;
-      },
-      [n, failuresSeen],
-      { timeout: LONG },
-    );
-    const { done, failures } = await outcome.jsonValue();
-    failuresSeen = failures;
-    if (!done) throw new Error(`run ${n} failed: ${await testId('error').textContent()}`);
+    failuresSeen = await waitForRun(page, n, failuresSeen);
   }
-
-  async function downloadResult(name) {
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      testId('download').click(),
-    ]);
-    const path = join(inputs, name);
-    await download.saveAs(path);
-    return path;
-  }
+  const downloadResult = (name) => downloadTo(page, inputs, name);
 
   /** The page's result against the SavedModel run on `spec` (controls it omits are off). */
   async function assertLikeSavedModel(t, spec) {
@@ -149,6 +119,17 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
     assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
     return report;
+  }
+
+  /**
+   * The last run, from the inputs the worker was given (the page's working size, the mask as
+   * painted or resampled), against the SavedModel; resolves to those inputs' PNG paths.
+   */
+  async function assertWorkingRunLikeSavedModel(t, controls) {
+    const working = await saveWorkingRun(page, inputs);
+    const spec = { ...working, iterations: 1, strength: 1, max_resolution: 0 };
+    await assertLikeSavedModel(t, { ...spec, keep_colors: 0.7, mix: 0.5, ...controls });
+    return working;
   }
 
   /** The grey level (0..255) of a PNG mask at (x, y), read back from the working run's dump. */
@@ -219,13 +200,7 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     await page.keyboard.press('ArrowLeft');
     assert.equal(await testId('keep-colors').inputValue(), '0');
     // The second style's panel opens the file chooser with Enter, like the others.
-    const [chooser] = await Promise.all([
-      page.waitForEvent('filechooser'),
-      page
-        .locator('#style2-drop')
-        .focus()
-        .then(() => page.keyboard.press('Enter')),
-    ]);
+    const chooser = await chooseByKeyboard(page, '#style2-drop');
     assert.equal(chooser.isMultiple(), false);
   });
 
@@ -303,18 +278,10 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     await page.mouse.up();
     await waitRun(++run);
     assert.match(await caption(), /region mask \(painted\)/);
-    let working = await saveWorkingRun(page, inputs);
+    let working = await assertWorkingRunLikeSavedModel(t);
     assert.deepEqual(await pngSize(working.mask), { width: 173, height: 131 });
     assert.equal(await maskLevel(working.mask, 40, 60), 255, 'painted: stylize');
     assert.equal(await maskLevel(working.mask, 150, 20), 0, 'not painted: keep');
-    await assertLikeSavedModel(t, {
-      ...working,
-      iterations: 1,
-      strength: 1,
-      max_resolution: 0,
-      keep_colors: 0.7,
-      mix: 0.5,
-    });
     // Erase part of the stroke.
     await testId('brush-erase').check();
     await page.mouse.move(...at(40, 52));
@@ -342,18 +309,13 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     await testId('mask-input').setInputFiles(input('mask-small.png')); // 64x40, left half black
     await waitRun(++run);
     assert.match(await caption(), /region mask from mask-small\.png/);
-    const working = await saveWorkingRun(page, inputs);
+    const working = await assertWorkingRunLikeSavedModel(t);
     assert.deepEqual(await pngSize(working.mask), { width: 173, height: 131 });
     assert.equal(await maskLevel(working.mask, 20, 65), 0);
     assert.equal(await maskLevel(working.mask, 150, 65), 255);
-    await assertLikeSavedModel(t, {
-      ...working,
-      iterations: 1,
-      strength: 1,
-      max_resolution: 0,
-      keep_colors: 0.7,
-      mix: 0.5,
-    });
+    // At desktop width, every control on (build/screenshots/controls.png, not committed).
+    await mkdir(config.screenshots, { recursive: true });
+    await page.screenshot({ path: join(config.screenshots, 'controls.png'), fullPage: true });
     // A new content image clears the region, and says so.
     await testId('content-input').setInputFiles(input('square.png'));
     await waitRun(++run);
@@ -367,19 +329,10 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     await testId('style-resolution').selectOption('256');
     await waitRun(++run);
     assert.match(await caption(), /, stroke 256 px; /);
-    let working = await saveWorkingRun(page, inputs);
+    let working = await assertWorkingRunLikeSavedModel(t, { style_resolution: 256 });
     // style-a.png is 120x90: scaled up to a longest side of 256, like the second style.
     assert.deepEqual(await pngSize(working.style), { width: 256, height: 192 });
     assert.deepEqual(await pngSize(working.style2), { width: 224, height: 256 });
-    await assertLikeSavedModel(t, {
-      ...working,
-      iterations: 1,
-      strength: 1,
-      max_resolution: 0,
-      style_resolution: 256,
-      keep_colors: 0.7,
-      mix: 0.5,
-    });
     await testId('style-resolution').selectOption('0');
     await waitRun(++run);
     assert.match(await caption(), /, stroke as the style’s own size; /);

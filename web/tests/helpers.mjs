@@ -129,6 +129,69 @@ export async function saveWorkingRun(page, dir) {
   return paths;
 }
 
+/** How long a test waits for the page to load a model or finish a run, in ms. */
+export const LONG = 90_000;
+
+/** Waits until the page's model is loaded (status "ready"), with `expect` in the status text. */
+export async function pageReady(page, expect = '') {
+  await page.waitForFunction(
+    (text) => {
+      const status = document.querySelector('[data-testid="status"]');
+      return status.dataset.state === 'ready' && status.textContent.includes(text);
+    },
+    expect,
+    { timeout: LONG },
+  );
+}
+
+/**
+ * Waits for the page's n-th result (the result canvas counts them in data-run); throws as soon
+ * as a new run fails instead (the status counts failed runs in data-failures). `seen`: the
+ * failures counted so far; resolves to the count now.
+ */
+export async function waitForRun(page, n, seen) {
+  const outcome = await page.waitForFunction(
+    ([run, seen]) => {
+      const result = document.querySelector('[data-testid="result"]');
+      const failures = Number(document.querySelector('[data-testid="status"]').dataset.failures);
+      if (result.dataset.run === String(run)) return { done: true, failures };
+      return failures > seen ? { done: false, failures } : false;
+    },
+    [n, seen],
+    { timeout: LONG },
+  );
+  const { done, failures } = await outcome.jsonValue();
+  if (!done) {
+    const status = await page.locator('[data-testid="status"]').textContent();
+    const shown = await page.locator('[data-testid="error"]').textContent();
+    throw new Error(`run ${n} failed: status “${status}”, error “${shown}”`);
+  }
+  return failures;
+}
+
+/** Downloads the page's result as `dir`/`name`; resolves to that path. */
+export async function downloadTo(page, dir, name) {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('[data-testid="download"]').click(),
+  ]);
+  const path = join(dir, name);
+  await download.saveAs(path);
+  return path;
+}
+
+/** Opens the file chooser of a drop zone from the keyboard (focus, then Enter). */
+export async function chooseByKeyboard(page, selector) {
+  const [chooser] = await Promise.all([
+    page.waitForEvent('filechooser'),
+    page
+      .locator(selector)
+      .focus()
+      .then(() => page.keyboard.press('Enter')),
+  ]);
+  return chooser;
+}
+
 /** The live tensor count and the model's own, from the page's diagnostics. */
 export async function tensorCounts(page) {
   const text = await page.locator('#diagnostics [data-key="Tensors"] dd').textContent();

@@ -7,18 +7,23 @@ import { after, before, describe, it } from 'node:test';
 import { isSmall, storedBytes } from '../src/rehearsal.js';
 import {
   armFault,
+  chooseByKeyboard,
   compareWithSavedModel,
   compareWithTfjsModel,
   config,
+  downloadTo,
   imageInfo,
   launchChromium,
+  LONG,
   makeInputs,
   openPageWithModel,
+  pageReady,
   pngSize,
   ROOT,
   saveWorkingRun,
   startSite,
   tensorCounts,
+  waitForRun,
   WEBGPU_ARGS,
 } from './helpers.mjs';
 
@@ -35,7 +40,6 @@ const MEAN_LEVELS = 0.5;
 // those cases are compared at the working size, on the very pixels the model was given (the
 // untrained test model turns a resampler's few levels into tens).
 const LOWER_RESOLUTION = 128;
-const LONG = 90_000;
 
 const CONTROLS = [
   'content-input',
@@ -64,19 +68,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
   const testId = (id) => page.locator(`[data-testid="${id}"]`);
   const statusState = () => testId('status').getAttribute('data-state');
 
-  /** Waits until the model is loaded (status "ready"), with `expect` in the status text. */
-  async function waitReady(expect = '') {
-    await page.waitForFunction(
-      (text) => {
-        const status = document.querySelector('[data-testid="status"]');
-        return status.dataset.state === 'ready' && status.textContent.includes(text);
-      },
-      expect,
-      { timeout: LONG },
-    );
-  }
-
-  /** Waits for the n-th result to be drawn and returns its status text. */
+  const waitReady = (expect) => pageReady(page, expect);
   // Failed runs seen so far: the page counts them in the status's data-failures.
   let failuresSeen = 0;
   // Results drawn so far by this page (the result canvas counts them in data-run).
@@ -84,34 +76,10 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
 
   /** Waits for the n-th result to be drawn; throws as soon as a new run fails instead. */
   async function waitRun(n) {
-    const outcome = await page.waitForFunction(
-      ([run, seen]) => {
-        const result = document.querySelector('[data-testid="result"]');
-        const failures = Number(document.querySelector('[data-testid="status"]').dataset.failures);
-        if (result.dataset.run === String(run)) return { done: true, failures };
-        return failures > seen ? { done: false, failures } : false;
-      },
-      [n, failuresSeen],
-      { timeout: LONG },
-    );
-    const { done, failures } = await outcome.jsonValue();
-    failuresSeen = failures;
-    if (!done) {
-      const status = await testId('status').textContent();
-      const shown = await testId('error').textContent();
-      throw new Error(`run ${n} failed: status “${status}”, error “${shown}”`);
-    }
+    failuresSeen = await waitForRun(page, n, failuresSeen);
   }
 
-  async function downloadResult(name) {
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      testId('download').click(),
-    ]);
-    const path = join(inputs, name);
-    await download.saveAs(path);
-    return path;
-  }
+  const downloadResult = (name) => downloadTo(page, inputs, name);
 
   async function assertTensorsAtBaseline() {
     const { live, baseline } = await tensorCounts(page);
@@ -661,13 +629,7 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     await testId('strength').focus();
     await page.keyboard.press('ArrowLeft');
     assert.equal(await testId('strength').inputValue(), '0.95');
-    const [chooser] = await Promise.all([
-      page.waitForEvent('filechooser'),
-      page
-        .locator('#style-drop')
-        .focus()
-        .then(() => page.keyboard.press('Enter')),
-    ]);
+    const chooser = await chooseByKeyboard(page, '#style-drop');
     assert.equal(chooser.isMultiple(), false);
   });
 
