@@ -3,6 +3,7 @@
 // pieces of them that run without a browser.
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
@@ -255,6 +256,16 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
       /^SANet stylization of content\.png with style-a\.png; 1 iteration, strength 1\.00, keep colours 0\.70, mix 0\.50 with style-dark\.png, region mask from mask\.png; computed at 173×131; fp32 model/,
     );
     assert.equal((await imageInfo(result)).format, 'PNG');
+  });
+
+  it('passes axe’s accessibility checks with the controls in use', async (t) => {
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core') });
+    const { violations, passes } = await page.evaluate(() => globalThis.axe.run(document));
+    t.diagnostic(`axe: ${passes.length} rules passed`);
+    const found = violations.map(
+      ({ id, nodes }) => `${id}: ${nodes.map((node) => node.target.join(' ')).join(', ')}`,
+    );
+    assert.deepEqual(found, []);
   });
 
   it('paints a region with the brush, erases, inverts and clears it', async (t) => {
