@@ -13,7 +13,8 @@ import numpy as np
 
 from sanet import request
 
-SCHEMA_VERSION = 2  # 2: the creative controls and the style resolution joined the signature
+# 2: the creative controls and the style resolution joined the signature; 3: the encodings.
+SCHEMA_VERSION = 3
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {
@@ -28,6 +29,18 @@ INPUTS = {
     "mask": ("float32", "[hm, wm]", "in [0, 1], any size; all ones = everywhere"),
     "keep_colors": ("float32", "[]", "in [0, 1]"),
 }
+# The encoder's features of each image at its working size, returned by every call and taken
+# back by the next: a caller that keeps them skips the encoder (the style of a clip's frames;
+# the content and styles when only strength, mix, mask or keep_colors change). The content's
+# are the first pass's. Empty ([1, 1, 0, 0]): encode the image.
+ENCODINGS = tuple(
+    f"{image}_{layer}"
+    for image in ("content", "style", "style2")
+    for layer in ("relu4_1", "relu5_1")
+)
+ENCODING = ("float32", "[1, C, h, w]", "the encoder's features of that image at its working size")
+INPUTS |= {name: (*ENCODING[:2], "from an earlier call with that image; empty: encode it")
+           for name in ENCODINGS}  # fmt: skip
 # The controls' inputs when a caller does not use them: the output is then the plain stylization.
 CONTROLS_OFF = {
     "style_resolution": np.array(-1, np.int32),
@@ -35,8 +48,12 @@ CONTROLS_OFF = {
     "mix": np.array(0.0, np.float32),
     "mask": np.ones((1, 1), np.float32),
     "keep_colors": np.array(0.0, np.float32),
+    **{name: np.zeros((1, 1, 0, 0), np.float32) for name in ENCODINGS},
 }
-OUTPUTS = {"result": ("float32", "[H, W, 3]", "in [0, 1], the content's size")}
+OUTPUTS = {
+    "result": ("float32", "[H, W, 3]", "in [0, 1], the content's size"),
+    **{name: ENCODING for name in ENCODINGS},
+}
 VARIANTS = ("fp32", "float16", "uint8")
 # Weights with fewer elements, and every int32 weight, are "small constants": they shape the
 # computation (shapes, paddings, biases), are never quantized, and are stored first so that

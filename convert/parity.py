@@ -65,6 +65,10 @@ class Case:
     mix: float = 0.0
     mask: tuple[int, int] | None = None
     keep_colors: float = 0.0
+    # The module is given the content's and the style's encodings (float32 PyTorch's) and a
+    # decoy style image: the result must follow the encodings. Sizes as given (max_resolution
+    # 0, the style's own rule), so that the encodings are of the images themselves.
+    reuse: bool = False
 
     @property
     def label(self) -> str:
@@ -80,11 +84,17 @@ class Case:
             parts.append(f"mask {self.mask[1]}x{self.mask[0]}")
         if self.keep_colors:
             parts.append(f"keep colours {self.keep_colors:g}")
+        if self.reuse:
+            parts.append("encodings given")
         return ", ".join(parts)
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:
         seed = self.content[0] * 7919 + self.content[1]
         return sample_image(*self.content, seed), sample_image(*self.style, seed + 1)
+
+    def decoy(self) -> np.ndarray:
+        """A style image other than `images()`'s, for a `reuse` case."""
+        return sample_image(*self.style, self.content[0] * 7919 + self.content[1] + 5)
 
     def extras(self) -> tuple[np.ndarray, np.ndarray]:
         """The second style [h, w, 3] and the mask [h, w] (grey levels with black and white
@@ -235,6 +245,13 @@ class Reference:
         self.prefetch([], [case])
         return self._stylized[case].result()
 
+    def encodings(self, case: Case) -> dict[str, np.ndarray]:
+        """What a `reuse` case gives the module for its content and style (float32 PyTorch's
+        relu4_1 and relu5_1, named as the signature's inputs); nothing for other cases."""
+        if not case.reuse:
+            return {}
+        return self._worker.submit(self._compute_encodings, case).result()
+
     def graphs(self, case: Case) -> dict[str, tuple[dict[str, np.ndarray], dict[str, Expected]]]:
         """For each of the three graphs: its inputs for one pass of `case` (the float64
         pipeline's tensors, rounded to float32) and its outputs, expected as that pipeline's."""
@@ -289,6 +306,16 @@ class Reference:
         exact = run(self.float64, torch.float64, _exact)
         [floor] = self._floors(case, run, exact)
         return Expected(exact[0], floor, visible=True)
+
+    @torch.no_grad()
+    def _compute_encodings(self, case: Case) -> dict[str, np.ndarray]:
+        # In the background thread: it alone puts noise hooks on self.float32.
+        assert case.max_resolution == 0 and case.style_resolution < 0, "sizes as given"
+        encodings = {}
+        for name, image in zip(("content", "style"), case.images(), strict=True):
+            relu4_1, relu5_1 = self.float32.encoder(_tensor(image, torch.float32))
+            encodings |= {f"{name}_relu4_1": relu4_1.numpy(), f"{name}_relu5_1": relu5_1.numpy()}
+        return encodings
 
     @torch.no_grad()
     def _compute_graphs(self, case: Case) -> dict:

@@ -135,7 +135,7 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     strength 0.5 (the loop and the blend); and scaled down by `max_resolution` (to 3/4 of its
     longest side) and back up. Then the controls: the last size with a second style mixed in,
     a mask and the content's colours over two iterations; the first with the style scaled to
-    its own resolution."""
+    its own resolution; and the first with its encodings given (`Case.reuse`)."""
     cases = []
     for content, style in sizes:
         cases += [
@@ -149,6 +149,7 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
         Case(last, last_style, iterations=2, strength=0.8, style2=(60, 44), mix=0.6,
              mask=(37, 53), keep_colors=0.7),
         Case(first, first_style, style_resolution=max(MIN_SIDE, max(first_style) * 2 // 3)),
+        Case(first, first_style, reuse=True),
     ]  # fmt: skip
 
 
@@ -250,7 +251,8 @@ def stage_module(context: Context) -> None:
         for case in cases:
             bar.set_postfix_str(case.label)
             expected = context.reference.stylize(case)
-            checks.append(compare("tf.Module", case.label, module(case), expected))
+            result = module(case, context.reference.encodings(case))
+            checks.append(compare("tf.Module", case.label, result, expected))
             bar.update()
     context.judge(checks)
 
@@ -314,8 +316,9 @@ def _check_tfjs(context: Context, site: Path) -> None:
     cases = end_to_end_cases(context.options.sizes)
     plain = [c for c in cases if c == Case(c.content, c.style)]  # one pass, nothing else
     quantized = [v for v in report.variants if v["name"] != "fp32"]
+    encodings = context.reference.encodings
     jobs = [
-        TfjsJob(site, "wasm", tuple(module_inputs(c) for c in cases)),
+        TfjsJob(site, "wasm", tuple(module_inputs(c, encodings(c)) for c in cases)),
         TfjsJob(site, "cpu", (module_inputs(CPU_BACKEND_CASE),)),
         *(
             TfjsJob(site / Path(v["path"]).parent, "wasm", tuple(module_inputs(c) for c in plain))

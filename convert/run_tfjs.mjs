@@ -2,9 +2,10 @@
 //
 //   node convert/run_tfjs.mjs REQUEST.json
 //
-// REQUEST: {"model": "dir with model.json", "backend": "wasm" | "cpu", "runs": [{"inputs":
-// {name: {"dtype", "shape", "file"}}, "output": "file"}]}. Input files hold raw little-endian
-// values; each run's output is written as raw float32 to its "output" file. Prints "done N"
+// REQUEST: {"model": "dir with model.json", "backend": "wasm" | "cpu", "output": a signature
+// output's key, "runs": [{"inputs": {name: {"dtype", "shape", "file"}}, "output": "file"}]}.
+// Input files hold raw little-endian values; each run's output is written as raw float32 to
+// its "output" file. Prints "done N"
 // after each run (for progress), then one JSON line: {"backend", "load_s", "run_s": [...]}.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,7 +40,13 @@ function readInput({ dtype, shape, file }) {
   return tf.tensor(values.slice(), shape, dtype);
 }
 
-// The converter names signature inputs like "content:0"; match them by their base name.
+// The converter names signature entries like "content:0"; match them by their base name.
+function nodeName(entries, logical) {
+  const found = Object.entries(entries).find(([key]) => key.split(':')[0] === logical);
+  if (!found) throw new Error(`the model has no signature entry ${logical}`);
+  return found[1].name;
+}
+
 function feed(model, inputs) {
   const feeds = {};
   for (const [key, spec] of Object.entries(model.signature.inputs)) {
@@ -59,12 +66,12 @@ for (const run of request.runs) {
     Object.entries(run.inputs).map(([name, spec]) => [name, readInput(spec)]),
   );
   const begin = performance.now();
-  const output = await model.executeAsync(feed(model, inputs));
-  const result = Array.isArray(output) ? output[0] : output;
+  const wanted = nodeName(model.signature.outputs, request.output);
+  const result = await model.executeAsync(feed(model, inputs), wanted);
   const values = await result.data();
   runSeconds.push((performance.now() - begin) / 1000);
   fs.writeFileSync(run.output, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-  tf.dispose([output, ...Object.values(inputs)]);
+  tf.dispose([result, ...Object.values(inputs)]);
   console.log(`done ${runSeconds.length}`);
 }
 console.log(JSON.stringify({ backend: tf.getBackend(), load_s: loadSeconds, run_s: runSeconds, tensors: tf.memory().numTensors }));

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.contract import SIGNATURE_KEY
+from convert.contract import CONTROLS_OFF, ENCODINGS, SIGNATURE_KEY
 from convert.parity import Case
 from sanet.errors import SANetError
 
@@ -55,10 +55,14 @@ def tf_graph_runner(path: Path) -> Runner:
     return run
 
 
-def module_inputs(case: Case) -> Arrays:
-    """The serving signature's inputs for `case`."""
+def module_inputs(case: Case, encodings: Arrays | None = None) -> Arrays:
+    """The serving signature's inputs for `case`; a `reuse` case takes its `encodings`
+    (`Reference.encodings`) with a decoy style image."""
     content, style = case.images()
     style2, mask = case.extras()
+    if case.reuse:
+        assert encodings, "a reuse case needs its encodings"
+        style = case.decoy()
     return {
         "content": content,
         "style": style,
@@ -70,6 +74,8 @@ def module_inputs(case: Case) -> Arrays:
         "mix": np.array(case.mix, np.float32),
         "mask": mask,
         "keep_colors": np.array(case.keep_colors, np.float32),
+        **{name: CONTROLS_OFF[name] for name in ENCODINGS},
+        **(encodings or {}),
     }
 
 
@@ -82,8 +88,8 @@ class TfModule:
         self._tf = tf
         self.signature = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
 
-    def __call__(self, case: Case) -> np.ndarray:
-        inputs = {k: self._tf.constant(v) for k, v in module_inputs(case).items()}
+    def __call__(self, case: Case, encodings: Arrays | None = None) -> np.ndarray:
+        inputs = {k: self._tf.constant(v) for k, v in module_inputs(case, encodings).items()}
         return self.signature(**inputs)["result"].numpy()
 
 
@@ -100,6 +106,7 @@ class TfjsJob:
     model: Path
     backend: str
     feeds: tuple[Arrays, ...]
+    output: str = "result"  # the signature output each run returns (others: flattened)
 
 
 def run_tfjs_jobs(
@@ -148,10 +155,10 @@ def run_tfjs_jobs(
                 last = (errors.strip().splitlines() or ["no output"])[-1]
                 raise SANetError(f"TF.js ({job.backend}) failed on {job.model}: {last}")
             runs = json.loads(request.read_text())["runs"]
-            values = [
-                np.fromfile(run["output"], np.float32).reshape(feed["content"].shape)
-                for run, feed in zip(runs, job.feeds, strict=True)
-            ]
+            values = [np.fromfile(run["output"], np.float32) for run in runs]
+            if job.output == "result":
+                shapes = [feed["content"].shape for feed in job.feeds]
+                values = [v.reshape(shape) for v, shape in zip(values, shapes, strict=True)]
             results.append((values, json.loads(lines[-1])))
     return results
 
@@ -168,7 +175,11 @@ def _write_request(job: TfjsJob, folder: Path) -> Path:
             inputs[name] = {"dtype": dtype, "shape": list(value.shape), "file": str(file)}
         runs.append({"inputs": inputs, "output": str(folder / f"{index}-result.bin")})
     request = folder / "request.json"
-    request.write_text(json.dumps({"model": str(job.model), "backend": job.backend, "runs": runs}))
+    request.write_text(
+        json.dumps(
+            {"model": str(job.model), "backend": job.backend, "output": job.output, "runs": runs}
+        )
+    )
     return request
 
 

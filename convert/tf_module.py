@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from convert.contract import SIGNATURE_KEY
+from convert.contract import ENCODINGS, SIGNATURE_KEY
 from convert.tf_graphs import TfGraphs, load_graph
 from sanet.controls import CHROMA_OF_RGB
 from sanet.request import MIN_SIDE
@@ -35,6 +35,7 @@ SIGNATURE = [
     tf.TensorSpec([], tf.float32, name="mix"),
     tf.TensorSpec([None, None], tf.float32, name="mask"),
     tf.TensorSpec([], tf.float32, name="keep_colors"),
+    *(tf.TensorSpec([None, None, None, None], tf.float32, name=name) for name in ENCODINGS),
 ]
 # RGB difference -> its chroma part (`sanet.controls.keep_colors`).
 CHROMA = tf.constant(CHROMA_OF_RGB.T)
@@ -128,7 +129,8 @@ class SANetModule(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def serve(self, content, style, iterations, max_resolution, strength, style_resolution,
-              style2, mix, mask, keep_colors):  # fmt: skip
+              style2, mix, mask, keep_colors, content_relu4_1, content_relu5_1,
+              style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
         source, original = content, tf.shape(content)[:2]
         size = working_size(original, max_resolution)
         content = _to_nchw(_resize(content, size))
@@ -143,11 +145,17 @@ class SANetModule(tf.Module):
         mask = _resize(tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis], size)  # [h, w, 1]
         partial = tf.logical_or(strength < 1.0, tf.reduce_min(mask) < 1.0)
         height, width = tf.shape(content)[2], tf.shape(content)[3]
-        style4_1, style5_1 = self.encode(style)
-        second4_1, second5_1 = self.encode(style2)
+        # Encodings an earlier call returned are used as given; empty ones are computed.
+        encodings = {
+            "content": self.encoded(content, content_relu4_1, content_relu5_1),
+            "style": self.encoded(style, style_relu4_1, style_relu5_1),
+            "style2": self.encoded(style2, style2_relu4_1, style2_relu5_1),
+        }
+        style4_1, style5_1 = encodings["style"]
+        second4_1, second5_1 = encodings["style2"]
 
-        def step(i: tf.Tensor, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            content4_1, content5_1 = self.encode(image)
+        def stylize(content4_1: tf.Tensor, content5_1: tf.Tensor) -> tf.Tensor:
+            """One pass: the content's encodings -> the decoded image [1, 3, h, w]."""
             features = self.stylize_features(content4_1, style4_1, content5_1, style5_1)
             features = tf.cond(
                 mix > 0.0,
@@ -159,19 +167,39 @@ class SANetModule(tf.Module):
                 lambda: _blend(self, features, content4_1, content5_1, strength, mask),
                 lambda: features,
             )
-            decoded = self.decoder(features=features)["image"]
-            return i + 1, decoded[:, :, :height, :width]
+            return self.decoder(features=features)["image"][:, :, :height, :width]
 
-        _, image = tf.while_loop(
-            lambda i, image: i < _passes(iterations),
+        def step(i, image, content4_1, content5_1):
+            """One pass from the content's encodings; then the output's, for the next pass
+            (an empty pair after the last: a `tf.cond` branch that hands a loop variable
+            through unchanged made TF.js free it early)."""
+            image = stylize(content4_1, content5_1)
+            nothing = tf.zeros([1, 1, 0, 0])
+            content4_1, content5_1 = tf.cond(
+                i + 1 < _passes(iterations), lambda: self.encode(image), lambda: (nothing, nothing)
+            )
+            return i + 1, image, content4_1, content5_1
+
+        features = tf.TensorShape([None, None, None, None])
+        _, image, _, _ = tf.while_loop(
+            lambda i, *_: i < _passes(iterations),
             step,
-            [tf.constant(0), content],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 3, None, None])],
-        )
+            [tf.constant(0), content, *encodings["content"]],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 3, None, None]),
+                              features, features],
+        )  # fmt: skip
         # Clipped before scaling back, as the PyTorch model returns its image; the resize
         # averages with non-negative weights, so the result stays in [0, 1].
         result = _resize(tf.clip_by_value(tf.transpose(image[0], [1, 2, 0]), 0.0, 1.0), original)
-        return {"result": _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))}
+        result = _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))
+        outputs = {"result": result}
+        for image_name, (relu4_1, relu5_1) in encodings.items():
+            outputs |= {f"{image_name}_relu4_1": relu4_1, f"{image_name}_relu5_1": relu5_1}
+        return outputs
+
+    def encoded(self, image: tf.Tensor, relu4_1: tf.Tensor, relu5_1: tf.Tensor):
+        """`relu4_1` and `relu5_1` when given (not empty), else `image`'s encodings."""
+        return tf.cond(tf.size(relu4_1) > 0, lambda: (relu4_1, relu5_1), lambda: self.encode(image))
 
 
 def _mix(module: SANetModule, features, content4_1, content5_1, second4_1, second5_1, mix):

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -17,7 +18,9 @@ class _DropVersionNotice(logging.Filter):
         return "Decision Forests" not in record.getMessage()
 
 
-def tf_to_tfjs(saved_model: Path, directory: Path) -> Path:
+def tf_to_tfjs(
+    saved_model: Path, directory: Path, quantization_dtype_map: dict | None = None
+) -> Path:
     """Convert the `serving_default` signature to `directory/model.json` and its shards."""
     logging.getLogger().addFilter(_DropVersionNotice())
     with warnings.catch_warnings():
@@ -33,5 +36,30 @@ def tf_to_tfjs(saved_model: Path, directory: Path) -> Path:
             str(directory),
             signature_def=SIGNATURE_KEY,
             saved_model_tags="serve",
+            quantization_dtype_map=quantization_dtype_map,
         )
+    _key_outputs(saved_model, directory / "model.json")
     return directory
+
+
+def _key_outputs(saved_model: Path, model_json: Path) -> None:
+    """Give model.json's signature outputs the SavedModel's keys.
+
+    The converter keys each output by matching its dtype and shape against the signature's, so
+    outputs that share a shape (the encodings, [?, ?, ?, ?]) keep their node names. The
+    SavedModel's k-th output ("StatefulPartitionedCall:k") is the frozen graph's `Identity_k`.
+    """
+    from tensorflow.python.tools import saved_model_utils
+
+    meta_graph = saved_model_utils.get_meta_graph_def(str(saved_model), "serve")
+    model = json.loads(model_json.read_text())
+    converted = {entry["name"]: entry for entry in model["signature"]["outputs"].values()}
+    outputs = {}
+    for key, info in meta_graph.signature_def[SIGNATURE_KEY].outputs.items():
+        index = int(info.name.rsplit(":", 1)[1])
+        node = "Identity:0" if index == 0 else f"Identity_{index}:0"
+        if node not in converted:
+            raise RuntimeError(f"the converted model has no output {node} for {key}")
+        outputs[key] = converted[node]
+    model["signature"]["outputs"] = outputs
+    model_json.write_text(json.dumps(model))

@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,25 @@ def js_constant(file: str, name: str) -> str:
     return match.group(1)
 
 
-def test_page_names_the_signature_inputs_and_output_of_the_contract():
-    listed = js_constant("signature.js", "INPUT_NAMES").replace("'", '"')
-    inputs = json.loads(re.sub(r",\s*]", "]", listed))
+def js_exports(file: str, *names: str) -> list:
+    """Values that web/src/FILE exports, as Node evaluates them."""
+    script = (
+        f"const m = await import({json.dumps((WEB / file).as_uri())});"
+        f"console.log(JSON.stringify({json.dumps(names)}.map((name) => m[name])));"
+    )
+    ran = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(ran.stdout)
+
+
+def test_page_names_the_signature_inputs_and_outputs_of_the_contract():
+    inputs, output, encodings = js_exports(
+        "signature.js", "INPUT_NAMES", "OUTPUT_NAME", "ENCODING_NAMES"
+    )
     assert inputs == list(contract.INPUTS)
-    assert js_constant("signature.js", "OUTPUT_NAME").strip("'") == next(iter(contract.OUTPUTS))
+    assert [output, *encodings] == list(contract.OUTPUTS)
+    assert encodings == list(contract.ENCODINGS)
 
 
 def test_variant_paths():

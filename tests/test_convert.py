@@ -6,11 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import torch
 
+from convert import contract
 from convert.__main__ import main
+from convert.contract import ENCODINGS
 from convert.parity import Case
 from convert.pipeline import CPU_BACKEND_CASE, Options, run
-from convert.runtimes import TfModule, run_tfjs
+from convert.runtimes import TfjsJob, TfModule, module_inputs, run_tfjs, run_tfjs_jobs
 from convert.tfjs_graph import TfjsGraph, is_small, quantize
 from sanet import SANetError, Stylizer
 from sanet.stylizer import working_size
@@ -40,12 +44,14 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3 + 2
+        assert len(cases) == len(SIZES) * 3 + 3
         assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
         assert len([c for c in cases if ", max " in c]) == len(SIZES)
         # the controls: a second style, a mask and the content's colours; the style resolution
         assert len([c for c in cases if "mix 0.6" in c and "mask" in c and "keep" in c]) == 1
         assert len([c for c in cases if "style res" in c]) == 1
+        # and the encodings given instead of the images
+        assert len([c for c in cases if "encodings given" in c]) == 1
     assert [c.case for c in report.checks if c.stage == "tfjs/cpu"] == [CPU_BACKEND_CASE.label]
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
@@ -83,9 +89,67 @@ def test_serving_signature(module):
         "mix": ("float32", []),
         "mask": ("float32", [None, None]),
         "keep_colors": ("float32", []),
+        **{name: ("float32", [None] * 4) for name in ENCODINGS},
     }
     outputs = module.signature.structured_outputs
-    assert {k: v.shape.as_list() for k, v in outputs.items()} == {"result": [None, None, 3]}
+    assert {k: v.shape.as_list() for k, v in outputs.items()} == {
+        "result": [None, None, 3],
+        **{name: [None] * 4 for name in ENCODINGS},
+    }
+
+
+def call(module: TfModule, case: Case, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of the serving signature for `case`, with some inputs replaced."""
+    feed = module_inputs(case) | inputs
+    outputs = module.signature(**{k: tf.constant(v) for k, v in feed.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def test_tfjs_signature_keys_every_output_as_the_saved_model(converted):
+    """The TF.js converter keys outputs by shape; the encodings share one (`_key_outputs`)."""
+    options, _ = converted
+    for variant in contract.VARIANTS:
+        model = json.loads((options.output / contract.variant_path(variant)).read_text())
+        assert set(model["signature"]["outputs"]) == set(contract.OUTPUTS), variant
+    case = Case((40, 56), (48, 32), style2=(24, 40), mix=0.5)
+    saved = call(TfModule(options.build / "tf" / "sanet_module"), case)
+    for name in contract.ENCODINGS:
+        job = TfjsJob(options.output, "wasm", (module_inputs(case),), name)
+        [([tfjs], _)] = run_tfjs_jobs([job])
+        assert np.abs(tfjs - saved[name].ravel()).max() < 1e-4, name
+
+
+def test_signature_returns_the_encoders_features(converted, module):
+    options, _ = converted
+    model = Stylizer.from_checkpoints(options.build / "demo-weights-small").model
+    case = Case((40, 56), (48, 32), style2=(24, 40), mix=0.5)
+    outputs = call(module, case)
+    images = {"content": case.images()[0], "style": case.images()[1], "style2": case.extras()[0]}
+    for name, image in images.items():
+        with torch.no_grad():
+            relu4_1, relu5_1 = model.encoder(torch.from_numpy(image).permute(2, 0, 1)[None])
+        assert np.abs(outputs[f"{name}_relu4_1"] - relu4_1.numpy()).max() < 1e-4
+        assert np.abs(outputs[f"{name}_relu5_1"] - relu5_1.numpy()).max() < 1e-4
+
+
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_given_encodings_replace_the_images(module, iterations):
+    """A call given another call's encodings computes what that call did: the style's stand
+    for the style image, the content's for the content's first pass."""
+    case = Case((40, 56), (48, 32), iterations=iterations, strength=0.7)
+    source = Case((40, 56), (36, 60))  # another content image (same size) and style
+    given = {k: v for k, v in call(module, source).items() if k != "result"}
+    content = source.images()[0]
+    expected = call(module, case, content=content, style=source.images()[1])["result"]
+    style_only = {k: v for k, v in given.items() if k.startswith("style_")}
+    with_style = call(module, case, content=content, **style_only)["result"]
+    assert np.abs(with_style - expected).max() < 1e-5
+    # The content's drive the first pass (later passes encode its output): with the style's,
+    # the content image then only gives the size to scale back to (and keep_colors's chroma).
+    with_both = call(module, case, **given)["result"]
+    assert np.abs(with_both - expected).max() < 1e-5
+    plain = call(module, case)["result"]
+    assert np.abs(plain - expected).max() > 1e-2  # the inputs above did make a difference
 
 
 @pytest.mark.parametrize(

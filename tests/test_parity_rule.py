@@ -250,6 +250,13 @@ def defect_colours_not_kept(monkeypatch):
     return "module", r"tf\.Module"
 
 
+def defect_encodings_ignored(monkeypatch):
+    import convert.tf_module as m
+
+    monkeypatch.setattr(m.SANetModule, "encoded", lambda self, image, *given: self.encode(image))
+    return "module", r"tf\.Module"
+
+
 def defect_tfjs_kernel(monkeypatch):
     import convert.tfjs
 
@@ -268,6 +275,7 @@ DEFECTS = {
     "second style ignored (tf.Module)": defect_second_style_ignored,
     "mask ignored (tf.Module)": defect_mask_ignored,
     "content's colours not kept (tf.Module)": defect_colours_not_kept,
+    "given encodings ignored (tf.Module)": defect_encodings_ignored,
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"

@@ -6,6 +6,12 @@
 // only speaks the logical names below; the adapter finds the matching entry once, at load time,
 // and fails loudly if the model does not offer one.
 
+// The encoder's features of each image (convert/contract.py ENCODINGS): returned by every run,
+// taken back by the next (src/encodings.js).
+export const ENCODING_NAMES = ['content', 'style', 'style2'].flatMap((image) => [
+  `${image}_relu4_1`,
+  `${image}_relu5_1`,
+]);
 export const INPUT_NAMES = [
   'content',
   'style',
@@ -17,6 +23,7 @@ export const INPUT_NAMES = [
   'mix',
   'mask',
   'keep_colors',
+  ...ENCODING_NAMES,
 ];
 export const OUTPUT_NAME = 'result';
 
@@ -37,8 +44,9 @@ function lookup(entries, logical) {
 
 /**
  * @param {{inputs?: object, outputs?: object}} signature the `signature` field of model.json
- * @returns {{inputs: Record<string, string>, output: string, feed: (values: object) => object}}
- *   inputs: logical name -> signature key; output: the result's signature key
+ * @returns {{inputs: Record<string, string>, output: string, encodings: Record<string, string>,
+ *   feed: (values: object) => object}} inputs: logical name -> signature key; output: the
+ *   result's signature key; encodings: ENCODING_NAMES -> their output keys
  */
 export function signatureAdapter(signature) {
   if (!signature?.inputs || !signature?.outputs) {
@@ -50,10 +58,13 @@ export function signatureAdapter(signature) {
     inputs[name] = lookup(signature.inputs, name);
     if (!inputs[name]) missing.push(name);
   }
-  let output = lookup(signature.outputs, OUTPUT_NAME);
-  const outputs = Object.keys(signature.outputs);
-  if (!output && outputs.length === 1) [output] = outputs;
+  const output = lookup(signature.outputs, OUTPUT_NAME);
   if (!output) missing.push(OUTPUT_NAME);
+  const encodings = {};
+  for (const name of ENCODING_NAMES) {
+    encodings[name] = lookup(signature.outputs, name);
+    if (!encodings[name]) missing.push(`${name} (output)`);
+  }
   if (missing.length) {
     const offered = [...Object.keys(signature.inputs), ...Object.keys(signature.outputs)];
     throw new Error(`model signature lacks ${missing.join(', ')} (it has ${offered.join(', ')})`);
@@ -61,6 +72,7 @@ export function signatureAdapter(signature) {
   return {
     inputs,
     output,
+    encodings,
     /** Turns {content, style, ...} (logical names) into the graph's feed dictionary. */
     feed(values) {
       const feed = {};

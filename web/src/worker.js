@@ -8,7 +8,8 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
-import { signatureAdapter } from './signature.js';
+import { ENCODING_NAMES, signatureAdapter } from './signature.js';
+import { EncodingCache, encodingKeys } from './encodings.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
 import {
@@ -51,6 +52,8 @@ const state = {
   backend: null,
   baseline: 0,
   speed: null,
+  // The last run's encodings, fed back when the next run has the same images (encodings.js).
+  encodings: new EncodingCache(tf),
 };
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
@@ -125,14 +128,23 @@ function feedValues({
   };
 }
 
-async function runModel(request, model = state.model, adapter = state.adapter) {
+/**
+ * Runs the model on a request; with `cache`, feeds it the encodings kept from earlier runs of
+ * the same images and keeps this run's (warm-ups and calibration runs go without).
+ */
+async function runModel(request, model = state.model, adapter = state.adapter, cache = null) {
   const { content, style } = request;
+  const keys = encodingKeys(request);
+  const reused = cache ? cache.hits(keys) : [];
+  const encodings = (cache ?? new EncodingCache(tf)).inputs(keys);
   const values = feedValues(request);
-  let output;
+  let outputs = [];
   let bytes;
   try {
     if (SANET_TEST_HOOKS) await injectFault(tf, megapixels(content, style));
-    output = await model.executeAsync(adapter.feed(values), adapter.output);
+    const names = [adapter.output, ...ENCODING_NAMES.map((name) => adapter.encodings[name])];
+    outputs = await model.executeAsync(adapter.feed({ ...values, ...encodings }), names);
+    const [output] = outputs;
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
     const [height, width] = output.shape;
     const flat = await bytes.data();
@@ -143,9 +155,16 @@ async function runModel(request, model = state.model, adapter = state.adapter) {
       rgba[j + 2] = flat[i + 2];
       rgba[j + 3] = 255;
     }
-    return { data: rgba, width, height };
+    const returned = Object.fromEntries(ENCODING_NAMES.map((name, i) => [name, outputs[i + 1]]));
+    if (cache) cache.keep(keys, returned);
+    return { data: rgba, width, height, reused };
   } finally {
-    tf.dispose([...Object.values(values), output, bytes]);
+    const owned = (tensor) => cache?.owns(tensor);
+    tf.dispose(
+      [...Object.values(values), ...Object.values(encodings), ...outputs, bytes].filter(
+        (tensor) => tensor && !owned(tensor),
+      ),
+    );
   }
 }
 
@@ -177,13 +196,18 @@ async function measureSpeed() {
   return { fixedMs: Math.max(0, times[0] - msPerMegapixel * small), msPerMegapixel };
 }
 
-/** Refines the speed with a finished run (the fixed part stays the calibration's). */
-function learnSpeed(request, ms) {
+/**
+ * Refines the speed with a finished run (the fixed part stays the calibration's). A run that
+ * re-used encodings did less work than the rule counts: it may only make the speed slower.
+ */
+function learnSpeed(request, ms, reused) {
   const perIteration = ms / request.iterations - state.speed.fixedMs;
   const { content, style, style2, mix } = request;
   const size = megapixels(content, style, ...(style2 && mix > 0 ? [style2] : []));
-  if (perIteration > 0 && size > 0)
-    state.speed = { ...state.speed, msPerMegapixel: perIteration / size };
+  if (perIteration <= 0 || size <= 0) return;
+  const msPerMegapixel = perIteration / size;
+  if (reused.length && msPerMegapixel < state.speed.msPerMegapixel) return;
+  state.speed = { ...state.speed, msPerMegapixel };
 }
 
 /**
@@ -209,6 +233,7 @@ async function rehearse(artifacts, firstShard) {
 }
 
 function disposeModel() {
+  state.encodings.clear();
   state.model?.dispose();
   state.model = null;
 }
@@ -276,6 +301,7 @@ async function activate({ names: candidates, skipped = [] }) {
  * rebuild the model from the artifacts kept in memory, so that memory returns to its baseline.
  */
 async function recover() {
+  state.encodings.clear();
   if (tf.memory().numTensors <= state.baseline) return;
   const backend = state.backend;
   disposeModel();
@@ -359,15 +385,19 @@ async function stylize(request) {
     try {
       // 0: as given; a lower limit only after running out of memory.
       const maxResolution = resolution < longest ? resolution : 0;
-      const image = await runModel({ ...request, maxResolution });
+      const run = { ...request, maxResolution };
+      const { reused, ...image } = await runModel(run, state.model, state.adapter, state.encodings);
       const ms = performance.now() - started;
-      if (!maxResolution) learnSpeed(request, ms);
+      if (!maxResolution) learnSpeed(request, ms, reused);
       return {
         image,
         resolution,
         ms,
+        reused, // the images whose encodings came from an earlier run
         backend: await describeBackend(),
-        numTensors: tf.memory().numTensors,
+        // Besides the encodings kept for the next run (their count is `kept`).
+        numTensors: tf.memory().numTensors - state.encodings.size,
+        kept: state.encodings.size,
         baseline: state.baseline,
         speed: state.speed,
       };

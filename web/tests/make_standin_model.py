@@ -5,16 +5,20 @@ The web page and its tests only rely on the model contract written by `convert/`
     inputs  content float32 [H, W, 3] in [0, 1], style float32 [h, w, 3] in [0, 1],
             iterations int32 scalar (>= 1), max_resolution int32 scalar (0 = as given),
             strength float32 scalar in [0, 1], and the controls (convert/contract.py INPUTS):
-            style_resolution, style2, mix, mask [hm, wm], keep_colors
-    output  result float32 [H, W, 3] in [0, 1] (the content's size)
+            style_resolution, style2, mix, mask [hm, wm], keep_colors, and the encodings
+            (convert/contract.py ENCODINGS: empty = computed from the image)
+    outputs result float32 [H, W, 3] in [0, 1] (the content's size), and the encodings
 
 with a `tf.while_loop` inside, so that the TF.js graph model needs `executeAsync` exactly like the
 real one.  This module resizes the content to the working size (the real model's rule,
 `convert.tf_module.working_size`), blends it `iterations` times with
 the style's mean colour (mixed with the second style's by `mix`) and a copy of the style resized
 by the style's rule (`style_working_size`), per pixel as strong as the mask (resampled), resizes
-back, moves its chroma toward the content's by `keep_colors` and clips.  It is not style
-transfer; it is a fast, deterministic function of every input, which is what the page tests need.
+back, moves its chroma toward the content's by `keep_colors` and clips.  Its "encodings" are
+those images (NCHW): the working-size content and style (relu4_1) and their mean colours
+(relu5_1); given ones replace them, so a page that feeds stale encodings gets a wrong result.
+It is not style transfer; it is a fast, deterministic function of every input, which is what
+the page tests need.
 
 Writes OUT/saved_model (the TF SavedModel, used as the reference in the tests) and OUT/tfjs
 (model.json + shards, float16/ and uint8/ variants, metadata.json).
@@ -38,6 +42,7 @@ import tensorflow as tf
 
 from convert import contract
 from convert.tf_module import CHROMA, SIGNATURE, style_working_size, working_size
+from convert.tfjs import tf_to_tfjs
 
 CHANNELS = 16
 GRAIN = 256
@@ -58,23 +63,27 @@ class StandIn(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def __call__(self, content, style, iterations, max_resolution, strength, style_resolution,
-                 style2, mix, mask, keep_colors):  # fmt: skip
+                 style2, mix, mask, keep_colors, content_relu4_1, content_relu5_1,
+                 style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
         size = tf.shape(content)[:2]
         work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
+        work = _given(content_relu4_1, work)
         work_size = tf.shape(work)[1:3]
-        # The style at its own working size first (style_resolution), then at the content's.
+        # The style at its own working size (style_resolution).
         style_size = style_working_size(tf.shape(style)[:2], max_resolution, style_resolution)
-        style_small = tf.image.resize(tf.image.resize(style[None], style_size), work_size)
+        style_own = _given(style_relu4_1, tf.image.resize(style[None], style_size))
+        style_small = tf.image.resize(style_own, work_size)
         # The controls, cheaply: the second style's mean colour mixed in, the mask (resampled to
         # the working size) making the strength per pixel, the content's chroma back by
         # keep_colors.
         mix = tf.clip_by_value(mix, 0.0, 1.0)
-        style_mean = (1.0 - mix) * tf.reduce_mean(style, axis=[0, 1]) + mix * tf.reduce_mean(
-            style2, axis=[0, 1]
-        )
+        style_colour = _given(style_relu5_1, _mean(style_own))
+        style2_colour = _given(style2_relu4_1, _mean(style2[None]))
+        style_mean = (1.0 - mix) * style_colour + mix * style2_colour
         grain = tf.image.resize(self.grain[None], work_size)
         mask = tf.image.resize(tf.clip_by_value(mask, 0.0, 1.0)[None, :, :, None], work_size)
         strength = tf.clip_by_value(strength, 0.0, 1.0) * mask  # [1, h, w, 1]
+        encodings = [work, _mean(work), style_own, style_colour, style2_colour, style2_colour]
 
         def body(i, image):
             hidden = tf.nn.relu(tf.tensordot(image, self.mix_in, 1))
@@ -86,14 +95,29 @@ class StandIn(tf.Module):
             lambda i, _: i < tf.maximum(iterations, 1),
             body,
             [tf.constant(0), work],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([1, None, None, 3])],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None, 3])],
         )
         result = tf.image.resize(work, size)[0]
         # As the real model: only the chroma moves (convert.tf_module._keep_colors).
         result += tf.clip_by_value(keep_colors, 0.0, 1.0) * tf.tensordot(
             content - result, CHROMA, 1
         )
-        return {"result": tf.clip_by_value(result, 0.0, 1.0)}
+        outputs = {"result": tf.clip_by_value(result, 0.0, 1.0)}
+        for name, value in zip(contract.ENCODINGS, encodings, strict=True):
+            outputs[name] = tf.transpose(value, [0, 3, 1, 2])  # NCHW, as the encoder's
+        return outputs
+
+
+def _mean(images: tf.Tensor) -> tf.Tensor:
+    """[1, h, w, 3] -> its mean colour [1, 1, 1, 3]."""
+    return tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+
+
+def _given(encoding: tf.Tensor, computed: tf.Tensor) -> tf.Tensor:
+    """A given encoding (NCHW, not empty) as NHWC, else `computed`."""
+    return tf.cond(
+        tf.size(encoding) > 0, lambda: tf.transpose(encoding, [0, 2, 3, 1]), lambda: computed
+    )
 
 
 def _variant(name: str, path: str, directory: Path) -> dict:
@@ -106,21 +130,13 @@ def _variant(name: str, path: str, directory: Path) -> dict:
 
 
 def build(out: Path) -> None:
-    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
-
     saved = out / "saved_model"
     tfjs = out / "tfjs"
     shutil.rmtree(out, ignore_errors=True)
     module = StandIn()
     tf.saved_model.save(module, str(saved), signatures={contract.SIGNATURE_KEY: module.__call__})
     for sub, dtype_map in (("", None), ("float16", {"float16": "*"}), ("uint8", {"uint8": "*"})):
-        tfjs_convert.convert_tf_saved_model(
-            str(saved),
-            str(tfjs / sub),
-            signature_def=contract.SIGNATURE_KEY,
-            saved_model_tags="serve",
-            quantization_dtype_map=dtype_map,
-        )
+        tf_to_tfjs(saved, tfjs / sub, dtype_map)
     metadata = contract.metadata(
         weights={"source": "demo", "untrained": True, "iteration": 0},
         variants=[_variant(name, contract.variant_path(name), tfjs) for name in contract.VARIANTS],

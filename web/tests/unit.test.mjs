@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startServer } from '../serve.mjs';
 import { classifyError } from '../src/errors.js';
 import { fitWithin } from '../src/images.js';
-import { signatureAdapter } from '../src/signature.js';
+import { ENCODING_NAMES, signatureAdapter } from '../src/signature.js';
 import { grantThreads, wasmThreads } from '../src/threads.js';
 import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 import { createMachine, State } from '../src/machine.js';
@@ -13,12 +13,16 @@ import { estimateMs, formatDuration } from '../src/estimate.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
-// The controls' inputs (convert/contract.py), as the converter names them.
+// The controls' and the encodings' inputs (convert/contract.py), as the converter names them.
 const CONTROLS = Object.fromEntries(
-  ['style_resolution', 'style2', 'mix', 'mask', 'keep_colors'].map((n) => [
+  ['style_resolution', 'style2', 'mix', 'mask', 'keep_colors', ...ENCODING_NAMES].map((n) => [
     `${n}:0`,
     entry(`${n}:0`),
   ]),
+);
+// The outputs: the result and the encodings.
+const OUTPUTS = Object.fromEntries(
+  ['result', ...ENCODING_NAMES].map((n, i) => [n, entry(`Identity_${i}:0`)]),
 );
 
 describe('signatureAdapter', () => {
@@ -32,7 +36,7 @@ describe('signatureAdapter', () => {
         'max_resolution:0': entry('max_resolution:0', 'DT_INT32'),
         ...CONTROLS,
       },
-      outputs: { result: entry('Identity:0') },
+      outputs: OUTPUTS,
     });
     assert.deepEqual(adapter.inputs, {
       content: 'content:0',
@@ -43,6 +47,7 @@ describe('signatureAdapter', () => {
       ...Object.fromEntries(Object.keys(CONTROLS).map((key) => [key.split(':')[0], key])),
     });
     assert.equal(adapter.output, 'result');
+    assert.deepEqual(Object.keys(adapter.encodings), ENCODING_NAMES);
     const controls = Object.fromEntries(Object.keys(CONTROLS).map((k, i) => [k, 6 + i]));
     const feed = adapter.feed({
       content: 1,
@@ -62,19 +67,17 @@ describe('signatureAdapter', () => {
     });
   });
 
-  it('takes the only output whatever its name, and rejects a signature that lacks an input', () => {
+  it('rejects a signature that lacks an input or an output', () => {
     const inputs = Object.fromEntries(
       ['content', 'style', 'iterations', 'max_resolution'].map((n) => [n, entry(`${n}:0`)]),
     );
     Object.assign(inputs, CONTROLS);
-    assert.throws(
-      () => signatureAdapter({ inputs, outputs: { output_0: entry('Identity:0') } }),
-      /lacks strength/,
-    );
+    assert.throws(() => signatureAdapter({ inputs, outputs: OUTPUTS }), /lacks strength/);
     inputs.strength = entry('strength:0');
-    assert.equal(
-      signatureAdapter({ inputs, outputs: { output_0: entry('x:0') } }).output,
-      'output_0',
+    const { style_relu5_1: _, ...withoutOne } = OUTPUTS;
+    assert.throws(
+      () => signatureAdapter({ inputs, outputs: withoutOne }),
+      /lacks style_relu5_1 \(output\)/,
     );
     assert.throws(() => signatureAdapter({}), /no signature/);
   });
