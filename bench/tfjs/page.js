@@ -49,7 +49,8 @@ const copy = ({ data, width, height }) => ({
 });
 
 async function stylize(content, style, iterations) {
-  const payload = { content, style, iterations, strength: 1 };
+  // A full run every time: the worker would otherwise re-use the last run's encodings.
+  const payload = { content, style, iterations, strength: 1, reuse: false };
   const started = performance.now();
   const reply = await call(Request.STYLIZE, payload, [
     content.data.buffer,

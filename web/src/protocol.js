@@ -8,7 +8,9 @@
 export const Request = Object.freeze({
   LOAD: 'load', // {modelUrl, totalBytes, backend} -> LoadReply; the previous model stays until then
   BACKEND: 'backend', // {backend} -> BackendReply: the loaded model on another backend
-  STYLIZE: 'stylize', // {content, style, iterations, strength} -> StylizeReply
+  // {content, style, iterations, strength, styleResolution?, style2?, mix?, mask?, keepColors?,
+  //  reuse?} -> StylizeReply; reuse (default true): feed and keep encodings (encodings.js)
+  STYLIZE: 'stylize',
 });
 
 /** Messages from the worker. */
@@ -45,9 +47,11 @@ export const Failure = Object.freeze({
  *   baseline: number}} BackendReply
  * @typedef {BackendReply & {fromCache: boolean, bytes: number, cacheError?: string,
  *   downloadMs: number, rehearsalMs: number|null}} LoadReply
- * @typedef {{image: Pixels, resolution: number, ms: number, backend: BackendInfo,
- *   numTensors: number, baseline: number, speed: Speed}} StylizeReply resolution: the longest
- *   side the model computed at (lower than asked after running out of memory)
+ * @typedef {{image: Pixels, resolution: number, ms: number, reused: string[],
+ *   backend: BackendInfo, numTensors: number, kept: number, baseline: number, speed: Speed}}
+ *   StylizeReply resolution: the longest side the model computed at (lower than asked after
+ *   running out of memory); reused: the images whose kept encodings fed the run; numTensors:
+ *   the worker's tensors besides the `kept` encodings
  */
 
 /** A request message. */

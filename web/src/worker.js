@@ -386,7 +386,9 @@ async function stylize(request) {
       // 0: as given; a lower limit only after running out of memory.
       const maxResolution = resolution < longest ? resolution : 0;
       const run = { ...request, maxResolution };
-      const { reused, ...image } = await runModel(run, state.model, state.adapter, state.encodings);
+      // `reuse: false` (a benchmark's full run) neither uses nor replaces the kept encodings.
+      const cache = request.reuse === false ? null : state.encodings;
+      const { reused, ...image } = await runModel(run, state.model, state.adapter, cache);
       const ms = performance.now() - started;
       if (!maxResolution) learnSpeed(request, ms, reused);
       return {

@@ -192,10 +192,15 @@ export async function chooseByKeyboard(page, selector) {
   return chooser;
 }
 
-/** The live tensor count and the model's own, from the page's diagnostics. */
+/**
+ * The live tensor count and the model's own, from the page's diagnostics (the live count leaves
+ * out the encodings the worker keeps for the next run, which the diagnostic counts apart).
+ */
 export async function tensorCounts(page) {
   const text = await page.locator('#diagnostics [data-key="Tensors"] dd').textContent();
-  const after = text.match(/^(\d+) after the last run \((\d+) held by the model\)$/);
+  const after = text.match(
+    /^(\d+) after the last run \((\d+) held by the model\), and \d+ kept encodings$/,
+  );
   if (after) return { live: Number(after[1]), baseline: Number(after[2]) };
   const loaded = text.match(/^(\d+) held by the model$/);
   if (loaded) return { live: Number(loaded[1]), baseline: Number(loaded[1]) };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isSmall, storedBytes } from '../src/rehearsal.js';
+import { SCHEMA_VERSION } from '../src/working-size.js';
 import {
   armFault,
   chooseByKeyboard,
@@ -214,6 +215,31 @@ describe('the page in Chromium', { timeout: 300_000 }, () => {
     assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
     assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
     assert.match(await page.locator('#result-meta').textContent(), /computed at 128×97;/);
+    await assertTensorsAtBaseline();
+  });
+
+  it('re-runs a control change from the encodings it kept, like the SavedModel', async (t) => {
+    const reused = page.locator('#diagnostics [data-key="Encodings re-used"] dd');
+    // The resolution changed last: the content was resized again; the style, smaller than
+    // either resolution, was not.
+    assert.equal(await reused.textContent(), 'style');
+    await testId('strength').fill('0.5');
+    await waitRun(++run); // only the strength changed: the content's and style's are kept
+    assert.equal(await reused.textContent(), 'content, style');
+    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await waitRun(++run); // a new style: the content's alone
+    assert.equal(await reused.textContent(), 'content');
+    const report = await compareWithSavedModel({
+      ...(await saveWorkingRun(page, inputs)),
+      iterations: 2,
+      strength: 0.5,
+      max_resolution: 0,
+    });
+    t.diagnostic(`page vs SavedModel, encodings re-used: ${JSON.stringify(report)}`);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    await testId('strength').fill('0.8');
+    await waitRun(++run);
     await assertTensorsAtBaseline();
   });
 
@@ -801,7 +827,7 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
     // metadata.json that points at model files which are not there
     opened = await openPageWithModel(async (modelDir) => {
       const metadata = {
-        schema_version: 2,
+        schema_version: SCHEMA_VERSION,
         request: { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 },
         weights: { source: 'release', untrained: false },
         variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
