@@ -8,14 +8,19 @@ export const State = Object.freeze({
   READY: 'ready', // a model is loaded; nothing runs
   RUNNING: 'running', // a stylization runs for the current inputs
   STALE: 'stale', // a stylization runs, but the inputs changed since it started
+  VIDEO: 'video', // a video clip is stylized, frame after frame (video-panel.js)
+  LIVE: 'live', // the webcam is stylized live, frame after frame (live.js)
 });
+
+/** The states in which the worker is busy with a run that Cancel can end. */
+export const BUSY = Object.freeze([State.RUNNING, State.STALE, State.VIDEO, State.LIVE]);
 
 const TRANSITIONS = {
   [State.STARTING]: { described: State.LOADING, undescribed: State.NO_MODEL },
   [State.NO_MODEL]: {},
   [State.LOADING]: { loaded: State.READY, kept: State.READY, failed: State.BROKEN },
   [State.BROKEN]: { load: State.LOADING },
-  [State.READY]: { run: State.RUNNING, load: State.LOADING },
+  [State.READY]: { run: State.RUNNING, video: State.VIDEO, live: State.LIVE, load: State.LOADING },
   [State.RUNNING]: {
     finished: State.READY,
     changed: State.STALE,
@@ -23,6 +28,8 @@ const TRANSITIONS = {
     load: State.LOADING,
   },
   [State.STALE]: { finished: State.READY, changed: State.STALE, cancel: State.LOADING },
+  [State.VIDEO]: { finished: State.READY, cancel: State.LOADING },
+  [State.LIVE]: { stopped: State.READY, cancel: State.LOADING },
 };
 
 /**

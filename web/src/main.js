@@ -11,7 +11,8 @@ import {
 } from './images.js';
 import { applyRules, describeControls, showRangeValue } from './controls.js';
 import { CANCELLED, Inference } from './inference.js';
-import { createMachine, State } from './machine.js';
+import { BUSY, createMachine, State } from './machine.js';
+import { setUpLive } from './live.js';
 import { createRegion } from './mask-brush.js';
 import { MODEL_CACHE } from './model-store.js';
 import { Failure, Request, Stage } from './protocol.js';
@@ -29,6 +30,7 @@ import {
   showError,
   showStage,
 } from './view.js';
+import { setUpVideo } from './video-panel.js';
 import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -98,6 +100,8 @@ const data = {
 };
 
 const machine = createMachine(render);
+// The video and live webcam panels (video-panel.js, live.js), each re-rendered with every state.
+const parts = [];
 
 const inference = new Inference({
   onProgress: (message) => {
@@ -144,7 +148,7 @@ const viewer = createViewer({
 
 function render(state) {
   document.body.dataset.state = state;
-  const running = state === State.RUNNING || state === State.STALE;
+  const running = BUSY.includes(state);
   const missing = [];
   if (!data.content) missing.push('a content image');
   if (!data.style) missing.push('a style image');
@@ -159,6 +163,7 @@ function render(state) {
   for (const button of [ui.download, ui.copy, ui.view]) button.disabled = !data.result;
   ui.mix.disabled = !data.style2;
   ui.style2Remove.hidden = !data.style2;
+  for (const part of parts) part.render(state);
 }
 
 const refresh = () => render(machine.state);
@@ -516,13 +521,20 @@ function showResult(reply, content, params, size, used) {
     `SANet stylization of ${content.name} with ${used.style}; ${settings}; ` +
     `computed at ${sizeOf(size)}${lowered}; ${data.variant} model${untrained}`;
   setStatus(`Done in ${seconds} s.`, 'done');
+  noteReply(reply);
+  refresh();
+}
+
+/** What a finished run says about the device: its speed, backend and the worker's tensors. */
+function noteReply(reply) {
+  data.speed = reply.speed;
+  data.backend = reply.backend;
   ui.backendActive.textContent = `Running on ${describeBackend(reply.backend)}`;
   showDiagnostics({
     Backend: describeBackend(reply.backend),
     Speed: describeSpeed(reply.speed),
     Tensors: `${reply.numTensors} after the last run (${reply.baseline} held by the model)`,
   });
-  refresh();
 }
 
 function clearResult() {
@@ -744,6 +756,8 @@ async function start() {
   wireSlot('style');
   wireSlot('style2');
   wireControls(saved);
+  const host = { machine, inference, data, readControls, noteReply, format: () => ui.format.value };
+  parts.push(setUpVideo(host), setUpLive(host));
   refresh();
   setUpWebcam();
   if ('serviceWorker' in navigator) {
