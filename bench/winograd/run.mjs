@@ -1,0 +1,67 @@
+// Drive bench/winograd/page.html in headless Debian Chromium (cross-origin isolated, so WASM
+// has threads), one layer shape after another.
+//
+//   node bench/winograd/run.mjs REQUEST.json RESPONSE.json
+//
+// REQUEST (written by bench/winograd.py): {chromium, repo, repeats, tiles: [2, 4],
+//   layers: [{channels, outputs, height, width}]} (height and width: the convolution's output)
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+
+const request = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const require = createRequire(import.meta.url);
+const { chromium } = require(
+  path.join(request.repo, "node_modules", "playwright-core"),
+);
+const { startServer } = await import(
+  pathToFileURL(path.join(request.repo, "web", "serve.mjs"))
+);
+
+const server = await startServer({
+  port: 0,
+  mounts: {
+    "/winograd": path.join(request.repo, "bench", "winograd"),
+    "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
+  },
+});
+const browser = await chromium.launch({
+  executablePath: request.chromium,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+  ],
+});
+const response = { layers: [], errors: [] };
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (error) => response.errors.push(String(error)));
+  await page.goto(
+    `http://127.0.0.1:${server.address().port}/winograd/page.html`,
+  );
+  await page.waitForFunction(() => window.winograd);
+  response.env = await page.evaluate(() => window.winograd.start());
+  for (const layer of request.layers) {
+    process.stderr.write(
+      `winograd: ${layer.channels}->${layer.outputs} at ${layer.height}x${layer.width}\n`,
+    );
+    const result = await page.evaluate((l) => window.winograd.layer(l), {
+      ...layer,
+      repeats: request.repeats,
+      tiles: request.tiles,
+    });
+    response.layers.push({ ...layer, ...result });
+    fs.writeFileSync(process.argv[3], JSON.stringify(response));
+  }
+} catch (error) {
+  response.errors.push(String(error.stack ?? error));
+} finally {
+  fs.writeFileSync(process.argv[3], JSON.stringify(response));
+  await browser.close();
+  server.close();
+}

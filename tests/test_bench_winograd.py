@@ -1,0 +1,27 @@
+"""The Winograd micro-benchmark (bench/winograd/) computes the convolution it is timed against:
+its F(2x2,3x3) and F(4x4,3x3), written with TF.js ops, agree with TF.js's own convolution
+(plus bias and ReLU) on wasm in Chromium, at a small layer. About 5 s."""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.winograd import measure
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Largest difference over the largest output, float32: measured 1e-6 (F2) and 5e-6 (F4) at
+# this size; a wrong transform entry, tile offset or depth-to-space order gives order 1.
+TOLERANCE = 1e-4
+
+
+def test_winograd_as_tfjs_ops_agrees_with_the_plain_convolution():
+    # Not square, so that rows and columns cannot be swapped unseen.
+    layer = {"channels": 24, "outputs": 40, "height": 16, "width": 12}
+    result = measure([layer], repeats=1, chromium=CHROMIUM)
+    assert "error" not in result, result.get("error")
+    [measured] = result["layers"]
+    for m in (2, 4):
+        assert measured[f"f{m}_max_error_relative"] < TOLERANCE, (m, measured)
+        assert measured[f"f{m}_best_ms"] > 0 and measured[f"f{m}_by_kernel_ms"]
