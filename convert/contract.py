@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from sanet import request
+from sanet.request import memory_rule
 
-# 2: the creative controls and the style resolution joined the signature; 3: the encodings.
+# 2: the creative controls and the style resolution joined the signature; 3: the encodings
+# and the memory rule.
 SCHEMA_VERSION = 3
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
@@ -82,13 +84,20 @@ def signature() -> dict:
 
 
 def metadata(
-    weights: dict, variants: list[dict], versions: dict, parity: list[dict], ops: dict
+    weights: dict,
+    variants: list[dict],
+    versions: dict,
+    parity: list[dict],
+    ops: dict,
+    widths: tuple[int, int, int, int],
 ) -> dict:
-    """The document the page reads: schema version, request rules, signature, variants
-    ({name, path, bytes, ...}), the weights they came from and the parity evidence."""
+    """The document the page reads: schema version, request rules, the memory rule of a model
+    with these `widths`, signature, variants ({name, path, bytes, ...}), the weights they came
+    from and the parity evidence."""
     return {
         "schema_version": SCHEMA_VERSION,
         "request": request.rules(),
+        "memory": memory_rule(widths),
         "signature": signature(),
         "small_constant_elements": SMALL_CONSTANT_ELEMENTS,
         "weights": weights,

@@ -382,7 +382,7 @@ def publish(site: Path, output: Path, metadata: dict) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def metadata(report: Report) -> dict:
+def metadata(report: Report, model: SANet) -> dict:
     """What the web page reads: see `convert.contract.metadata`."""
     return contract.metadata(
         weights=report.weights,
@@ -390,6 +390,7 @@ def metadata(report: Report) -> dict:
         versions=versions(),
         parity=[c.as_dict() for c in report.checks],
         ops=report.ops.get("tfjs", {}),
+        widths=model.widths,
     )
 
 
@@ -441,7 +442,7 @@ def run(options: Options) -> Report:
         report.timings["total"] = round(time.perf_counter() - started, 2)
         (options.build / "parity.json").write_text(json.dumps(report.as_dict(), indent=1))
     if context.site is not None:
-        publish(context.site, options.output, metadata(report))
+        publish(context.site, options.output, metadata(report, context.model))
         say(f"published {options.output} ({report.timings['total']:.0f} s)")
     print(format_table(report.checks))
     if "tfjs" in report.ops:

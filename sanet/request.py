@@ -5,6 +5,8 @@ into the model's `metadata.json` (`request`), which is how the web page learns t
 Python: the CLI reads it before loading anything heavy.
 """
 
+import math
+
 # The smallest side that reaches relu5_1 with room for its reflection padding:
 # ceil(side / 16) >= 2. Smaller images are scaled up to it and the result scaled back.
 MIN_SIDE = 17
@@ -21,6 +23,13 @@ CONTROL_MIN, CONTROL_MAX = 0.0, 1.0
 DEFAULT_KEEP_COLORS = 0.0
 # The second style's weight when one is given (without one, the output is today's): an even mix.
 DEFAULT_MIX = 0.5
+
+
+BYTES_PER_FLOAT = 4
+# estimate_memory_mb's copies: an attention's scores, their softmax and a transposed copy; the
+# first block's activations before and after its ReLU and the next convolution's padded input.
+ATTENTION_COPIES = 3
+ACTIVATION_COPIES = 3
 
 
 def iterations_problem(value: int) -> str | None:
@@ -52,4 +61,48 @@ def rules() -> dict[str, int | float]:
         "control_max": CONTROL_MAX,
         "default_keep_colors": DEFAULT_KEEP_COLORS,
         "default_mix": DEFAULT_MIX,
+    }
+
+
+def estimate_memory_mb(
+    content: tuple[int, int],
+    style: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    blend: bool,
+    style2: tuple[int, int] | None = None,
+) -> int:
+    """Peak working memory of one stylization, from the largest tensors alive at once.
+
+    The attention matrices hold (H/8 * W/8) x (h/8 * w/8) floats at relu4_1 (and 1/16 of that
+    at relu5_1); the scores, their softmax and a transposed copy can coexist. Full-resolution
+    VGG activations (64 channels) dominate otherwise. `blend` adds the content-content attention
+    that a strength below 1 or a mask needs, `style2` a second style's (its attention runs
+    after the first's; its encoding while the first's features are held).
+    """
+
+    def positions(size: tuple[int, int], stride: int) -> int:
+        return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
+
+    def attention_floats(query: tuple[int, int], key: tuple[int, int]) -> int:
+        return positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16)
+
+    attention = attention_floats(content, style)
+    if blend:
+        attention = max(attention, attention_floats(content, content))
+    if style2:
+        attention = max(attention, attention_floats(content, style2))
+    styles = style[0] * style[1] + (style2[0] * style2[1] if style2 else 0)
+    activations = widths[0] * (content[0] * content[1] + styles)
+    floats = ATTENTION_COPIES * attention + ACTIVATION_COPIES * activations
+    return floats * BYTES_PER_FLOAT // 2**20
+
+
+def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
+    """`estimate_memory_mb`'s constants for a model, for consumers outside Python
+    (metadata.json `memory`; the page's web/src/memory.js follows the same formula)."""
+    return {
+        "bytes_per_float": BYTES_PER_FLOAT,
+        "attention_copies": ATTENTION_COPIES,
+        "activation_copies": ACTIVATION_COPIES,
+        "activation_channels": widths[0],
     }

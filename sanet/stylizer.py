@@ -17,13 +17,19 @@ from sanet.controls import resize
 from sanet.errors import SANetError
 from sanet.images import ImageLike, to_rgb_array
 from sanet.model import SANet, Stage
-from sanet.request import DEFAULT_KEEP_COLORS, DEFAULT_MAX_RESOLUTION, DEFAULT_MIX, MIN_SIDE
+from sanet.request import (
+    BYTES_PER_FLOAT,
+    DEFAULT_KEEP_COLORS,
+    DEFAULT_MAX_RESOLUTION,
+    DEFAULT_MIX,
+    MIN_SIDE,
+    estimate_memory_mb,
+)
 from sanet.tiling import RELU4_1_STRIDE, Tiling, held_floats, plan_tiling
 from sanet.weights import default_weights_dir, load_model
 
 Progress = Callable[[str, float], None]
 TileProgress = Callable[[int, int], None]
-BYTES_PER_FLOAT = 4
 ENV_MEMORY_BUDGET = "SANET_MEMORY_BUDGET_MB"
 
 
@@ -47,38 +53,6 @@ def working_size(height: int, width: int, max_resolution: int) -> tuple[int, int
             scale = min(scale, max_resolution / longest)
     # At scale 1 this is the size itself, unless a side is under MIN_SIDE (then stretched).
     return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
-
-
-def estimate_memory_mb(
-    content: tuple[int, int],
-    style: tuple[int, int],
-    widths: tuple[int, int, int, int],
-    blend: bool,
-    style2: tuple[int, int] | None = None,
-) -> int:
-    """Peak working memory of one stylization, from the largest tensors alive at once.
-
-    The attention matrices hold (H/8 * W/8) x (h/8 * w/8) floats at relu4_1 (and 1/16 of that
-    at relu5_1); the scores, their softmax and a transposed copy can coexist. Full-resolution
-    VGG activations (64 channels) dominate otherwise. `blend` adds the content-content attention
-    that a strength below 1 or a mask needs, `style2` a second style's (its attention runs
-    after the first's; its encoding while the first's features are held).
-    """
-
-    def positions(size: tuple[int, int], stride: int) -> int:
-        return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
-
-    def attention_floats(query: tuple[int, int], key: tuple[int, int]) -> int:
-        return positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16)
-
-    attention = attention_floats(content, style)
-    if blend:
-        attention = max(attention, attention_floats(content, content))
-    if style2:
-        attention = max(attention, attention_floats(content, style2))
-    styles = style[0] * style[1] + (style2[0] * style2[1] if style2 else 0)
-    activations = widths[0] * (content[0] * content[1] + styles)
-    return (3 * attention + 3 * activations) * BYTES_PER_FLOAT // 2**20
 
 
 def to_tensor(array: np.ndarray, size: tuple[int, int]) -> torch.Tensor:

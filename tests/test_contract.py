@@ -20,16 +20,21 @@ def js_constant(file: str, name: str) -> str:
     return match.group(1)
 
 
-def js_exports(file: str, *names: str) -> list:
-    """Values that web/src/FILE exports, as Node evaluates them."""
+def js_eval(file: str, expression: str):
+    """`expression` evaluated by Node with web/src/FILE's exports as `m`."""
     script = (
         f"const m = await import({json.dumps((WEB / file).as_uri())});"
-        f"console.log(JSON.stringify({json.dumps(names)}.map((name) => m[name])));"
+        f"console.log(JSON.stringify({expression}));"
     )
     ran = subprocess.run(
         ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True
     )
     return json.loads(ran.stdout)
+
+
+def js_exports(file: str, *names: str) -> list:
+    """Values that web/src/FILE exports."""
+    return js_eval(file, f"{json.dumps(names)}.map((name) => m[name])")
 
 
 def test_page_names_the_signature_inputs_and_outputs_of_the_contract():
@@ -52,7 +57,9 @@ def test_variant_paths():
 
 
 def test_metadata_carries_the_request_rules_and_its_schema(tmp_path):
-    document = contract.metadata(weights={}, variants=[], versions={}, parity=[], ops={})
+    document = contract.metadata(
+        weights={}, variants=[], versions={}, parity=[], ops={}, widths=(64, 128, 256, 512)
+    )
     assert document["schema_version"] == contract.SCHEMA_VERSION
     assert document["request"] == {
         "min_side": MIN_SIDE,
@@ -88,3 +95,27 @@ def test_page_warm_up_uses_the_converters_small_constant_boundary():
 
 def test_page_reads_the_metadata_schema_the_converter_writes():
     assert int(js_constant("working-size.js", "SCHEMA_VERSION")) == contract.SCHEMA_VERSION
+
+
+def test_page_estimates_memory_by_the_model_packages_rule():
+    widths = (64, 128, 256, 512)
+    requests = [  # content, style (height, width), blend, second style
+        ((384, 512), (512, 512), False, None),
+        ((1536, 2048), (512, 512), True, None),
+        ((300, 17), (40, 56), False, (200, 300)),
+        ((17, 17), (2048, 1536), True, (17, 17)),
+    ]
+    sizes = [
+        [*({"height": h, "width": w} for h, w in (content, style)), blend, second and
+         {"height": second[0], "width": second[1]}]
+        for content, style, blend, second in requests
+    ]  # fmt: skip
+    metadata = {"memory": request.memory_rule(widths)}
+    page = js_eval(
+        "memory.js",
+        f"{json.dumps(sizes)}.map(([c, s, blend, s2]) => "
+        f"m.estimateMemoryMb(m.memoryRule({json.dumps(metadata)}), c, s, blend, s2 || null))",
+    )
+    python = [request.estimate_memory_mb(c, s, widths, b, s2) for c, s, b, s2 in requests]
+    assert page == python
+    assert python[1] > 4096 > python[0]  # 2048 px does not fit WebAssembly's heap; 512 px does

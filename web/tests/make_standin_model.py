@@ -43,6 +43,7 @@ import tensorflow as tf
 from convert import contract
 from convert.tf_module import CHROMA, SIGNATURE, style_working_size, working_size
 from convert.tfjs import tf_to_tfjs
+from sanet.encoder import FULL_WIDTHS
 
 CHANNELS = 16
 GRAIN = 256
@@ -143,6 +144,7 @@ def build(out: Path) -> None:
         versions={"tensorflow": tf.__version__, "model": "web stand-in"},
         parity=[],
         ops={},
+        widths=FULL_WIDTHS,  # the memory rule of the real model it stands in for
     )
     (tfjs / contract.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
 

@@ -1,0 +1,90 @@
+// A request too large for this device's memory is refused before it starts, in plain words,
+// with the largest resolution that fits; the page's estimate follows the model package's rule
+// (sanet/request.py estimate_memory_mb, checked against it in tests/test_contract.py).
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { estimateMemoryMb, memoryBudgetMb } from '../src/memory.js';
+import { launchChromium, makeInputs, pageReady, startSite, waitForRun } from './helpers.mjs';
+
+// What navigator.deviceMemory says in the test: a small phone (0.5 GB: a 256 MB budget).
+const DEVICE_GB = 0.5;
+
+describe('the memory budget without a browser', () => {
+  it('allows half the device, and on WebAssembly at most its 4 GiB heap', () => {
+    assert.equal(memoryBudgetMb('webgl', 2), 1024);
+    assert.equal(memoryBudgetMb('wasm', 2), 1024);
+    assert.equal(memoryBudgetMb('wasm', 16), 4096);
+    assert.equal(memoryBudgetMb('webgpu', 16), 8192);
+    assert.equal(memoryBudgetMb('wasm', undefined), 2048, 'unknown: a 4 GB device');
+  });
+
+  it('grows with the attention: content positions times style positions', () => {
+    const rule = {
+      bytesPerFloat: 4,
+      attentionCopies: 3,
+      activationCopies: 3,
+      activationChannels: 64,
+    };
+    const style = { height: 512, width: 512 };
+    const small = estimateMemoryMb(rule, { height: 384, width: 512 }, style, false);
+    const large = estimateMemoryMb(rule, { height: 1536, width: 2048 }, style, false);
+    assert.ok(large > 8 * small, `${large} MB vs ${small} MB`); // 16x the positions
+    const blended = estimateMemoryMb(rule, { height: 1536, width: 2048 }, style, true);
+    assert.ok(blended > large, 'the content-content attention of strength < 1 is larger');
+  });
+});
+
+describe('the page on a device with little memory', { timeout: 300_000 }, () => {
+  let site;
+  let browser;
+  let page;
+  let inputs;
+  const testId = (id) => page.locator(`[data-testid="${id}"]`);
+
+  before(async () => {
+    inputs = await makeInputs();
+    site = await startSite();
+    browser = await launchChromium();
+    const context = await browser.newContext();
+    await context.addInitScript((gb) => {
+      Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => gb });
+    }, DEVICE_GB);
+    page = await context.newPage();
+    await page.goto(`${site.origin}/`);
+    await pageReady(page);
+    await testId('backend').selectOption('wasm');
+    await pageReady(page, 'on wasm');
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((done) => site?.server.close(done));
+    if (inputs) await rm(inputs, { recursive: true, force: true });
+  });
+
+  it('refuses a photo at 2048 px before starting, and runs it at what fits', async () => {
+    await testId('max-resolution').selectOption('2048');
+    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await testId('content-input').setInputFiles(join(inputs, 'large.png'));
+    await testId('stylize-button').click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="status"]').dataset.state === 'error',
+      null,
+      { timeout: 60_000 },
+    );
+    assert.match(await testId('status').textContent(), /Not started/);
+    const error = await testId('error').textContent();
+    assert.match(
+      error,
+      /^At 2048 px with 1 iteration, it needs about [\d.]+ GB of memory, more than the 256 MB this device allows on wasm\. Choose (\d+) px or less, or another backend\.$/,
+    );
+    assert.equal(await testId('result').isHidden(), true, 'nothing ran');
+    const [, fits] = error.match(/Choose (\d+) px/);
+    await testId('max-resolution').selectOption(fits);
+    await testId('stylize-button').click();
+    await waitForRun(page, 1, 0);
+    assert.match(await page.locator('#result-meta').textContent(), /computed at \d+×\d+/);
+  });
+});
