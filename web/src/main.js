@@ -32,6 +32,7 @@ import {
 } from './view.js';
 import { setUpVideo } from './video-panel.js';
 import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
+import { estimateMemoryMb, memoryBudgetMb, memoryRule } from './memory.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -453,12 +454,23 @@ function obstacle(resolution, iterations) {
       'by the speed measured here'
     );
   }
+  const blend = readControls().strength < 1 || Boolean(region.describe());
+  const needed = estimateMemoryMb(data.memory, sizes[0], sizes[1], blend, sizes[2] ?? null);
+  const budget = memoryBudgetMb(data.backend.name, navigator.deviceMemory);
+  if (needed > budget) {
+    return (
+      `it needs about ${formatMegabytes(needed)} of memory, more than the ` +
+      `${formatMegabytes(budget)} this device allows on ${data.backend.name}`
+    );
+  }
   const failed = data.outOfMemory;
   if (failed?.backend === data.backend.name && attentionLoad(sizes) >= failed.load) {
     return `this device ran out of memory on ${failed.backend} at ${failed.resolution} px earlier`;
   }
   return null;
 }
+
+const formatMegabytes = (mb) => (mb < 1024 ? `${mb} MB` : `${(mb / 1024).toFixed(1)} GB`);
 
 /** Says up front that a request cannot finish here, and what would. */
 function refuse(problem, params) {
@@ -533,7 +545,10 @@ function noteReply(reply) {
   showDiagnostics({
     Backend: describeBackend(reply.backend),
     Speed: describeSpeed(reply.speed),
-    Tensors: `${reply.numTensors} after the last run (${reply.baseline} held by the model)`,
+    Tensors:
+      `${reply.numTensors} after the last run (${reply.baseline} held by the model), ` +
+      `and ${reply.kept} kept encodings`,
+    'Encodings re-used': reply.reused.length ? reply.reused.join(', ') : 'none',
   });
 }
 
@@ -769,6 +784,7 @@ async function start() {
   try {
     data.metadata = await loadMetadata();
     data.rules = requestRules(data.metadata);
+    data.memory = memoryRule(data.metadata);
   } catch (error) {
     machine.send('undescribed');
     setStatus('No model.', 'error');
