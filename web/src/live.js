@@ -1,14 +1,15 @@
 // Live webcam: the camera stylized continuously at a low working resolution, one worker request
 // per frame, with the frames per second shown, a snapshot that keeps the current stylized frame
 // (saved like a result) and Stop. Cancel ends it too, by restarting the worker.
-import { pixelsAt, pixelsOf } from './images.js';
+import { pixelsOf } from './images.js';
 import { CANCELLED } from './inference.js';
 import { State } from './machine.js';
 import { Request } from './protocol.js';
 import { download } from './result.js';
 import { framesPerSecond } from './video.js';
 import { clearError, setStatus, showError } from './view.js';
-import { styleWorkingSize, workingSize } from './working-size.js';
+import { styleFields, styleSizes } from './video-panel.js';
+import { workingSize } from './working-size.js';
 
 /** Longest side live frames are computed at (lower when the Resolution setting is lower). */
 export const LIVE_RESOLUTION = 256;
@@ -67,35 +68,25 @@ export function setUpLive(host) {
     machine.send('live');
     setStatus('Live: starting…', 'busy');
     const times = [];
-    let style = { source: null, size: null, pixels: null };
+    let styles = {}; // the styles' request fields, kept while the styles and sizes stay
     try {
       while (!stopping && machine.state === State.LIVE) {
         const params = host.readControls();
         const resolution = Math.min(LIVE_RESOLUTION, params.maxResolution);
         const { videoWidth: width, videoHeight: height } = ui.camera;
         const size = workingSize(height, width, resolution, data.rules);
-        const { styleResolution } = params;
-        const styleSize = styleWorkingSize(
-          data.style.height,
-          data.style.width,
-          resolution,
-          styleResolution,
-          data.rules,
-        );
-        if (style.source !== data.style || style.size?.width !== styleSize.width) {
-          style = {
-            source: data.style,
-            size: styleSize,
-            pixels: await pixelsAt(data.style, styleSize),
-          };
+        const sizes = styleSizes(data, params, resolution);
+        const key = JSON.stringify(sizes);
+        if (styles.style !== data.style || styles.style2 !== data.style2 || styles.key !== key) {
+          const fields = await styleFields(data, sizes);
+          styles = { style: data.style, style2: data.style2, key, fields };
         }
         const frame = pixelsOf(ui.camera, size.width, size.height);
-        const { data: stylePixels } = style.pixels;
         const reply = await host.inference.call(
           Request.STYLIZE,
           {
             content: { data: frame.data, width: size.width, height: size.height },
-            style: { data: stylePixels, width: styleSize.width, height: styleSize.height },
+            ...styles.fields,
             ...params,
             maxResolution: resolution,
           },

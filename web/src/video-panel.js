@@ -22,6 +22,25 @@ const sizeOf = ({ width, height }) => `${width}×${height}`;
 const pack = ({ data, width, height }) => ({ data, width, height });
 
 /**
+ * The working sizes of the style and, when the settings mix it in, of the second style, at
+ * `resolution` (the page's `data`, readControls()'s settings).
+ */
+export const styleSizes = (data, { styleResolution, mix }, resolution) =>
+  [data.style, mix > 0 && data.style2]
+    .filter(Boolean)
+    .map(({ height, width }) =>
+      styleWorkingSize(height, width, resolution, styleResolution, data.rules),
+    );
+
+/** The styles' pixels at `sizes` (styleSizes), as the fields of a stylize request. */
+export async function styleFields(data, sizes) {
+  const [style, style2] = await Promise.all(
+    sizes.map((size, i) => pixelsAt(i ? data.style2 : data.style, size)),
+  );
+  return { style: pack(style), ...(style2 && { style2: pack(style2) }) };
+}
+
+/**
  * Wires the video panel. `host` is the page: {machine, inference, data (the page's data:
  * style, rules, speed, backend), readControls(), noteReply(reply)}. Returns {render(state)},
  * which the page calls on every change of state.
@@ -43,14 +62,13 @@ export function setUpVideo(host) {
   const { machine, data } = host;
 
   /** The working sizes and the time per frame for `clip` at the current settings. */
-  function plan({ maxResolution, styleResolution, iterations }) {
-    const frameSize = workingSize(clip.height, clip.width, maxResolution, data.rules);
-    const { height, width } = data.style;
-    const styleSize = styleWorkingSize(height, width, maxResolution, styleResolution, data.rules);
+  function plan(params) {
+    const frameSize = workingSize(clip.height, clip.width, params.maxResolution, data.rules);
+    const styles = styleSizes(data, params, params.maxResolution);
     return {
       frameSize,
-      styleSize,
-      frameMs: estimateMs(data.speed, [frameSize, styleSize], iterations),
+      styles,
+      frameMs: estimateMs(data.speed, [frameSize, ...styles], params.iterations),
     };
   }
 
@@ -133,12 +151,12 @@ export function setUpVideo(host) {
     setStatus(message(0), 'busy');
     const preview = ui.preview.getContext('2d');
     try {
-      const style = await pixelsAt(data.style, p.styleSize);
+      const styles = await styleFields(data, p.styles);
       const result = await stylizeClip(run, async (sample, index) => {
         const frame = pixelsOf(sample.toCanvasImageSource(), p.frameSize.width, p.frameSize.height);
         const reply = await host.inference.call(
           Request.STYLIZE,
-          { content: pack(frame), style: pack(style), ...params },
+          { content: pack(frame), ...styles, ...params },
           [frame.data.buffer],
         );
         host.noteReply(reply);

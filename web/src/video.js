@@ -15,9 +15,10 @@ export const VIDEO_LIMITS = Object.freeze({
 });
 
 /**
- * @typedef {{frameSize: {width: number, height: number}, styleSize: {width: number,
- *   height: number}, frameMs: number}} Plan the working sizes of a clip's frames and of the
- *   style at a resolution, and the estimated time of one frame on this device
+ * @typedef {{frameSize: {width: number, height: number}, styles: {width: number,
+ *   height: number}[], frameMs: number}} Plan the working sizes of a clip's frames and of the
+ *   style (and a second style mixed in) at a resolution, and the estimated time of one frame on
+ *   this device
  */
 
 /** Why `clip` cannot be stylized within VIDEO_LIMITS at `plan` (null: it can). */

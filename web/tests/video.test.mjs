@@ -119,6 +119,28 @@ describe('video in the page', { timeout: 600_000 }, () => {
       { timeout: LONG },
     );
 
+  /**
+   * Frame `k` of the saved `video` (made from `source`) against the page's single-image result
+   * for that input frame, with the same style and settings: the page's `run`-th result (the
+   * first needs a click on Stylize; later ones follow the new content by themselves).
+   */
+  async function assertFrameLikeImage(source, video, k, run) {
+    const frame = join(inputs, `frame-${k}-${run}.png`);
+    await clips('frame', source, String(k), frame);
+    await testId('content-input').setInputFiles(frame);
+    if (run === 1) await testId('stylize-button').click();
+    await waitForRun(page, run, 0);
+    const single = await downloadTo(page, inputs, `single-${run}.png`);
+    assert.deepEqual(await pngSize(single), { width: 64, height: 48 });
+    const videoFrame = join(inputs, `video-frame-${k}-${run}.png`);
+    await clips('frame', video, String(k), videoFrame);
+    const error = JSON.parse(await clips('diff', videoFrame, single));
+    assert.ok(
+      error.luma_mean < LUMA_LEVELS && error.mean < RGB_LEVELS,
+      `frame ${k} of the video against the single image's: ${JSON.stringify(error)}`,
+    );
+  }
+
   /** Chooses a clip and waits until the page has said what it holds. */
   async function chooseClip(name) {
     await testId('video-input').setInputFiles(join(inputs, name));
@@ -155,6 +177,11 @@ describe('video in the page', { timeout: 600_000 }, () => {
       clips('make', join(inputs, 'slow.webm'), '10', '12', '--no-audio'),
       clips('make', join(inputs, 'long.mp4'), String(VIDEO_LIMITS.seconds + 1), '1', '--no-audio'),
       clips('make', join(inputs, 'mpeg4.mp4'), '4', '12', 'mpeg4', '--no-audio'),
+      // A dark second style: mixed in, it changes every frame plainly.
+      python([
+        '-c',
+        `from PIL import Image; Image.new('RGB', (40, 30), (20, 10, 30)).save('${join(inputs, 'dark.png')}')`,
+      ]),
     ]);
     site = await startSite();
     browser = await launchChromium(); // with Chromium's fake camera (helpers.mjs)
@@ -213,24 +240,16 @@ describe('video in the page', { timeout: 600_000 }, () => {
     await assertTensorsAtBaseline();
 
     // Frame 5 of the result against the page's own single-image result for frame 5.
-    const frame = join(inputs, 'frame-5.png');
-    await clips('frame', join(inputs, 'clip.mp4'), '5', frame);
-    await testId('content-input').setInputFiles(frame);
-    await testId('stylize-button').click();
-    await waitForRun(page, 1, 0);
-    const single = await downloadTo(page, inputs, 'single.png');
-    assert.deepEqual(await pngSize(single), { width: 64, height: 48 });
-    const videoFrame = join(inputs, 'video-frame-5.png');
-    await clips('frame', path, '5', videoFrame);
-    const error = JSON.parse(await clips('diff', videoFrame, single));
-    assert.ok(
-      error.luma_mean < LUMA_LEVELS && error.mean < RGB_LEVELS,
-      `the video's frame 5 against the single image's: ${JSON.stringify(error)}`,
-    );
+    await assertFrameLikeImage(join(inputs, 'clip.mp4'), path, 5, 1);
     assert.deepEqual(foreignRequests, []);
   });
 
-  it('keeps WebM as WebM with its sound, and takes a clip by drag and drop', async () => {
+  it('keeps WebM as WebM with its sound, takes a clip by drag and drop, and applies the controls', async () => {
+    // A second style mixed in and keep colours reach every frame, as they reach an image.
+    await testId('style2-input').setInputFiles(join(inputs, 'dark.png'));
+    await waitForRun(page, 2, 0);
+    await testId('keep-colors').fill('0.6');
+    await waitForRun(page, 3, 0);
     const bytes = (await readFile(join(inputs, 'clip.webm'))).toString('base64');
     await page.evaluate((data) => {
       const raw = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -250,6 +269,7 @@ describe('video in the page', { timeout: 600_000 }, () => {
     assert.deepEqual([info.frames, info.sizes, info.audio], [6, [[64, 48]], 'opus']);
     assert.ok(Math.abs(info.fps - 12) < 0.05, `${info.fps} frames/s`);
     await assertTensorsAtBaseline();
+    await assertFrameLikeImage(join(inputs, 'clip.webm'), path, 3, 4);
   });
 
   it('refuses what it cannot do with one line, before any work', async () => {
