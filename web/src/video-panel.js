@@ -5,6 +5,7 @@ import { CLIP_TYPES, probeClip, stylizeClip, VideoInputError } from './clip.js';
 import { estimateMs, formatDuration } from './estimate.js';
 import { pixelsAt, pixelsOf } from './images.js';
 import { CANCELLED } from './inference.js';
+import { estimateMemoryMb, memoryBudgetMb } from './memory.js';
 import { State } from './machine.js';
 import { Request } from './protocol.js';
 import { saveBlob } from './result.js';
@@ -65,10 +66,13 @@ export function setUpVideo(host) {
   function plan(params) {
     const frameSize = workingSize(clip.height, clip.width, params.maxResolution, data.rules);
     const styles = styleSizes(data, params, params.maxResolution);
+    const [style, style2 = null] = styles;
     return {
       frameSize,
       styles,
       frameMs: estimateMs(data.speed, [frameSize, ...styles], params.iterations),
+      memoryMb: estimateMemoryMb(data.memory, frameSize, style, params.strength < 1, style2),
+      budgetMb: memoryBudgetMb(data.backend.name, navigator.deviceMemory),
     };
   }
 

@@ -16,9 +16,9 @@ export const VIDEO_LIMITS = Object.freeze({
 
 /**
  * @typedef {{frameSize: {width: number, height: number}, styles: {width: number,
- *   height: number}[], frameMs: number}} Plan the working sizes of a clip's frames and of the
- *   style (and a second style mixed in) at a resolution, and the estimated time of one frame on
- *   this device
+ *   height: number}[], frameMs: number, memoryMb: number, budgetMb: number}} Plan the working
+ *   sizes of a clip's frames and of the style (and a second style mixed in) at a resolution, the
+ *   estimated time and memory of one frame on this device (memory.js), and the memory it allows
  */
 
 /** Why `clip` cannot be stylized within VIDEO_LIMITS at `plan` (null: it can). */
@@ -30,6 +30,12 @@ export function clipObstacle(clip, plan, backend) {
   }
   if (clip.seconds > seconds) {
     return `${name} lasts ${formatDuration(clip.seconds * 1000)}; clips up to ${formatDuration(seconds * 1000)} are accepted.`;
+  }
+  if (plan.memoryMb > plan.budgetMb) {
+    return (
+      `${name} needs about ${plan.memoryMb} MB of memory a frame at this resolution, more than ` +
+      `the ${plan.budgetMb} MB this device allows on ${backend}. Choose a lower resolution.`
+    );
   }
   const total = clip.frames * plan.frameMs;
   if (total > workMs) {

@@ -49,6 +49,16 @@ describe('video rules', () => {
     assert.equal(clipObstacle(clip, { frameMs: 5000 }, 'wasm'), null, '25 min is within it');
   });
 
+  it('refuses a clip whose frames need more memory than this device allows', () => {
+    const plan = { frameMs: 1, memoryMb: 3000, budgetMb: 2048 };
+    assert.equal(
+      clipObstacle(clip, plan, 'wasm'),
+      '“c.mp4” needs about 3000 MB of memory a frame at this resolution, more than the 2048 MB ' +
+        'this device allows on wasm. Choose a lower resolution.',
+    );
+    assert.equal(clipObstacle(clip, { ...plan, memoryMb: 2048 }, 'wasm'), null);
+  });
+
   it('refuses clips longer than the length limit and frames larger than 4K', () => {
     const plan = { frameMs: 1 };
     assert.match(
