@@ -23,6 +23,7 @@ const server = await startServer({
   port: 0,
   mounts: {
     "/winograd": path.join(request.repo, "bench", "winograd"),
+    "/bench": path.join(request.repo, "bench", "tfjs"),
     "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
   },
 });

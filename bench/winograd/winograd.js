@@ -21,7 +21,6 @@
 // - depth-to-space as one 5-D transpose: TF.js wasm's generic path, 130 ms; a 4-D and a 3-D
 //   transpose do it in a few ms.
 /* global tf */
-import { grantThreads, wasmThreads } from "/src/threads.js";
 
 const MATRICES = {
   2: {
@@ -191,18 +190,11 @@ async function largest(t) {
 }
 
 window.winograd = {
-  /** WASM with the shipped worker's thread count (web/src/threads.js); returns the threads. */
+  /** WASM as the bench's diagnostics start it (the shipped worker's threads); the threads. */
   async start() {
-    const threads = wasmThreads(navigator.hardwareConcurrency);
-    grantThreads(self, threads);
-    tf.wasm.setWasmPaths(
-      new URL("/tfjs/tfjs-backend-wasm/dist/", location.href).href,
-    );
-    tf.wasm.setThreadsCount(threads);
-    if (!(await tf.setBackend("wasm"))) throw new Error("no wasm backend");
-    await tf.ready();
+    const { wasm_threads: threads } = await window.diagnostics.start();
     tf.env().set("CHECK_COMPUTATION_FOR_ERRORS", false);
-    return { threads: tf.wasm.getThreadsCount() };
+    return { threads };
   },
 
   /**
