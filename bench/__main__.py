@@ -1,6 +1,7 @@
 """`python -m bench`: measure every runtime side by side and write the results.
 
     python -m bench [--build build/bench-model] [--out bench] [--quick] [--skip-tfjs]
+                    [--clip-only]
 
 Needs the model that `make bench-model` converts into --build (ONNX graphs, SavedModel,
 TF.js variants, the PyTorch weights they came from). Writes OUT/results.json,
@@ -23,7 +24,7 @@ from bench import collect, machine, profile, quiet, report, results
 from bench.collect import REPO, say
 from bench.flops import stylization_flops
 from bench.images import content_size, style_size
-from bench.plan import full_plan, quick_plan
+from bench.plan import clip_plan, full_plan, quick_plan
 from convert import contract
 
 
@@ -47,6 +48,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run (64 px, no browser)")
     parser.add_argument("--skip-tfjs", action="store_true", help="no browser part")
+    parser.add_argument(
+        "--clip-only",
+        action="store_true",
+        help="only the video frames and re-run part (write it to another --out)",
+    )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument(
         "--peers-path",
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         return render(args.out)
     started = time.perf_counter()
-    plan = quick_plan() if args.quick else full_plan()
+    plan = quick_plan() if args.quick else clip_plan() if args.clip_only else full_plan()
     build = args.build
     weights = args.weights or build / "demo-weights-full"
     needed = [weights] + ([] if args.quick else [build / "onnx", build / "tf" / "sanet_module"])
@@ -197,13 +203,23 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{runtime}: {response['error']}")
             responses.append(response)
             load[runtime] = os.getloadavg()
+        clip_responses = []
+        for runtime in plan.clip.python if plan.clip else ():
+            say(f"{runtime}: a clip's frames and a re-run")
+            gates[f"{runtime}-clip"] = gate()
+            others = quiet.meter()
+            clip_responses.append(collect.run_clip(runtime, plan.clip, build, weights, plan.quiet))
+            contention[f"{runtime}-clip"] = others()
+            if clip_responses[-1].get("error"):
+                say(f"{runtime} clip: {clip_responses[-1]['error']}")
         quantization = None
         if plan.quantization_study:
             say("quantization study (PyTorch, 256 px)")
             quantization = collect.run_quantization_study(weights, work)
         tfjs: dict = {}
         model_dir = build / "model"
-        if plan.tfjs and not args.skip_tfjs:
+        browser_parts = plan.tfjs or (plan.clip and plan.clip.browser)
+        if browser_parts and not args.skip_tfjs:
             variants = {
                 name: contract.variant_path(name)
                 for name in contract.VARIANTS
@@ -293,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             "photos": results.photo_records(tfjs),
             "quantization_study": quantization,
         }
-        document["targets"] = results.targets(runs, variant_rows)
+        document["clip"] = results.clip_records(clip_responses, tfjs.get("clip"))
+        document["targets"] = results.targets(runs, variant_rows, document["clip"]["reruns"])
         if (
             args.baseline.exists()
             and args.baseline.resolve() != (args.out / "results.json").resolve()

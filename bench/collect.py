@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.frames import clip_frames, rerun_styles
 from bench.images import content_image, content_size, pair, style_image, style_size
-from bench.plan import Config, Plan
+from bench.plan import Clip, Config, Plan
 from convert import contract
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,25 +33,37 @@ def run_python_runtime(
     quiet: bool = True,
 ) -> dict:
     """One runtime in its own process (bench/worker.py); returns its response."""
+    request = {
+        "build": str(build),
+        "weights": str(weights) if weights else None,
+        "outputs": str(outputs),
+        "configs": [c.as_dict() for c in configs],
+        "quiet": quiet,
+    }
+    return run_python_part("bench.worker", runtime, request, extra_path)
+
+
+def run_clip(runtime: str, clip: Clip, build: Path, weights: Path | None, quiet: bool) -> dict:
+    """A clip's frames and a re-run for one runtime in its own process (bench/frames.py)."""
+    request = {"build": str(build), "weights": str(weights) if weights else None, "quiet": quiet}
+    return run_python_part("bench.frames", runtime, request | clip.as_dict())
+
+
+def run_python_part(
+    module: str, runtime: str, request: dict, extra_path: str | None = None
+) -> dict:
+    """`python -m MODULE RUNTIME REQUEST RESPONSE` (bench/worker.py, bench/frames.py): its
+    response, with the process's exit recorded as an error when it wrote none."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-        request, response = Path(scratch) / "request.json", Path(scratch) / "response.json"
-        request.write_text(
-            json.dumps(
-                {
-                    "build": str(build),
-                    "weights": str(weights) if weights else None,
-                    "outputs": str(outputs),
-                    "configs": [c.as_dict() for c in configs],
-                    "quiet": quiet,
-                }
-            )
-        )
+        request_path = Path(scratch) / "request.json"
+        response = Path(scratch) / "response.json"
+        request_path.write_text(json.dumps(request))
         env = dict(os.environ)
         if extra_path:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "bench.worker", runtime, str(request), str(response)],
+            [sys.executable, "-m", module, runtime, str(request_path), str(response)],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -87,17 +100,38 @@ def rgba_bytes(image: np.ndarray) -> bytes:
     return np.concatenate([rgb, alpha], axis=-1).tobytes()
 
 
+def write_rgba(file: Path, image: np.ndarray) -> dict:
+    """`image` into `file` as the page's RGBA bytes; how run.mjs finds it."""
+    file.write_bytes(rgba_bytes(image))
+    height, width = image.shape[:2]
+    return {"file": str(file), "width": width, "height": height}
+
+
 def write_inputs(sizes: list[int], folder: Path) -> dict:
     """The same images as the Python runtimes, as the RGBA bytes the page hands the worker."""
     folder.mkdir(parents=True, exist_ok=True)
     inputs = {}
     for side in sizes:
-        inputs[str(side)] = {}
-        for name, image in zip(("content", "style"), pair(side), strict=True):
-            file = folder / f"{name}-{side}.rgba"
-            file.write_bytes(rgba_bytes(image))
-            height, width = image.shape[:2]
-            inputs[str(side)][name] = {"file": str(file), "width": width, "height": height}
+        inputs[str(side)] = {
+            name: write_rgba(folder / f"{name}-{side}.rgba", image)
+            for name, image in zip(("content", "style"), pair(side), strict=True)
+        }
+    return inputs
+
+
+def write_clip_inputs(clip: Clip, folder: Path) -> dict:
+    """The clip's frames at each of its sizes and the re-run's styles (bench/frames.py), as
+    the page's RGBA bytes: {size: {"frames": [...], "styles": [...]}}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = {}
+    for side in clip.sizes:
+        images = {"frames": clip_frames(side, clip.frames), "styles": []}
+        if side == clip.rerun_size:
+            images["styles"] = rerun_styles(side, clip.reruns)
+        inputs[str(side)] = {
+            name: [write_rgba(folder / f"{name}-{side}-{i}.rgba", a) for i, a in enumerate(list_)]
+            for name, list_ in images.items()
+        }
     return inputs
 
 
@@ -133,8 +167,10 @@ def run_tfjs(
     the graphs in `onnx_dir`, the worker without isolation, on the variants and on photos; then
     the profile and the matmul checks."""
     ort_web = plan.ort_web if onnx_dir else []
+    clip = plan.clip if plan.clip and plan.clip.browser else None
     sizes = sorted(
         {c.size for configs in plan.tfjs.values() for c in configs}
+        | set(clip.sizes if clip else ())
         | {c.size for c in ort_web}
         | {c["config"].size for c in plan.plain_check}
         | ({plan.variants.size} if plan.variants else set())
@@ -175,6 +211,20 @@ def run_tfjs(
         request["ortWeb"] = {
             "onnxDir": str(onnx_dir),
             "configs": [c.as_dict() | {"keep": True} for c in ort_web],
+        }
+    if clip:
+        request["clip"] = {
+            "inputs": write_clip_inputs(clip, work / "inputs"),
+            "configs": [
+                {
+                    "size": size,
+                    "iterations": clip.iterations,
+                    "singles": clip.singles,
+                    # The re-run in the same context, after the clip, at one size.
+                    "rerunStrength": clip.rerun_strength if size == clip.rerun_size else None,
+                }
+                for size in clip.sizes
+            ],
         }
     if plan.variants:
         request["variants"] = {

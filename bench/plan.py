@@ -27,6 +27,41 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """Issues 14 and 15: a clip's frames with the style encoded once, and a re-run with only
+    the strength changed, each against full single-image calls of the same size, in one run.
+
+    Per size: one warm-up call, `singles` timed single-image calls on frames 2.., then the
+    clip (`frames` frames panning over the content, one style, iterations 1): the first frame
+    encodes the style, frames 2..N are timed. At `rerun_size`, `reruns` rounds of a full run
+    then the same images at strength `rerun_strength` with their encodings re-used."""
+
+    sizes: tuple[int, ...]
+    frames: int
+    singles: int
+    rerun_size: int
+    reruns: int
+    rerun_strength: float = 0.5
+    iterations: int = 1
+    # Python runtimes measured (each in its own process); the browser's is the shipped worker.
+    python: tuple[str, ...] = ("pytorch", "tensorflow")
+    browser: bool = True
+
+    def as_dict(self) -> dict:
+        return {
+            "sizes": list(self.sizes),
+            "frames": self.frames,
+            "singles": self.singles,
+            "iterations": self.iterations,
+            "rerun": {
+                "size": self.rerun_size,
+                "rounds": self.reruns,
+                "strength": self.rerun_strength,
+            },
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     python: dict[str, list[Config]] = field(default_factory=dict)
     # TF.js: each configuration in a fresh browser context, whose first stylization is the cold
@@ -47,6 +82,7 @@ class Plan:
     # resize and the worker on wasm, `repeats` rounds each.
     photos: Config | None = None
     profile: Config | None = None
+    clip: Clip | None = None
     matmul_n: int = 4096
     description: list[str] = field(default_factory=list)
 
@@ -100,6 +136,7 @@ def full_plan() -> Plan:
         variants=Config(512, 1, 0, 0),
         photos=Config(512, 1, 2, 0),
         profile=Config(512, 1, 0, 0),
+        clip=Clip(sizes=(256, 512), frames=6, singles=2, rerun_size=512, reruns=2),
         description=[
             "Before each part (Python) and each TF.js configuration the runner waits, up to "
             "45 s, for other processes to leave the machine quiet; what they still used is "
@@ -120,6 +157,14 @@ def full_plan() -> Plan:
             "(browser resize, then the worker on wasm), alternating, 2 rounds after the load.",
             "Model variants: each loaded cold in a fresh context on wasm and run once at 512 px.",
             "The TF.js profile is one extra run at 512 px, iterations 1, after the timed ones.",
+            "Frames (PyTorch, TF SavedModel, TF.js wasm through the shipped worker), at 256 and "
+            "512 px, iterations 1: a clip of 6 frames (the content panning by 1/64 of its "
+            "width a frame) with one style, encoded by the first frame; frames 2-6 timed, "
+            "against 2 single-image calls of the same size (after a warm-up) in the same "
+            "process or browser context.",
+            "Re-run at 512 px, iterations 1 (TF.js wasm, TF SavedModel): 2 rounds of a full run "
+            "then the same images at strength 0.5 re-using the content's and style's "
+            "encodings; each round a new pair of images, so that its full run encodes both.",
         ],
     )
 
@@ -129,7 +174,18 @@ def quick_plan() -> Plan:
     tiny = [Config(64, 1, 1, 1), Config(64, 2, 1, 0)]
     return Plan(
         python={"pytorch": tiny, "original-loop": tiny, "onnxruntime": tiny},
+        clip=Clip(sizes=(64,), frames=3, singles=1, rerun_size=64, reruns=1, browser=False),
         matmul_n=512,
         quiet=False,
-        description=["quick: 64 px, 1 timed run, PyTorch, the original loop and ONNX Runtime."],
+        description=[
+            "quick: 64 px, 1 timed run, PyTorch, the original loop and ONNX Runtime; a clip "
+            "of 3 frames and a re-run (PyTorch and the TF SavedModel)."
+        ],
     )
+
+
+def clip_plan() -> Plan:
+    """The frames and re-run part of the full plan alone (`python -m bench --clip-only`)."""
+    full = full_plan()
+    parts = [line for line in full.description if line.startswith(("Frames", "Re-run"))]
+    return Plan(clip=full.clip, description=parts)

@@ -13,6 +13,11 @@ TARGET_TFJS_OVER_PYTORCH = 2.0
 TARGET_COLD_OVER_WARM = 2.0
 TARGET_VARIANT_BYTES = 25 * 10**6
 TARGET_VARIANT_MEAN_ERROR = 2 / 255
+TARGET_RERUN_OVER_FULL = 0.5  # issue 15: a strength change at most half a full run
+# A clip's frame against a single-image call on it, the same runtime: the encodings fed back are
+# the ones it computed, so the results agree up to a level of 255 (8-bit outputs) at most; a
+# wrong encoding (another image's, a layer's swapped) moves them by tenths.
+FRAME_DIFFERENCE_LIMIT = 2 / 255
 
 
 def summary(times: list[float]) -> dict:
@@ -109,6 +114,77 @@ def _browser_records(runtime: str, backends: dict, flops: dict, peak: float) -> 
             record |= efficiency(gflop, record["median_s"], peak)
             records.append(record)
     return records
+
+
+def clip_records(responses: list[dict], browser: dict) -> dict:
+    """Issues 14 and 15: each runtime's frames per second with the style encoded once, against
+    its single-image calls, and its re-run with only the strength changed against a full run.
+    `responses`: bench/frames.py's; `browser`: bench/tfjs/run.mjs's `clip` (TF.js wasm)."""
+    parts = [(r["runtime"], PYTHON_BACKEND, r) for r in responses]
+    if browser:
+        parts.append(("tfjs", "wasm", browser))
+    frames, reruns, errors = [], [], []
+    for runtime, backend, part in parts:
+        if part.get("error"):
+            errors.append({"runtime": runtime, "backend": backend, "error": part["error"]})
+        for raw in part.get("records", []):
+            frames.append({"runtime": runtime, "backend": backend} | _frame_record(raw))
+        if part.get("rerun"):
+            reruns.append({"runtime": runtime, "backend": backend} | _rerun_record(part["rerun"]))
+    return {"frames": frames, "reruns": reruns, "errors": errors}
+
+
+def _rounded(times: list[float]) -> list[float]:
+    return [round(t, 4) for t in times]
+
+
+def _frame_record(raw: dict) -> dict:
+    single = statistics.median(raw["single_s"])
+    frame = statistics.median(raw["frame_s"])
+    record = {
+        k: raw[k] for k in ("size", "iterations", "frames", "content_shape", "style_shape")
+    } | {
+        "single_median_s": round(single, 4),
+        "frame_median_s": round(frame, 4),
+        "frame_min_s": round(min(raw["frame_s"]), 4),
+        "frame_max_s": round(max(raw["frame_s"]), 4),
+        "first_frame_s": round(raw["first_frame_s"], 4),
+        "frames_per_s": round(1 / frame, 3),
+        "frame_over_single": round(frame / single, 3),
+        "max_difference": round(raw["max_difference"], 6),
+        "single_s": _rounded(raw["single_s"]),
+        "frame_s": _rounded(raw["frame_s"]),
+        "others_cores": raw.get("others_cores"),
+    }
+    if "reused" in raw:  # the worker's account of which encodings it fed back, per frame
+        expected = [[]] + [["style"]] * (raw["frames"] - 1)
+        record["reused_as_expected"] = raw["reused"] == expected
+    return record
+
+
+def _rerun_record(raw: dict) -> dict:
+    full, rerun = statistics.median(raw["full_s"]), statistics.median(raw["rerun_s"])
+    record = {k: raw[k] for k in ("size", "iterations", "strength")} | {
+        "full_s": _rounded(raw["full_s"]),
+        "rerun_s": _rounded(raw["rerun_s"]),
+        "full_median_s": round(full, 4),
+        "rerun_median_s": round(rerun, 4),
+        "rerun_over_full": round(rerun / full, 3),
+        "others_cores": raw.get("others_cores"),
+    }
+    if "reused" in raw:  # per round: [the full run's, the re-run's]
+        expected = [[[], ["content", "style"]]] * len(raw["full_s"])
+        record["reused_as_expected"] = raw["reused"] == expected
+    return record
+
+
+def clip_problem(record: dict) -> str | None:
+    """What is wrong with a frames or re-run record's result, if anything."""
+    if record.get("reused_as_expected") is False:
+        return "the worker did not re-use the encodings it should have"
+    if record.get("max_difference", 0) > FRAME_DIFFERENCE_LIMIT:
+        return "a frame differs from its single-image result"
+    return None
 
 
 PHOTO = "photo-4000x3000"
@@ -234,9 +310,16 @@ def variant_bytes(model_json: Path) -> int:
     return model_json.stat().st_size + sum(p.stat().st_size for p in shards)
 
 
-def targets(records: list[dict], variants: list[dict]) -> dict:
-    """The issue's three targets, measured (never asserted)."""
+def targets(records: list[dict], variants: list[dict], reruns: list[dict] = ()) -> dict:
+    """The issues' targets, measured (never asserted)."""
     result: dict = {}
+    rerun = next((r for r in reruns if (r["runtime"], r["size"]) == ("tfjs", 512)), None)
+    if rerun:
+        result["tfjs_wasm_rerun_over_full_512"] = {
+            "ratio": rerun["rerun_over_full"],
+            "target": TARGET_RERUN_OVER_FULL,
+            "met": rerun["rerun_over_full"] <= TARGET_RERUN_OVER_FULL,
+        }
     wasm = find(records, "tfjs", 512, 1, "wasm")
     torch = find(records, "pytorch", 512, 1)
     if wasm and torch:
@@ -351,6 +434,12 @@ def problems(document: dict) -> list[str]:
         missing = [k for k in VARIANT_KEYS if k not in variant]
         if missing:
             found.append(f"variants[{i}] lacks {missing}")
+    clip = document.get("clip") or {}
+    for part in ("frames", "reruns"):
+        for i, record in enumerate(clip.get(part, [])):
+            if problem := clip_problem(record):
+                where = f"clip.{part}[{i}] ({record['runtime']} {record['size']} px)"
+                found.append(f"{where}: {problem}")
     machine = document.get("machine", {})
     for key in ("cores", "cpu_model", "packages"):
         if key not in machine:

@@ -58,14 +58,19 @@ def weights_dir(build: Path) -> Path:
     return WEIGHTS.get("dir", build / "demo-weights-full")
 
 
-def load_pytorch(build: Path) -> tuple[Stylize, dict]:
-    import torch
-
+def pytorch_stylizer(build: Path):
+    """The `Stylizer` of the weights `build` came from, without a memory budget (no tiling)."""
     from sanet import Stylizer
     from sanet.weights import load_model
 
     model, files = load_model(weights_dir(build))
-    stylizer = Stylizer(model, files.untrained, memory_budget_mb=0)
+    return Stylizer(model, files.untrained, memory_budget_mb=0)
+
+
+def load_pytorch(build: Path) -> tuple[Stylize, dict]:
+    import torch
+
+    stylizer = pytorch_stylizer(build)
 
     def stylize(content, style, iterations, size):
         return stylizer.stylize(content, style, iterations=iterations, max_resolution=size)
@@ -125,24 +130,54 @@ def load_onnxruntime(build: Path) -> tuple[Stylize, dict]:
     return stylize, {"intra_op_threads": options.intra_op_num_threads, "version": ort.__version__}
 
 
-def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
+class Signature:
+    """The serving signature with the creative controls off (convert.contract.CONTROLS_OFF).
+    `encodings` (ENCODINGS names -> an earlier call's outputs of those names) are fed instead
+    of the empty ones: the model then skips those images' encoder."""
+
+    def __init__(self, function: Callable[..., dict], constant: Callable, owner=None) -> None:
+        from convert import contract
+
+        # `owner`: what must outlive `function` (a SavedModel's module holds its variables).
+        self.function, self.constant, self.owner = function, constant, owner
+        self.off = {name: constant(value) for name, value in contract.CONTROLS_OFF.items()}
+
+    def __call__(
+        self,
+        content: np.ndarray,
+        style: np.ndarray,
+        iterations: int,
+        size: int,
+        strength: float = 1.0,
+        encodings: dict | None = None,
+    ) -> dict:
+        """The signature's outputs: `result` and every image's encodings."""
+        return self.function(
+            content=self.constant(content),
+            style=self.constant(style),
+            iterations=self.constant(np.int32(iterations)),
+            max_resolution=self.constant(np.int32(size)),
+            strength=self.constant(np.float32(strength)),
+            **(self.off | (encodings or {})),
+        )
+
+
+def load_signature(build: Path) -> Signature:
     import tensorflow as tf
 
     from convert import contract
 
     module = tf.saved_model.load(str(build / "tf" / "sanet_module"))
-    signature = module.signatures[contract.SIGNATURE_KEY]
+    return Signature(module.signatures[contract.SIGNATURE_KEY], tf.constant, owner=module)
+
+
+def load_tensorflow(build: Path) -> tuple[Stylize, dict]:
+    import tensorflow as tf
+
+    signature = load_signature(build)
 
     def stylize(content, style, iterations, size):
-        result = signature(
-            content=tf.constant(content),
-            style=tf.constant(style),
-            iterations=tf.constant(iterations, tf.int32),
-            max_resolution=tf.constant(size, tf.int32),
-            strength=tf.constant(1.0, tf.float32),
-            **{name: tf.constant(value) for name, value in contract.CONTROLS_OFF.items()},
-        )
-        return result["result"].numpy()
+        return signature(content, style, iterations, size)["result"].numpy()
 
     threading = tf.config.threading
     return stylize, {
@@ -253,10 +288,15 @@ def main(argv: list[str]) -> int:
             response["records"].append(record)
             Path(response_path).write_text(json.dumps(response))  # partial results survive
     except Exception as error:  # recorded, not hidden: the driver writes it into results.json
-        response["error"] = f"{type(error).__name__}: {error}"
-        response["traceback"] = traceback.format_exc(limit=3)
+        record_error(response, error)
     Path(response_path).write_text(json.dumps(response))
     return 0
+
+
+def record_error(response: dict, error: Exception) -> None:
+    """A runtime's failure in its response, where results.json shows it, instead of a crash."""
+    response["error"] = f"{type(error).__name__}: {error}"
+    response["traceback"] = traceback.format_exc(limit=3)
 
 
 if __name__ == "__main__":

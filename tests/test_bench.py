@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import smooth_image
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import profile, report, results
 from bench.flops import stylization_flops
 from bench.original import load_original
+from convert import contract
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,15 @@ def test_quick_run_writes_results_in_the_documented_format(demo_weights, tmp_pat
     assert "ours/original" in ratio
     markdown = (out / "results.md").read_text()
     assert "| PyTorch (CPU) |" in markdown and "### Latency of one stylization" in markdown
+    # The clip: PyTorch's frames with the style encoded once are its single-image results.
+    (frames,) = document["clip"]["frames"]
+    assert (frames["runtime"], frames["size"], frames["frames"]) == ("pytorch", 64, 3)
+    assert len(frames["frame_s"]) == 2 and frames["frames_per_s"] > 0
+    assert frames["max_difference"] < 1e-5
+    assert "### Video frames: the style encoded once" in markdown
+    # No SavedModel here: the TF part's failure is recorded, and so is the missing re-run.
+    assert [e["runtime"] for e in document["clip"]["errors"]] == ["tensorflow"]
+    assert document["clip"]["reruns"] == []
 
 
 def _tfjs_record(backend: str, size: int, median: float) -> dict:
@@ -287,3 +298,138 @@ def test_photo_records_compare_the_photo_with_the_image_at_the_working_size():
     markdown = report.photo_lines(record)
     assert "| photo-4000x3000.jpg | 512x384 | 7.00 (6.00-9.00) | 5.50 | 1.000 | 0.90 |" in markdown
     assert markdown[-1] == "The photo takes x1.75 the time of image-512x384."
+
+
+class FakeSignature:
+    """The serving signature's contract in NumPy: each image's encodings are its mean (unless
+    fed), the result is the content scaled by the style's encodings and the strength. It
+    records what every call was fed."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def __call__(self, **feeds) -> dict:
+        self.calls.append(feeds)
+        outputs = {}
+        for name in contract.ENCODINGS:
+            image = feeds[name.split("_relu")[0]]
+            given = feeds[name]
+            outputs[name] = given if given.size else np.full((1, 1, 1, 1), image.mean())
+        scale = outputs["style_relu4_1"] + outputs["style_relu5_1"] + outputs["content_relu4_1"]
+        return {"result": feeds["content"] * scale[0, 0] * feeds["strength"]} | outputs
+
+
+def _fed(call: dict) -> set[str]:
+    return {name for name in contract.ENCODINGS if call[name].size}
+
+
+def test_signature_clip_feeds_back_the_first_frames_style_encodings():
+    from bench import frames, worker
+
+    fake = FakeSignature()
+    runtime = frames.signature_runtime(worker.Signature(fake, np.asarray))
+    images = frames.clip_frames(32, 4)
+    style = frames.rerun_styles(32, 1)[0]
+    stylize = runtime.clip(style, images[0].shape[:2], 32, 1)
+    results = [stylize(image) for image in images]
+    first, *later = fake.calls
+    assert _fed(first) == set()
+    for call in later:
+        assert _fed(call) == {"style_relu4_1", "style_relu5_1"}
+        assert call["style_relu4_1"].item() == pytest.approx(style.mean())
+    for image, result in zip(images, results, strict=True):
+        assert np.allclose(result, runtime.single(image, style, 32, 1))
+
+
+def test_signature_rerun_feeds_the_full_runs_content_and_style_encodings():
+    from bench import frames, worker
+
+    fake = FakeSignature()
+    runtime = frames.signature_runtime(worker.Signature(fake, np.asarray))
+    content, style = frames.clip_frames(32, 1)[0], frames.rerun_styles(32, 1)[0]
+    full, again = runtime.rerun(content, style, 32, 1)
+    rerun = again(0.5)
+    assert _fed(fake.calls[0]) == set() and fake.calls[0]["strength"] == 1.0
+    assert _fed(fake.calls[1]) == {*frames.CONTENT, *frames.STYLE}
+    assert fake.calls[1]["strength"] == 0.5
+    assert fake.calls[1]["content_relu4_1"].item() == pytest.approx(content.mean())
+    assert np.allclose(rerun, full * 0.5)
+
+
+def test_frames_are_different_crops_of_one_panning_scene():
+    from bench import frames
+
+    images = frames.clip_frames(128, 3)
+    assert all(image.shape == (96, 128, 3) for image in images)
+    # Panning right by 2 px (1/64 of the width): each frame is the last shifted left.
+    assert np.array_equal(images[1][:, :-2], images[0][:, 2:])
+    assert not np.array_equal(images[1], images[0])
+
+
+def _clip_part(reused_frames: list, reused_rerun: list) -> dict:
+    return {
+        "records": [
+            {
+                "size": 512,
+                "iterations": 1,
+                "frames": 3,
+                "content_shape": [384, 512],
+                "style_shape": [512, 512],
+                "single_s": [8.0, 9.0],
+                "first_frame_s": 8.5,
+                "frame_s": [6.0, 7.0],
+                "max_difference": 0.0,
+                "reused": reused_frames,
+                "others_cores": 0.1,
+            }
+        ],
+        "rerun": {
+            "size": 512,
+            "iterations": 1,
+            "strength": 0.5,
+            "full_s": [8.0, 10.0],
+            "rerun_s": [3.0, 4.0],
+            "reused": reused_rerun,
+        },
+    }
+
+
+def test_clip_records_report_ratios_and_catch_a_worker_that_did_not_reuse():
+    good = _clip_part([[], ["style"], ["style"]], [[[], ["content", "style"]]] * 2)
+    clip = results.clip_records([], good)
+    (frame,), (rerun,) = clip["frames"], clip["reruns"]
+    assert frame["frame_over_single"] == 0.765  # 6.5 / 8.5
+    assert frame["frames_per_s"] == round(1 / 6.5, 3)
+    assert rerun["rerun_over_full"] == 0.389  # 3.5 / 9.0
+    assert results.problems({"clip": clip, **_minimal()}) == []
+    target = results.targets([], [], clip["reruns"])["tfjs_wasm_rerun_over_full_512"]
+    assert target == {"ratio": 0.389, "target": 0.5, "met": True}
+    text = "\n".join(report.clip_lines(clip))
+    assert "| TF.js wasm (Chromium) | 512 | 8.50 | 6.50 (6.00-7.00) | 0.15 | **0.77** |" in text
+    assert "| TF.js wasm (Chromium) | 512 | 9.00 | 3.50 | **0.39** |" in text
+
+    # A worker that encoded the style again on frame 3, or the content on a re-run.
+    bad = _clip_part([[], ["style"], []], [[[], ["style"]], [[], ["content", "style"]]])
+    clip = results.clip_records([], bad)
+    found = results.problems({"clip": clip, **_minimal()})
+    assert len(found) == 2 and all("did not re-use" in p for p in found)
+    assert "(wrong: the worker did not re-use" in "\n".join(report.clip_lines(clip))
+
+
+def test_a_frame_that_differs_from_its_single_image_result_is_a_problem():
+    part = _clip_part([[], ["style"], ["style"]], [[[], ["content", "style"]]] * 2)
+    part["records"][0]["max_difference"] = 0.1
+    found = results.problems({"clip": results.clip_records([], part), **_minimal()})
+    assert found == ["clip.frames[0] (tfjs 512 px): a frame differs from its single-image result"]
+
+
+def _minimal() -> dict:
+    machine = {"cores": 2, "cpu_model": "cpu", "packages": {}}
+    return {
+        "runs": [],
+        "variants": [],
+        "machine": machine,
+        "flops": {},
+        "ratios": [],
+        "targets": {},
+    }

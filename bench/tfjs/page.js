@@ -10,6 +10,8 @@ const state = {
   worker: null,
   nextId: 1,
   inputs: null,
+  frames: [], // a clip's frames (bench/frames.py clip_frames)
+  styles: [], // a style per re-run round (bench/frames.py rerun_styles)
   last: null,
   rules: null,
   photos: {},
@@ -48,9 +50,17 @@ const copy = ({ data, width, height }) => ({
   height,
 });
 
-async function stylize(content, style, iterations) {
-  // A full run every time: the worker would otherwise re-use the last run's encodings.
-  const payload = { content, style, iterations, strength: 1, reuse: false };
+/**
+ * One stylization through the worker. `reuse` off (the default here) is a full run every time:
+ * the worker neither feeds nor keeps encodings. On, it does as it does for the page.
+ */
+async function stylize(
+  content,
+  style,
+  iterations,
+  { strength = 1, reuse = false } = {},
+) {
+  const payload = { content, style, iterations, strength, reuse };
   const started = performance.now();
   const reply = await call(Request.STYLIZE, payload, [
     content.data.buffer,
@@ -59,13 +69,24 @@ async function stylize(content, style, iterations) {
   return { reply, s: (performance.now() - started) / 1000 };
 }
 
+/** The largest difference between two replies' RGBA bytes. */
+function largestDifference(reply, data) {
+  let largest = 0;
+  reply.image.data.forEach((value, i) => {
+    largest = Math.max(largest, Math.abs(value - data[i]));
+  });
+  return largest;
+}
+
 window.bench = {
-  /** The two input images, fetched before any timing. */
-  async prepare({ content, style }) {
+  /** The input images (and a clip's frames and styles), fetched before any timing. */
+  async prepare({ content, style, frames = [], styles = [] }) {
     state.inputs = {
       content: await fetchPixels(content),
       style: await fetchPixels(style),
     };
+    state.frames = await Promise.all(frames.map(fetchPixels));
+    state.styles = await Promise.all(styles.map(fetchPixels));
     return true;
   },
 
@@ -103,6 +124,62 @@ window.bench = {
     const { reply, s } = await stylize(copy(content), copy(style), iterations);
     state.last = keep ? reply.image : null;
     return s;
+  },
+
+  /**
+   * A clip (issue 14): a warm-up and `singles` timed single-image runs on frames 2.. with
+   * nothing re-used, then every frame in turn with the prepared style and the worker's re-use
+   * on, as the page stylizes a clip. Seconds, what the worker re-used per frame, and the largest
+   * difference (in [0, 1]) between a frame and its single-image result.
+   */
+  async frames({ iterations, singles }) {
+    const { style } = state.inputs;
+    const run = (frame, options) =>
+      stylize(copy(frame), copy(style), iterations, options);
+    await run(state.frames[0]);
+    const single = [];
+    const alone = new Map();
+    for (let k = 1; k <= singles; k++) {
+      const { reply, s } = await run(state.frames[k]);
+      single.push(s);
+      alone.set(k, reply.image.data);
+    }
+    const result = { single_s: single, frame_s: [], reused: [] };
+    let difference = 0;
+    for (const [k, frame] of state.frames.entries()) {
+      const { reply, s } = await run(frame, { reuse: true });
+      if (k === 0) result.first_frame_s = s;
+      else result.frame_s.push(s);
+      result.reused.push(reply.reused);
+      if (alone.has(k))
+        difference = Math.max(
+          difference,
+          largestDifference(reply, alone.get(k)),
+        );
+    }
+    return { ...result, max_difference: difference / 255 };
+  },
+
+  /**
+   * Instant re-runs (issue 15): per round, a new pair of images (a frame and a style) in a
+   * full run, then the same images at `strength`, the worker's re-use on. Seconds, and what
+   * the worker re-used in each run.
+   */
+  async rerun({ iterations, strength }) {
+    const run = (k, options) =>
+      stylize(copy(state.frames[k]), copy(state.styles[k]), iterations, {
+        reuse: true,
+        ...options,
+      });
+    const result = { full_s: [], rerun_s: [], reused: [] };
+    for (const k of state.styles.keys()) {
+      const full = await run(k);
+      const again = await run(k, { strength });
+      result.full_s.push(full.s);
+      result.rerun_s.push(again.s);
+      result.reused.push([full.reply.reused, again.reply.reused]);
+    }
+    return result;
   },
 
   /** The kept output's RGB bytes as base64. */

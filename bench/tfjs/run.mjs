@@ -12,7 +12,12 @@
 //    matmulCheck?: [{label, n, m, c, repeats, skip}],
 //    quiet?: {...},
 //    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats},
-//    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]}}
+//    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]},
+//    clip?: {inputs: {SIZE: {frames: [{file, width, height}], styles: [...]}},
+//            configs: [{size, iterations, singles, rerunStrength}]}}
+// clip (issues 14 and 15): per size, in a fresh context on wasm, a clip's frames with the
+// worker's re-use on against single-image runs, then (where rerunStrength is set) re-runs with
+// only the strength changed; bench/frames.py describes the measurement, response.clip holds it.
 // ortWeb: ONNX Runtime Web's wasm build on the project's three ONNX graphs (bench/ort/), measured
 // the same way, in the same browser; its records go to response.ort_web.
 // Each configuration runs in a fresh browser context (empty HTTP cache and Cache Storage, new
@@ -238,14 +243,16 @@ async function openPage(browser, base, pagePath) {
   return { context, page, errors };
 }
 
+/** An input file (written by bench/collect.py) as window.bench.prepare takes it. */
+const served = ({ file, width, height }) => ({
+  url: inputUrl(file),
+  width,
+  height,
+});
+
 const inputsOf = (size) => {
   const spec = request.inputs[String(size)];
-  const url = ({ file, width, height }) => ({
-    url: inputUrl(file),
-    width,
-    height,
-  });
-  return { content: url(spec.content), style: url(spec.style) };
+  return { content: served(spec.content), style: served(spec.style) };
 };
 
 /** Cold start then warm runs of one configuration, in a fresh context. */
@@ -321,6 +328,72 @@ async function measure(
   } finally {
     await context.close();
   }
+}
+
+/** A clip's frames, then re-runs, on wasm in a fresh context per size (see the top). */
+async function clip(browser, base) {
+  const result = { records: [], rerun: null };
+  for (const config of request.clip.configs) {
+    const { frames, styles } = request.clip.inputs[String(config.size)];
+    say(`clip at ${config.size}px: ${frames.length} frames`);
+    const gate = await waitForQuiet();
+    const others = contentionMeter();
+    const { context, page, errors } = await openPage(
+      browser,
+      base,
+      "/bench/page.html",
+    );
+    try {
+      await evaluate(page, (inputs) => window.bench.prepare(inputs), {
+        ...inputsOf(config.size),
+        frames: frames.map(served),
+        styles: styles.map(served),
+      });
+      const load = await evaluate(page, (l) => window.bench.load(l), {
+        modelUrl: "/model/model.json",
+        backend: "wasm",
+      });
+      if (!load.env.ok) throw new Error(`wasm unavailable: ${load.env.error}`);
+      const measured = await evaluate(page, (c) => window.bench.frames(c), {
+        iterations: config.iterations,
+        singles: config.singles,
+      });
+      const { style } = request.inputs[String(config.size)];
+      result.records.push({
+        size: config.size,
+        iterations: config.iterations,
+        frames: frames.length,
+        content_shape: [frames[0].height, frames[0].width],
+        style_shape: [style.height, style.width],
+        ...measured,
+        threads: load.env.wasm_threads,
+        quiet_gate: gate,
+      });
+      if (config.rerunStrength !== null) {
+        say(`re-runs at ${config.size}px, strength ${config.rerunStrength}`);
+        const rerun = await evaluate(page, (r) => window.bench.rerun(r), {
+          iterations: config.iterations,
+          strength: config.rerunStrength,
+        });
+        result.rerun = {
+          size: config.size,
+          iterations: config.iterations,
+          strength: config.rerunStrength,
+          ...rerun,
+        };
+      }
+    } catch (error) {
+      result.error = String(error.message ?? error);
+    } finally {
+      const busy = others();
+      for (const record of [result.records.at(-1), result.rerun])
+        if (record?.size === config.size) record.others_cores = busy;
+      result.page_errors = [...(result.page_errors ?? []), ...errors];
+      await context.close();
+    }
+    if (result.error) break;
+  }
+  return result;
 }
 
 /** The kept output (RGB bytes) into outputsDir; the record names the file instead. */
@@ -566,6 +639,10 @@ async function main() {
     }
     if (request.photos) {
       response.photos = await photos(browser, url);
+      save();
+    }
+    if (request.clip) {
+      response.clip = await clip(browser, url);
       save();
     }
     if (request.profile || request.matmulCheck?.length)
