@@ -84,6 +84,12 @@ def markdown(document: dict) -> str:
             f"| {cell(layer, 'f2_max_error_relative', '.1e')} "
             f"| {cell(layer, 'f4_max_error_relative', '.1e')} | {layer['fastest']} |"
         )
+    for chain in document["chains"]:
+        lines.append(
+            f"| conv4_1 to relu5_1, {chain['channels']} channels in at "
+            f"{chain['height']}x{chain['width']} | 1 | {chain['plain_best_ms']:.1f} "
+            f"| {chain['f2_best_ms']:.1f} | | {chain['f2_max_error_relative']:.1e} | | chained |"
+        )
     total = document["estimate"]
     lines += [
         "",
@@ -97,9 +103,13 @@ def markdown(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(layers: list[dict], repeats: int, chromium: str) -> dict:
-    """Time `layers` ({channels, outputs, height, width}) in Chromium (bench/winograd/run.mjs);
-    {"threads", "layers"} with each layer's times and errors, or {"error": one line}."""
+def measure(
+    layers: list[dict], repeats: int, chromium: str, chains: list[dict] | None = None
+) -> dict:
+    """Time `layers` ({channels, outputs, height, width}) and `chains` ({channels, height,
+    width}: the encoder's conv4_1 to relu5_1 on that input, every layer plain or every layer in
+    F(2x2,3x3)) in Chromium (bench/winograd/run.mjs); {"threads", "layers", "chains"} with
+    times and errors, or {"error": one line}."""
     with tempfile.TemporaryDirectory(prefix="winograd-") as scratch:
         request, response = Path(scratch) / "request.json", Path(scratch) / "response.json"
         request.write_text(
@@ -110,12 +120,14 @@ def measure(layers: list[dict], repeats: int, chromium: str) -> dict:
                     "repeats": repeats,
                     "tiles": list(TILES),
                     "layers": layers,
+                    "chains": chains or [],
                 }
             )
         )
         subprocess.run(["node", str(RUNNER), str(request), str(response)], cwd=REPO, check=False)
         result = json.loads(response.read_text()) if response.exists() else {"errors": ["none"]}
-    if result.get("errors") or len(result.get("layers", [])) != len(layers):
+    done = (len(result.get("layers", [])), len(result.get("chains", [])))
+    if result.get("errors") or done != (len(layers), len(chains or [])):
         return {"error": f"the browser part failed: {result.get('errors')}"}
     for layer in result["layers"]:
         for key in ["plain"] + [f"f{m}" for m in TILES]:
@@ -127,7 +139,10 @@ def measure(layers: list[dict], repeats: int, chromium: str) -> dict:
                     if not kernel["name"].endswith("__op"):  # an op around a kernel: not twice
                         by_kernel[kernel["name"]] += kernel["ms"]
                 layer[f"{key}_by_kernel_ms"] = {k: round(v, 1) for k, v in by_kernel.items()}
-    return {"threads": result["env"]["threads"], "layers": result["layers"]}
+    for chain in result["chains"]:
+        for key in ("plain", "f2"):
+            chain[f"{key}_best_ms"] = round(min(chain[f"{key}_ms"]), 2)
+    return {k: result[k] for k in ("layers", "chains")} | {"threads": result["env"]["threads"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,9 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         {"channels": c, "outputs": k, "height": h, "width": w, "count": n}
         for (c, k, h, w), n in sorted(shapes.items())
     ]
+    # The encoder's deep end on the relu3_4 pooled maps of the content and of the style.
+    chains = [
+        {"channels": 256, "height": h // 8, "width": w // 8}
+        for h, w in (content_size(args.size), style_size(args.size))
+    ]
     start = os.getloadavg()
     say(f"winograd: {len(layers)} layer shapes at {args.size} px in Chromium")
-    result = measure(layers, args.repeats, args.chromium)
+    result = measure(layers, args.repeats, args.chromium, chains)
     if "error" in result:
         print(f"bench.winograd: {result['error']}", file=sys.stderr)
         return 1
@@ -162,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(x, 2) for x in start],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "layers": result["layers"],
+        "chains": result["chains"],
     }
     document["estimate"] = estimate(document["layers"])
     args.out.write_text(json.dumps(document, indent=1) + "\n")

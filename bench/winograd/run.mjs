@@ -4,7 +4,8 @@
 //   node bench/winograd/run.mjs REQUEST.json RESPONSE.json
 //
 // REQUEST (written by bench/winograd.py): {chromium, repo, repeats, tiles: [2, 4],
-//   layers: [{channels, outputs, height, width}]} (height and width: the convolution's output)
+//   layers: [{channels, outputs, height, width}] (height and width: the convolution's output),
+//   chains: [{channels, height, width}] (the encoder's conv4_1 to relu5_1 on that input)}
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -38,7 +39,7 @@ const browser = await chromium.launch({
     "--disable-component-update",
   ],
 });
-const response = { layers: [], errors: [] };
+const response = { layers: [], chains: [], errors: [] };
 try {
   const page = await browser.newPage();
   page.on("pageerror", (error) => response.errors.push(String(error)));
@@ -57,6 +58,17 @@ try {
       tiles: request.tiles,
     });
     response.layers.push({ ...layer, ...result });
+    fs.writeFileSync(process.argv[3], JSON.stringify(response));
+  }
+  for (const chain of request.chains ?? []) {
+    process.stderr.write(
+      `winograd: conv4_1 to relu5_1 from ${chain.height}x${chain.width}\n`,
+    );
+    const result = await page.evaluate((c) => window.winograd.chain(c), {
+      ...chain,
+      repeats: request.repeats,
+    });
+    response.chains.push({ ...chain, ...result });
     fs.writeFileSync(process.argv[3], JSON.stringify(response));
   }
 } catch (error) {

@@ -189,6 +189,47 @@ async function largest(t) {
   return value;
 }
 
+/** He-scaled random 3x3 layer: activations of the order of a trained layer's. */
+function randomLayer(channels, outputs, seed) {
+  const scale = Math.sqrt(2 / (9 * channels));
+  return {
+    kernel: tf.randomNormal(
+      [3, 3, channels, outputs],
+      0,
+      scale,
+      "float32",
+      seed,
+    ),
+    bias: tf.randomNormal([outputs], 0, 0.1, "float32", seed + 1),
+  };
+}
+
+/**
+ * Times of each of `methods` (ms): a warm-up call each (XNNPACK operators created, weights
+ * packed), then `repeats` rounds that take the methods in turn, so that a busy spell of the
+ * shared machine hits them alike.
+ */
+async function rounds(methods, repeats) {
+  const times = {};
+  for (const [name, fn] of Object.entries(methods)) {
+    await timeOnce(fn);
+    times[`${name}_ms`] = [];
+  }
+  for (let r = 0; r < repeats; r++) {
+    for (const [name, fn] of Object.entries(methods)) {
+      times[`${name}_ms`].push(await timeOnce(fn));
+    }
+  }
+  return times;
+}
+
+const REFLECT_1 = [
+  [0, 0],
+  [1, 1],
+  [1, 1],
+  [0, 0],
+];
+
 window.winograd = {
   /** WASM as the bench's diagnostics start it (the shipped worker's threads); the threads. */
   async start() {
@@ -198,10 +239,57 @@ window.winograd = {
   },
 
   /**
-   * One layer: plain and Winograd times (ms; a warm-up call each, then `repeats` rounds that
-   * take the methods in turn, so that a busy spell of the shared machine hits them alike),
-   * the Winograd result's largest difference from the plain convolution's, and a per-kernel
-   * profile of one Winograd call.
+   * The encoder from conv4_1 to relu5_1 (four 3x3 layers to 512 channels, a 2x2 max pool,
+   * one more) on a `channels`-deep input of height x width, as the converted graph chains it
+   * (a reflection pad before each convolution): every layer plain, then every layer in
+   * F(2x2,3x3). Times (ms) and the largest difference of the results over their largest value.
+   */
+  async chain({ channels, height, width, repeats }) {
+    const x = tf.randomUniform(
+      [1, height, width, channels],
+      0,
+      1,
+      "float32",
+      1,
+    );
+    const widths = [
+      [channels, 512],
+      [512, 512],
+      [512, 512],
+      [512, 512],
+      null,
+      [512, 512],
+    ];
+    const layers = widths.map((w, i) => w && randomLayer(...w, 10 + 2 * i));
+    const prepared = layers.map((l) => l && prepare(l.kernel, 2));
+    const run = (winograd) => () =>
+      tf.tidy(() =>
+        layers.reduce((y, l, i) => {
+          if (!l) return tf.maxPool(y, 2, 2, "valid");
+          const padded = tf.mirrorPad(y, REFLECT_1, "reflect");
+          return winograd
+            ? winogradConv(padded, prepared[i], l.bias)
+            : plainConv(padded, l.kernel, l.bias);
+        }, x),
+      );
+    const result = await rounds({ plain: run(false), f2: run(true) }, repeats);
+    const reference = run(false)();
+    const peak = await largest(tf.clone(reference));
+    const y = run(true)();
+    result.f2_max_error_relative = (await largest(tf.sub(y, reference))) / peak;
+    tf.dispose([
+      x,
+      y,
+      reference,
+      layers.filter(Boolean),
+      prepared.filter(Boolean),
+    ]);
+    return result;
+  },
+
+  /**
+   * One layer: plain and Winograd times (ms, see `rounds`), the Winograd result's largest
+   * difference from the plain convolution's, and a per-kernel profile of one Winograd call.
    */
   async layer({ channels, outputs, height, width, repeats, tiles }) {
     const x = tf.randomUniform(
@@ -211,32 +299,14 @@ window.winograd = {
       "float32",
       1,
     );
-    // He-scaled random kernel: activations of the order of a trained layer's.
-    const scale = Math.sqrt(2 / (9 * channels));
-    const kernel = tf.randomNormal(
-      [3, 3, channels, outputs],
-      0,
-      scale,
-      "float32",
-      2,
-    );
-    const bias = tf.randomNormal([outputs], 0, 0.1, "float32", 3);
+    const { kernel, bias } = randomLayer(channels, outputs, 2);
     const methods = { plain: () => plainConv(x, kernel, bias) };
     const prepared = tiles
       .filter((m) => height % m === 0 && width % m === 0)
       .map((m) => prepare(kernel, m));
     for (const p of prepared)
       methods[`f${p.m}`] = () => winogradConv(x, p, bias);
-    const result = {};
-    for (const [name, fn] of Object.entries(methods)) {
-      await timeOnce(fn); // warm-up: XNNPACK operators created, weights packed
-      result[`${name}_ms`] = [];
-    }
-    for (let r = 0; r < repeats; r++) {
-      for (const [name, fn] of Object.entries(methods)) {
-        result[`${name}_ms`].push(await timeOnce(fn));
-      }
-    }
+    const result = await rounds(methods, repeats);
     const reference = methods.plain();
     const peak = await largest(tf.clone(reference));
     for (const p of prepared) {
