@@ -36,6 +36,9 @@ export async function build({ dist = join(web, 'dist'), testHooks = false } = {}
     entryPoints: { main: join(web, 'src', 'main.js') },
     format: 'esm',
     outdir: dist,
+    // Code the page loads on demand (import()) goes to its own file: the video muxers.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
   });
   // A classic (IIFE) worker runs in every browser that has module-less workers.
   await esbuild.build({

@@ -1,7 +1,8 @@
 // Video files in the page: read what a clip holds before any work, then decode it frame by frame,
 // hand each frame to a stylizing function and encode the results into a new file, with the
 // browser's own codecs (WebCodecs) through Mediabunny's demuxers and muxers. Nothing leaves
-// the device.
+// the device. The page imports this module on demand (video-panel.js): Mediabunny is most of
+// the page's script, and only a clip needs it.
 import {
   ALL_FORMATS,
   BlobSource,
@@ -15,9 +16,6 @@ import {
   QUALITY_VERY_HIGH,
   WebMOutputFormat,
 } from 'mediabunny';
-
-/** The file types the clip picker offers. */
-export const CLIP_TYPES = ['video/mp4', 'video/webm', 'video/quicktime', 'video/x-matroska'];
 
 /**
  * The result's video quality. Stylized texture needs more than a camera's usual bitrate: VP9 (in

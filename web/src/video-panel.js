@@ -1,7 +1,6 @@
 // The page's video panel: choose a clip, see what it holds and what it would cost before
 // starting, stylize every frame with the current style and settings (one worker request per
 // frame), watch the frames as they finish, and save the result as a video.
-import { CLIP_TYPES, probeClip, stylizeClip, VideoInputError } from './clip.js';
 import { estimateMs, formatDuration } from './estimate.js';
 import { pixelsAt, pixelsOf } from './images.js';
 import { CANCELLED } from './inference.js';
@@ -10,6 +9,7 @@ import { State } from './machine.js';
 import { Request } from './protocol.js';
 import { saveBlob } from './result.js';
 import {
+  CLIP_TYPES,
   clipObstacle,
   describeLimits,
   describeProgress,
@@ -20,6 +20,8 @@ import { clearError, endProgress, setNotice, setStatus, showError } from './view
 import { styleWorkingSize, workingSize } from './working-size.js';
 
 const sizeOf = ({ width, height }) => `${width}×${height}`;
+/** clip.js, loaded the first time a clip is chosen. */
+const media = () => import('./clip.js');
 const pack = ({ data, width, height }) => ({ data, width, height });
 
 /**
@@ -116,13 +118,14 @@ export function setUpVideo(host) {
   async function choose(file) {
     clearError();
     try {
+      const { probeClip } = await media();
       const probed = await probeClip(file, file.name || 'video');
       forget();
       clip = probed;
     } catch (error) {
       // The clip in place (and its result) stay.
       showError(
-        error instanceof VideoInputError
+        error.name === 'VideoInputError'
           ? error.message
           : `“${file.name}” could not be read (${error.message}).`,
       );
@@ -156,6 +159,7 @@ export function setUpVideo(host) {
     const preview = ui.preview.getContext('2d');
     try {
       const styles = await styleFields(data, p.styles);
+      const { stylizeClip } = await media();
       const result = await stylizeClip(run, async (sample, index) => {
         const frame = pixelsOf(sample.toCanvasImageSource(), p.frameSize.width, p.frameSize.height);
         const reply = await host.inference.call(

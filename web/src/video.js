@@ -2,6 +2,9 @@
 // progress it reports in frames, and the live view's frame rate. No DOM here (unit-tested in Node).
 import { formatDuration } from './estimate.js';
 
+/** The file types the clip picker offers. */
+export const CLIP_TYPES = ['video/mp4', 'video/webm', 'video/quicktime', 'video/x-matroska'];
+
 /**
  * What a clip run may take, said on the page before it starts. The work limit follows this
  * device's measured speed; the result is held in memory until it is saved, hence the length
