@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from convert.contract import ENCODINGS
 
 CONTENT = tuple(name for name in ENCODINGS if name.startswith("content_"))
 STYLE = tuple(name for name in ENCODINGS if name.startswith("style_"))
+RERUN_SEED = 3  # the re-run's styles; the clip's is `pair`'s (style_image's default seed)
 Single = Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]
 # (style, frame shape, size, iterations) -> a function from one frame to its result
 Clip = Callable[[np.ndarray, tuple[int, int], int, int], Callable[[np.ndarray], np.ndarray]]
@@ -53,9 +55,10 @@ def clip_frames(side: int, count: int) -> list[np.ndarray]:
 
 
 def rerun_styles(side: int, count: int) -> list[np.ndarray]:
-    """A different style per re-run round (none of them the clip's), so that a round's full
-    run encodes its style even where the last run's encodings are kept (the page's worker)."""
-    return panning(style_image, style_size(side), count)
+    """A different style per re-run round (none of them the clip's: another seed), so that a
+    round's full run encodes its style even where the last run's encodings are kept (the
+    page's worker)."""
+    return panning(partial(style_image, seed=RERUN_SEED), style_size(side), count)
 
 
 @dataclass(frozen=True)
