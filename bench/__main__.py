@@ -310,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
             "quantization_study": quantization,
         }
         document["clip"] = results.clip_records(clip_responses, tfjs.get("clip"))
+        for record in document["clip"]["frames"]:  # the arithmetic's share a frame still does
+            stages = stylization_flops(
+                model, tuple(record["content_shape"]), tuple(record["style_shape"]), 1
+            )
+            share = 1 - stages["encode_style"] / stages["total"]
+            record["flops_frame_over_single"] = round(share, 3)
         document["targets"] = results.targets(runs, variant_rows, document["clip"]["reruns"])
         if (
             args.baseline.exists()

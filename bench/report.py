@@ -374,15 +374,18 @@ def _checked(record: dict) -> str:
 
 def frames_table(clip: dict) -> list[str]:
     lines = [
-        "| runtime | size | single image (s) | per frame (s) | frames / s | per frame / single |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| runtime | size | single image (s) | per frame (s) | frames / s | per frame / single "
+        "| its FLOPs / single |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in clip["frames"]:
+        flops = r.get("flops_frame_over_single")
         lines.append(
             f"| {LABELS.get((r['runtime'], r['backend']), r['runtime'])} | {r['size']} | "
             f"{_seconds(r['single_median_s'])} | {_seconds(r['frame_median_s'])} "
             f"({_seconds(r['frame_min_s'])}-{_seconds(r['frame_max_s'])}) | "
-            f"{r['frames_per_s']:.2f} | **{r['frame_over_single']:.2f}**{_busy(r)}{_checked(r)} |"
+            f"{r['frames_per_s']:.2f} | **{r['frame_over_single']:.2f}**{_busy(r)}{_checked(r)} "
+            f"| {'' if flops is None else f'{flops:.2f}'} |"
         )
     return lines
 
@@ -408,7 +411,9 @@ def clip_lines(clip: dict) -> list[str]:
             "Video frames: the style encoded once",
             "Median seconds of frames 2-N of a clip (one style, the content panning; the "
             "first frame encodes the style) against a single-image call of the same size "
-            "(iterations 1), each runtime in the same process or browser context.",
+            "(iterations 1), each runtime in the same process or browser context. The last "
+            "column is the share of a single image's arithmetic that a frame still does (all "
+            "but the style's encoding): the ratio to expect if every stage ran equally fast.",
         )
         lines += frames_table(clip)
     if clip["reruns"]:
