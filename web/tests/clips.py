@@ -1,14 +1,15 @@
 """Video clips for the page's video tests, made and read with PyAV (which carries its own FFmpeg).
 
-python web/tests/clips.py make OUT.mp4|OUT.webm FRAMES [RATE [VIDEO_CODEC]] [--no-audio]
+python web/tests/clips.py make OUT.mp4|OUT.webm FRAMES [RATE [VIDEO_CODEC]] [--no-audio] [--turn]
     writes a small clip (64x48, RATE frames per second, default 12, a smooth pattern that moves
     a little each frame; H.264 + AAC in MP4, VP9 + Opus in WebM, or VIDEO_CODEC, an FFmpeg
-    encoder's name), with a sine tone unless --no-audio.
+    encoder's name), with a sine tone unless --no-audio; --turn stores it with a display flag
+    of 90 degrees, as phones store portrait clips (shown 48x64).
 python web/tests/clips.py info CLIP
-    prints the clip's video codec, frame count (decoded), size, average frame rate and audio
-    codec (null without audio) as JSON.
+    prints the clip's video codec, frame count (decoded), stored sizes, display rotation of its
+    first frame, average frame rate and audio codec (null without audio) as JSON.
 python web/tests/clips.py frame CLIP K OUT.png
-    writes the K-th decoded frame (0-based) as a PNG.
+    writes the K-th decoded frame (0-based), as displayed (its rotation flag applied), as a PNG.
 python web/tests/clips.py diff A.png B.png
     prints the mean and largest absolute difference of two same-sized images, and the mean
     absolute difference of their luma (BT.709), in 8-bit levels.
@@ -49,7 +50,7 @@ def _frame(index: int) -> np.ndarray:
     return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
-def make(path: Path, frames: int, rate: int, codec: str | None, audio: bool) -> None:
+def make(path: Path, frames: int, rate: int, codec: str | None, audio: bool, turn: bool) -> None:
     video_codec, audio_codec = CODECS[path.suffix]
     video_codec = codec or video_codec
     with av.open(str(path), "w") as out:
@@ -60,6 +61,8 @@ def make(path: Path, frames: int, rate: int, codec: str | None, audio: bool) -> 
         context = video.codec_context
         context.colorspace = context.color_primaries = context.color_trc = BT709
         context.color_range = LIMITED
+        if turn:
+            video.set_display_rotation(90)
         video.options = {"libx264": {"crf": "10"}, "libvpx-vp9": {"crf": "10", "b": "0"}}.get(
             video_codec, {}
         )
@@ -85,7 +88,8 @@ def make(path: Path, frames: int, rate: int, codec: str | None, audio: bool) -> 
 def info(path: Path) -> dict:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        sizes = [(f.width, f.height) for f in container.decode(stream)]
+        decoded = list(container.decode(stream))
+        sizes = [(f.width, f.height) for f in decoded]
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
@@ -94,6 +98,7 @@ def info(path: Path) -> dict:
             "codec": stream.codec_context.name,
             "frames": len(sizes),
             "sizes": sorted(set(sizes)),
+            "rotation": decoded[0].rotation if decoded else None,
             "fps": float(rate) if rate else None,
             "audio": audio,
         }
@@ -118,7 +123,8 @@ def frame(path: Path, index: int, out: Path) -> None:
     with av.open(str(path)) as container:
         for k, decoded in enumerate(container.decode(container.streams.video[0])):
             if k == index:
-                _rgb(decoded).save(out)
+                upright = np.rot90(np.asarray(_rgb(decoded)), round(decoded.rotation / 90))
+                Image.fromarray(np.ascontiguousarray(upright)).save(out)
                 return
     raise SystemExit(f"{path}: no frame {index}")
 
@@ -133,11 +139,11 @@ def diff(a: Path, b: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv if a != "--no-audio"]
+    args = [a for a in argv if a not in ("--no-audio", "--turn")]
     if args[:1] == ["make"] and 3 <= len(args) <= 5:
         rate = int(args[3]) if len(args) > 3 else 12
         codec = args[4] if len(args) > 4 else None
-        make(Path(args[1]), int(args[2]), rate, codec, audio="--no-audio" not in argv)
+        make(Path(args[1]), int(args[2]), rate, codec, "--no-audio" not in argv, "--turn" in argv)
     elif argv[:1] == ["info"] and len(argv) == 2:
         print(json.dumps(info(Path(argv[1]))))
     elif argv[:1] == ["frame"] and len(argv) == 4:

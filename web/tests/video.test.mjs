@@ -141,7 +141,7 @@ describe('video in the page', { timeout: 600_000 }, () => {
     if (run === 1) await testId('stylize-button').click();
     await waitForRun(page, run, 0);
     const single = await downloadTo(page, inputs, `single-${run}.png`);
-    assert.deepEqual(await pngSize(single), { width: 64, height: 48 });
+    assert.deepEqual(await pngSize(single), await pngSize(frame));
     const videoFrame = join(inputs, `video-frame-${k}-${run}.png`);
     await clips('frame', video, String(k), videoFrame);
     const error = JSON.parse(await clips('diff', videoFrame, single));
@@ -187,6 +187,7 @@ describe('video in the page', { timeout: 600_000 }, () => {
       clips('make', join(inputs, 'slow.webm'), '10', '12', '--no-audio'),
       clips('make', join(inputs, 'long.mp4'), String(VIDEO_LIMITS.seconds + 1), '1', '--no-audio'),
       clips('make', join(inputs, 'mpeg4.mp4'), '4', '12', 'mpeg4', '--no-audio'),
+      clips('make', join(inputs, 'phone.mp4'), '4', '12', '--no-audio', '--turn'),
       // A dark second style: mixed in, it changes every frame plainly.
       python([
         '-c',
@@ -244,6 +245,7 @@ describe('video in the page', { timeout: 600_000 }, () => {
       codec: 'h264',
       frames: 8,
       sizes: [[64, 48]],
+      rotation: 0,
       fps: 12,
       audio: 'aac',
     });
@@ -282,6 +284,14 @@ describe('video in the page', { timeout: 600_000 }, () => {
     await assertFrameLikeImage(join(inputs, 'clip.webm'), path, 3, 4);
   });
 
+  it('stylizes a clip stored sideways (a phone’s portrait clip) upright, and writes it upright', async () => {
+    assert.match(await chooseClip('phone.mp4'), /^phone\.mp4: 48×64, 4 frames/);
+    const { path } = await stylizeClip('phone-out.mp4');
+    const info = await clipInfo(path);
+    assert.deepEqual([info.frames, info.sizes, info.rotation], [4, [[48, 64]], 0]);
+    await assertFrameLikeImage(join(inputs, 'phone.mp4'), path, 2, 5);
+  });
+
   it('refuses what it cannot do with one line, before any work', async () => {
     const refusals = {
       'notes.txt':
@@ -293,7 +303,7 @@ describe('video in the page', { timeout: 600_000 }, () => {
       await testId('video-input').setInputFiles(join(inputs, name));
       await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden);
       assert.match(await testId('error').textContent(), expected);
-      assert.match(await page.locator('#video-meta').textContent(), /^dropped\.webm:/, 'kept');
+      assert.match(await page.locator('#video-meta').textContent(), /^phone\.mp4:/, 'kept');
     }
     await chooseClip('long.mp4');
     await testId('video-start').click();
