@@ -33,7 +33,7 @@ STYLE = tuple(name for name in ENCODINGS if name.startswith("style_"))
 RERUN_SEED = 3  # the re-run's styles; the clip's is `pair`'s (style_image's default seed)
 Single = Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]
 # (style, frame shape, size, iterations) -> a function from one frame to its result
-Clip = Callable[[np.ndarray, tuple[int, int], int, int], Callable[[np.ndarray], np.ndarray]]
+StartClip = Callable[[np.ndarray, tuple[int, int], int, int], Callable[[np.ndarray], np.ndarray]]
 # (content, style, size, iterations) -> (the full run's result, a re-run at a given strength)
 Rerun = Callable[
     [np.ndarray, np.ndarray, int, int], tuple[np.ndarray, Callable[[float], np.ndarray]]
@@ -64,7 +64,7 @@ def rerun_styles(side: int, count: int) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class Runtime:
     single: Single
-    clip: Clip
+    clip: StartClip
     rerun: Rerun | None
     info: dict
 
