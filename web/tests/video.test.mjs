@@ -240,6 +240,10 @@ describe('video in the page', { timeout: 600_000 }, () => {
       );
     }
     assert.equal(await testId('video-preview').getAttribute('data-frames'), '8');
+    // The worker kept the style's encodings: the last frame re-used them (issue 14's "style
+    // encoded once per clip"), and only those (each frame is a new content).
+    const reused = page.locator('#diagnostics [data-key="Encodings re-used"] dd');
+    assert.equal(await reused.textContent(), 'style');
     assert.match(await testId('video-result').textContent(), /8 frames at 64×48 .*; sound kept\./);
     assert.deepEqual(await clipInfo(path), {
       codec: 'h264',
