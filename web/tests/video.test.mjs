@@ -12,6 +12,7 @@ import {
   framesPerSecond,
   VIDEO_LIMITS,
 } from '../src/video.js';
+import { BUSY, createMachine, State } from '../src/machine.js';
 import {
   armFault,
   downloadTo,
@@ -89,6 +90,40 @@ describe('video rules', () => {
   it('measures frames per second over the frames it was given', () => {
     assert.equal(framesPerSecond([5]), null);
     assert.equal(framesPerSecond([0, 250, 500, 750, 1000]), 4);
+  });
+});
+
+describe('the page state machine with video', () => {
+  const ready = () => {
+    const machine = createMachine(() => {});
+    machine.send('described');
+    machine.send('loaded');
+    return machine;
+  };
+
+  it('runs a clip or the live view from ready only, one at a time, and back to ready', () => {
+    const machine = ready();
+    machine.send('video');
+    assert.equal(machine.state, State.VIDEO);
+    assert.ok(BUSY.includes(machine.state), 'Cancel shows, the model controls lock');
+    for (const event of ['run', 'live', 'video', 'load', 'changed']) {
+      assert.equal(machine.can(event), false, `no “${event}” during a clip`);
+    }
+    machine.send('finished');
+    machine.send('live');
+    assert.equal(machine.state, State.LIVE);
+    assert.equal(machine.can('run'), false);
+    machine.send('stopped');
+    assert.equal(machine.state, State.READY);
+  });
+
+  it('cancels a clip or the live view by reloading the model', () => {
+    for (const start of ['video', 'live']) {
+      const machine = ready();
+      machine.send(start);
+      machine.send('cancel');
+      assert.equal(machine.state, State.LOADING);
+    }
   });
 });
 
