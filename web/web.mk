@@ -58,8 +58,9 @@ web-chromium:
 		exit 1; \
 	fi
 
-test-web: web web-chromium $(WEB_TEST_MODEL_TARGET) | install
+test-web: web web-chromium $(WEB_TEST_MODEL_TARGET) web-standin | install
 	MODEL_DIR="$(WEB_TEST_MODEL_DIR)" SAVED_MODEL_DIR="$(WEB_TEST_SAVED_MODEL)" \
+	STANDIN_DIR="$(WEB_STANDIN)/tfjs" \
 	PYTHON="$(BIN)/python" CHROMIUM="$(CHROMIUM)" node --test web/tests/*.test.mjs
 
 web-samples: | install

@@ -19,6 +19,9 @@ const fromRoot = (path) => resolve(ROOT, path);
 export const config = {
   modelDir: fromRoot(process.env.MODEL_DIR ?? 'build/web/standin/tfjs'),
   savedModel: fromRoot(process.env.SAVED_MODEL_DIR ?? 'build/web/standin/saved_model'),
+  // The stand-in model (make_standin_model.py), for tests of the page's plumbing whose checks
+  // an untrained model's amplification of 1-level input differences would drown (video).
+  standinDir: fromRoot(process.env.STANDIN_DIR ?? 'build/web/standin/tfjs'),
   python: fromRoot(process.env.PYTHON ?? '.venv/bin/python'),
   chromium: process.env.CHROMIUM ?? '/usr/bin/chromium',
   screenshots: fromRoot(process.env.SCREENSHOT_DIR ?? 'build/screenshots'),

@@ -78,7 +78,7 @@ describe('the page on a device with little memory', { timeout: 300_000 }, () => 
     const error = await testId('error').textContent();
     assert.match(
       error,
-      /^At 2048 px with 1 iteration, it needs about [\d.]+ GB of memory, more than the 256 MB this device allows on wasm\. Choose (\d+) px or less, or another backend\.$/,
+      /^At 2048 px with 1 iteration, it needs about [\d.]+ [MG]B of memory, more than the 256 MB this device allows on wasm\. Choose (\d+) px or less, or another backend\.$/,
     );
     assert.equal(await testId('result').isHidden(), true, 'nothing ran');
     const [, fits] = error.match(/Choose (\d+) px/);

@@ -829,6 +829,12 @@ describe('the page when the model cannot be loaded', { timeout: 120_000 }, () =>
       const metadata = {
         schema_version: SCHEMA_VERSION,
         request: { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 },
+        memory: {
+          bytes_per_float: 4,
+          attention_copies: 3,
+          activation_copies: 3,
+          activation_channels: 64,
+        },
         weights: { source: 'release', untrained: false },
         variants: [{ name: 'fp32', path: 'model.json', bytes: 1000 }],
       };

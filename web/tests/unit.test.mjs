@@ -8,7 +8,7 @@ import { ENCODING_NAMES, signatureAdapter } from '../src/signature.js';
 import { grantThreads, wasmThreads } from '../src/threads.js';
 import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 import { createMachine, State } from '../src/machine.js';
-import { requestRules, roundHalfEven, workingSize } from '../src/working-size.js';
+import { requestRules, roundHalfEven, SCHEMA_VERSION, workingSize } from '../src/working-size.js';
 import { estimateMs, formatDuration } from '../src/estimate.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
@@ -285,8 +285,8 @@ describe('workingSize', () => {
 
 describe('requestRules', () => {
   const request = { min_side: 17, default_max_resolution: 512, max_resolution_limit: 2048 };
-  it('reads the rules of a version-1 metadata.json', () => {
-    assert.deepEqual(requestRules({ schema_version: 2, request }), {
+  it('reads the rules of a metadata.json of this schema', () => {
+    assert.deepEqual(requestRules({ schema_version: SCHEMA_VERSION, request }), {
       minSide: 17,
       defaultMaxResolution: 512,
       maxResolutionLimit: 2048,
@@ -298,7 +298,7 @@ describe('requestRules', () => {
       /schema version is missing.*convert the model again/,
     );
     assert.throws(
-      () => requestRules({ schema_version: 2, request: { ...request, min_side: 0 } }),
+      () => requestRules({ schema_version: SCHEMA_VERSION, request: { ...request, min_side: 0 } }),
       /minSide is invalid/,
     );
   });
