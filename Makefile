@@ -40,7 +40,7 @@ $(TEST_MODEL)/.built: $(STAMP) $(WEB_NPM_STAMP) $(wildcard sanet/*.py convert/*.
 
 test-model: $(TEST_MODEL)/.built
 
-test: install lint
+test: install lint web
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-web WEB_TEST_MODEL_TARGET=test-model \
 		WEB_TEST_MODEL_DIR=$(TEST_MODEL)/model WEB_TEST_SAVED_MODEL=$(TEST_MODEL)/tf/sanet_module

@@ -24,10 +24,22 @@ function call(type, payload = {}, transfer = []) {
     const listen = ({ data }) => {
       if (data.type !== Report.REPLY || data.id !== id) return;
       state.worker.removeEventListener("message", listen);
+      state.worker.removeEventListener("error", broken);
       if (data.ok) resolve(data);
       else reject(errorOf(data));
     };
+    // A worker script that fails to load or throws (web/dist not built: `make web`) never
+    // replies: fail the call instead of waiting for ever.
+    const broken = (event) => {
+      state.worker.removeEventListener("message", listen);
+      reject(
+        new Error(
+          `the worker failed: ${event.message || "/dist/worker.js did not load"}`,
+        ),
+      );
+    };
     state.worker.addEventListener("message", listen);
+    state.worker.addEventListener("error", broken, { once: true });
     state.worker.postMessage(request(id, type, payload), transfer);
   });
 }
