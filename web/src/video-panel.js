@@ -72,7 +72,9 @@ export function setUpVideo(host) {
     return {
       frameSize,
       styles,
-      frameMs: estimateMs(data.speed, [frameSize, ...styles], params.iterations),
+      // The styles are encoded once per clip (the worker keeps their encodings): a frame
+      // costs its own megapixels.
+      frameMs: estimateMs(data.speed, [frameSize], params.iterations),
       memoryMb: estimateMemoryMb(data.memory, frameSize, style, params.strength < 1, style2),
       budgetMb: memoryBudgetMb(data.backend.name, navigator.deviceMemory),
     };
