@@ -1,6 +1,6 @@
 # Benchmark targets, included by the top-level Makefile (which defines BIN and `install`).
 #
-#   make bench           measure every runtime side by side: about 14 minutes on 2 quiet cores,
+#   make bench           measure every runtime side by side: about 24 minutes on 2 quiet cores,
 #                        plus 2-4 minutes when the bench model has to be converted first, plus
 #                        bounded waits while other processes keep the machine busy; writes
 #                        bench/results.json, bench/results.md, bench/profile.{json,md}
