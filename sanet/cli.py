@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, help="result, .mp4 (H.264) or .webm (VP9)"
     )
     _add_controls(video)
+    _add_creative_controls(video)
     video.add_argument(
         "--stabilize",
         type=float,
@@ -299,7 +300,11 @@ def _video(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     check_video_output(args.output)
+    if args.mix is not None and args.style2 is None:
+        raise SANetError("--mix needs --style2 IMAGE, the second style to mix with")
     style = read_image(args.style)
+    style2 = read_image(args.style2) if args.style2 else None
+    mask = read_image(args.mask) if args.mask else None
     stylizer = Stylizer.from_checkpoints(args.weights, args.memory_budget)
 
     def make_clip(shape: tuple[int, int]) -> FrameStylizer:
@@ -312,6 +317,10 @@ def _video(args: argparse.Namespace) -> None:
             args.max_resolution,
             args.stabilize,
             args.style_resolution,
+            args.keep_colors,
+            style2,
+            args.mix,
+            mask,
         )
         height, width = clip.content_size
         _say(f"video {shape[1]}x{shape[0]}, computed at {width}x{height}, style encoded once")

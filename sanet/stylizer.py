@@ -144,7 +144,7 @@ class Stylizer:
             tiling=tiling,
             style2=to_tensor(style2_array, size2) if size2 and style2_array is not None else None,
             mix=mix,
-            mask=None if mask_array is None else _mask_tensor(mask_array, content_size),
+            mask=None if mask_array is None else mask_tensor(mask_array, content_size),
         )
         output = controls.keep_colors(to_array(result, original), content_array, keep_colors)
         if isinstance(content, Image.Image):
@@ -262,7 +262,7 @@ def mix_weight(mix: float | None, has_style2: bool) -> float:
     return DEFAULT_MIX if mix is None else mix
 
 
-def _mask_tensor(mask: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+def mask_tensor(mask: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """A mask image [H, W, 3] -> [1, 1, height, width] weights at `size` (the content's)."""
     return resize(torch.from_numpy(controls.mask_from_rgb(mask))[None, None], size)
 

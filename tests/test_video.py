@@ -176,6 +176,43 @@ def test_style_encoded_once_and_frames_equal_single_images(media, demo_weights, 
         assert np.abs(result - alone).max() < 1e-4  # the parity suite's tolerance
 
 
+def test_creative_controls_reach_every_frame_like_single_images(media, demo_weights):
+    """Keep colours, a second style (encoded once, like the first) and a region mask of
+    another size: each frame equals `Stylizer.stylize` with the same controls."""
+    stylizer = Stylizer.from_checkpoints(demo_weights)
+    style = np.asarray(Image.open(media["style"]))
+    style2 = (scene(30, 50, seed=4) * 255).astype(np.uint8)
+    mask = np.zeros((10, 30, 3), np.uint8)
+    mask[:, 15:] = 255  # the right half
+    controls = {"keep_colors": 0.6, "style2": style2, "mix": 0.4, "mask": mask}
+    calls = []
+    hook = stylizer.model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    frames = [(scene(32, 48, seed=seed) * 255).astype(np.uint8) for seed in (1, 2, 3)]
+    try:
+        clip = FrameStylizer(stylizer, style, (32, 48), 1, 0.8, max_resolution=40, **controls)
+        results = [clip(frame) for frame in frames]
+    finally:
+        hook.remove()
+    assert len(calls) == 2 + len(frames)  # both styles once, then each frame
+    for frame, result in zip(frames, results, strict=True):
+        alone = stylizer.stylize(frame, style, 1, 0.8, max_resolution=40, **controls)
+        assert np.abs(result - alone).max() < 1e-4  # the parity suite's tolerance
+        plain = stylizer.stylize(frame, style, 1, 0.8, max_resolution=40)
+        assert np.abs(result - plain).max() > 0.05  # the controls did change the frame
+
+
+def test_video_cli_takes_the_creative_controls(media, demo_weights, tmp_path):
+    mask = tmp_path / "mask.png"
+    Image.new("L", (8, 8), 255).save(mask)
+    output = tmp_path / "out.webm"
+    done = run_cli("video", media["webm"], media["style"], "-o", output, "--weights",
+                   demo_weights, "--keep-colors", "0.5", "--style2", media["style"], "--mix",
+                   "0.3", "--mask", mask)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with av.open(str(output)) as container:
+        assert len(list(container.decode(video=0))) == 8
+
+
 def test_flicker_measure():
     moving = pan_clip(24, 32, 5, step=3, noise=0.0)
     noisy = pan_clip(24, 32, 5, step=3, noise=0.05)
@@ -217,6 +254,8 @@ def test_stabilize_reduces_flicker(demo_weights, clip, shift):
      ({"extra": ["--stabilize", "1"]}, "below 1"),
      ({"extra": ["--stabilize", "-0.5"]}, "at least 0"),
      ({"extra": ["--strength", "2"]}, "between 0 and 1"),
+     ({"extra": ["--mix", "0.5"]}, "--mix needs --style2"),
+     ({"extra": ["--keep-colors", "1.5"]}, "between 0 and 1"),
      ({"style": "big.png", "extra": ["--max-resolution", "0", "--memory-budget", "1"]},
       "--max-resolution")],
 )  # fmt: skip
