@@ -43,7 +43,8 @@ ENCODINGS = tuple(
 ENCODING = ("float32", "[1, C, h, w]", "the encoder's features of that image at its working size")
 INPUTS |= {name: (*ENCODING[:2], "from an earlier call with that image; empty: encode it")
            for name in ENCODINGS}  # fmt: skip
-# The controls' inputs when a caller does not use them: the output is then the plain stylization.
+# The controls' and the encodings' inputs when a caller does not use them: the output is then
+# the plain stylization, every image encoded.
 CONTROLS_OFF = {
     "style_resolution": np.array(-1, np.int32),
     "style2": np.ones((1, 1, 3), np.float32),

@@ -34,6 +34,10 @@ export function encodingKeys({ content, style, style2, mix, maxResolution, style
   };
 }
 
+/** Empty encodings for every image: the model computes them all. */
+export const emptyEncodings = (tf) =>
+  Object.fromEntries(ENCODING_NAMES.map((name) => [name, tf.zeros([1, 1, 0, 0])]));
+
 export class EncodingCache {
   /** @param {object} tf TF.js, which owns the kept tensors */
   constructor(tf) {
@@ -47,8 +51,7 @@ export class EncodingCache {
     for (const image of IMAGES) {
       const kept = this.kept[image];
       for (const name of namesOf(image)) {
-        values[name] =
-          kept && kept.key === keys[image] ? kept.tensors[name] : this.tf.zeros([1, 1, 0, 0]);
+        values[name] = kept?.key === keys[image] ? kept.tensors[name] : this.tf.zeros([1, 1, 0, 0]);
       }
     }
     return values;

@@ -9,7 +9,7 @@ import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { ENCODING_NAMES, signatureAdapter } from './signature.js';
-import { EncodingCache, encodingKeys } from './encodings.js';
+import { EncodingCache, emptyEncodings, encodingKeys } from './encodings.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
 import {
@@ -134,9 +134,10 @@ function feedValues({
  */
 async function runModel(request, model = state.model, adapter = state.adapter, cache = null) {
   const { content, style } = request;
-  const keys = encodingKeys(request);
+  // Without a cache nothing is looked up: the pixels are not even fingerprinted.
+  const keys = cache && encodingKeys(request);
   const reused = cache ? cache.hits(keys) : [];
-  const encodings = (cache ?? new EncodingCache(tf)).inputs(keys);
+  const encodings = cache ? cache.inputs(keys) : emptyEncodings(tf);
   const values = feedValues(request);
   let outputs = [];
   let bytes;
