@@ -15,8 +15,8 @@ from sanet import request
 from sanet.request import memory_rule
 
 # 2: the creative controls and the style resolution joined the signature; 3: the encodings
-# and the memory rule.
-SCHEMA_VERSION = 3
+# and the memory rule; 4: the tile side.
+SCHEMA_VERSION = 4
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {
@@ -30,6 +30,7 @@ INPUTS = {
     "mix": ("float32", "[]", "in [0, 1], 0 = one style"),
     "mask": ("float32", "[hm, wm]", "in [0, 1], any size; all ones = everywhere"),
     "keep_colors": ("float32", "[]", "in [0, 1]"),
+    "tile": ("int32", "[]", "tile side in working pixels, rounded up to 16, at least 64; 0 = none"),
 }
 # The encoder's features of each image at its working size, returned by every call and taken
 # back by the next: a caller that keeps them skips the encoder (the style of a clip's frames;
@@ -51,6 +52,7 @@ CONTROLS_OFF = {
     "mix": np.array(0.0, np.float32),
     "mask": np.ones((1, 1), np.float32),
     "keep_colors": np.array(0.0, np.float32),
+    "tile": np.array(0, np.int32),
     **{name: np.zeros((1, 1, 0, 0), np.float32) for name in ENCODINGS},
 }
 OUTPUTS = {

@@ -35,6 +35,8 @@ import torch
 from torch import nn
 
 from convert.contract import CONTROLS_OFF
+from convert.onnx_export import STATISTICS, StatisticsTransform
+from sanet.attention import channel_statistics
 from sanet.controls import keep_colors
 from sanet.model import SANet
 from sanet.stylizer import resize, style_working_size, working_size
@@ -65,6 +67,9 @@ class Case:
     mix: float = 0.0
     mask: tuple[int, int] | None = None
     keep_colors: float = 0.0
+    # The signature's tile side (0: untiled). The expected result is the untiled one: tiles
+    # change only float rounding.
+    tile: int = 0
     # The module is given the content's and the style's encodings (float32 PyTorch's) and a
     # decoy style image: the result must follow the encodings. Sizes as given (max_resolution
     # 0, the style's own rule), so that the encodings are of the images themselves.
@@ -84,6 +89,8 @@ class Case:
             parts.append(f"mask {self.mask[1]}x{self.mask[0]}")
         if self.keep_colors:
             parts.append(f"keep colours {self.keep_colors:g}")
+        if self.tile:
+            parts.append(f"tiles {self.tile}")
         if self.reuse:
             parts.append("encodings given")
         return ", ".join(parts)
@@ -324,10 +331,12 @@ class Reference:
         s4, s5 = self.float64.encoder(style)
         features = self.float64.transform(c4, s4, c5, s5)
         image = self.float64.decoder(features)
+        statistics = (*channel_statistics(c4), *channel_statistics(c5))
         tensors = {
             "encoder": ({"image": content}, (c4, c5)),
             "transform": (
-                {"content4_1": c4, "style4_1": s4, "content5_1": c5, "style5_1": s5},
+                {"content4_1": c4, "style4_1": s4, "content5_1": c5, "style5_1": s5}
+                | dict(zip(STATISTICS, statistics, strict=True)),
                 (features,),
             ),
             "decoder": ({"features": features}, (image,)),
@@ -338,7 +347,8 @@ class Reference:
             exact = [t.numpy() for t in outputs]
 
             def run(model: SANet, dtype: torch.dtype, rounding, name=name, values=values) -> list:
-                result = getattr(model, name)(*values.values())
+                graph = StatisticsTransform(model.transform) if name == "transform" else None
+                result = (graph or getattr(model, name))(*values.values())
                 return [t.numpy() for t in (result if isinstance(result, tuple) else (result,))]
 
             floors = self._floors(case, run, exact)

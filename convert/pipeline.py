@@ -29,10 +29,13 @@ from sanet.errors import SANetError
 from sanet.files import check_writable
 from sanet.model import SANet
 from sanet.request import MIN_SIDE
+from sanet.tiling import MIN_TILE, encoder_margin, features_margin
 
 # (content, style) as (height, width): square; relu4_1 with odd sides (9 x 13, so relu5_1's
 # upsampling overshoots); elongated (relu4_1 6 x 25) with a portrait style.
 DEFAULT_SIZES = (((96, 96), (96, 96)), ((72, 104), (96, 64)), ((48, 200), (104, 72)))
+# Odd sides over three by four of the smallest tiles.
+TILED_CONTENT = (2 * MIN_TILE + 21, 3 * MIN_TILE + 37)
 # The pure-JavaScript backend is slow: one small case shows that the fallback runs and agrees.
 CPU_BACKEND_CASE = Case((48, 48), (48, 48))
 
@@ -46,6 +49,7 @@ class Options:
     only: str | None = None  # one stage, on the files the earlier stages left in `build`
     variants: tuple[str, ...] = VARIANTS
     sizes: tuple = DEFAULT_SIZES
+    winograd: bool = False  # the wide 3x3 convolutions in F(2x2,3x3): convert/winograd.py
 
 
 @dataclass
@@ -135,7 +139,9 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     strength 0.5 (the loop and the blend); and scaled down by `max_resolution` (to 3/4 of its
     longest side) and back up. Then the controls: the last size with a second style mixed in,
     a mask and the content's colours over two iterations; the first with the style scaled to
-    its own resolution; and the first with its encodings given (`Case.reuse`)."""
+    its own resolution; and the first with its encodings given (`Case.reuse`). Last, tiles
+    (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4 tiles, and
+    the controls' case in tiles."""
     cases = []
     for content, style in sizes:
         cases += [
@@ -150,6 +156,9 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
              mask=(37, 53), keep_colors=0.7),
         Case(first, first_style, style_resolution=max(MIN_SIDE, max(first_style) * 2 // 3)),
         Case(first, first_style, reuse=True),
+        Case(TILED_CONTENT, first_style, tile=MIN_TILE),
+        Case(last, last_style, iterations=2, strength=0.8, style2=(60, 44), mix=0.6,
+             mask=(37, 53), keep_colors=0.7, tile=MIN_TILE),
     ]  # fmt: skip
 
 
@@ -240,11 +249,17 @@ def stage_module(context: Context) -> None:
     from convert.runtimes import TfModule
     from convert.tf_graphs import TfGraphs
     from convert.tf_module import build_tf_module
+    from convert.tf_tiles import Margins
 
     graphs = TfGraphs(context.options.build / "tf")
     _require(*(path for _, path in graphs.items()))
+    model = context.model
+    margins = Margins(
+        encoder_margin(model.encoder), features_margin(model.transform, model.decoder)
+    )
+    directory = context.options.build / "tf" / "sanet_module"
     with busy("composing and saving the tf.Module"):
-        module = TfModule(build_tf_module(graphs, context.options.build / "tf" / "sanet_module"))
+        module = TfModule(build_tf_module(graphs, margins, model.widths[3], directory))
     cases = end_to_end_cases(context.options.sizes)
     checks = []
     with steps(len(cases), "tf.Module checks") as bar:
@@ -288,16 +303,20 @@ def _write_variant(context: Context, converted: Path, site: Path, variant: str) 
         quantize,
         unfold_matmul_transposes,
     )
+    from convert.winograd import winograd
 
     graph = TfjsGraph.load(converted)
     before = graph.op_counts()
     removed_pairs, removed_bytes = cancel_transposes(graph), deduplicate(graph)
     unfolded = unfold_matmul_transposes(graph)
+    # uint8 keeps plain convolutions: their kernels get one scale per output channel, which a
+    # transformed kernel (a product per transform position) has no place for.
+    rewritten = winograd(graph) if context.options.winograd and variant != "uint8" else 0
     if variant == "fp32":
         context.report.ops["tfjs"] = {
             "converted": before, "optimized": graph.op_counts(),
             "transpose_pairs_removed": removed_pairs, "duplicate_bytes_removed": removed_bytes,
-            "matmul_transpose_flags_unfolded": unfolded,
+            "matmul_transpose_flags_unfolded": unfolded, "winograd_layers": rewritten,
         }  # fmt: skip
     else:
         quantize(graph, variant)

@@ -74,6 +74,7 @@ def module_inputs(case: Case, encodings: Arrays | None = None) -> Arrays:
         "mix": np.array(case.mix, np.float32),
         "mask": mask,
         "keep_colors": np.array(case.keep_colors, np.float32),
+        "tile": np.array(case.tile, np.int32),
         **{name: CONTROLS_OFF[name] for name in ENCODINGS},
         **(encodings or {}),
     }

@@ -1,8 +1,9 @@
 """Stage 3: one `tf.Module` that composes the three graphs behind a serving signature.
 
     serving_default(content [H, W, 3], style [h, w, 3], iterations, max_resolution, strength,
-                    style_resolution, style2 [h2, w2, 3], mix, mask [hm, wm], keep_colors)
-        -> {"result": [H, W, 3]}
+                    style_resolution, style2 [h2, w2, 3], mix, mask [hm, wm], keep_colors, tile,
+                    and the encodings of `convert.contract.ENCODINGS`)
+        -> {"result": [H, W, 3], and the encodings}
 
 Same semantics as `sanet.Stylizer.stylize`: both images are scaled (aspect kept) so that the
 longest side is at most `max_resolution` (0: as given) and the shortest at least MIN_SIDE; the
@@ -12,15 +13,19 @@ the content's size. The controls (`sanet.controls`, docs/controls.md): `style_re
 scales the style to that longest side instead (0: as given, -1: the content's rule);
 `style2` is mixed in with weight `mix` (0: not used, any image will do); `mask` (luminance,
 any size; all ones: everywhere) makes the strength blend per position; `keep_colors` moves the
-result's chroma to the content's.
+result's chroma to the content's. `tile` > 0 runs the encoder, the transform and the decoder in
+tiles of about that side (`convert.tf_tiles`): the same result in memory that grows with the
+tile, not the image, apart from the image and its relu4_1 and relu5_1 maps.
 """
 
 from pathlib import Path
 
 import tensorflow as tf
 
+from convert import tf_tiles
 from convert.contract import ENCODINGS, SIGNATURE_KEY
 from convert.tf_graphs import TfGraphs, load_graph
+from convert.tf_tiles import Margins
 from sanet.controls import CHROMA_OF_RGB
 from sanet.request import MIN_SIDE
 
@@ -35,6 +40,7 @@ SIGNATURE = [
     tf.TensorSpec([], tf.float32, name="mix"),
     tf.TensorSpec([None, None], tf.float32, name="mask"),
     tf.TensorSpec([], tf.float32, name="keep_colors"),
+    tf.TensorSpec([], tf.int32, name="tile"),
     *(tf.TensorSpec([None, None, None, None], tf.float32, name=name) for name in ENCODINGS),
 ]
 # RGB difference -> its chroma part (`sanet.controls.keep_colors`).
@@ -111,25 +117,36 @@ def _to_nchw(image: tf.Tensor) -> tf.Tensor:
 class SANetModule(tf.Module):
     """The three onnx-tf graphs behind one signature; see the module docstring."""
 
-    def __init__(self, graphs: TfGraphs) -> None:
+    def __init__(self, graphs: TfGraphs, margins: Margins, channels: int) -> None:
         super().__init__(name="sanet")
         functions = {name: load_graph(path) for name, path in graphs.items()}
         self.encoder = functions["encoder"]
         self.transform = functions["transform"]
         self.decoder = functions["decoder"]
+        self.margins = margins
+        self.channels = channels  # of relu4_1 and relu5_1
 
-    def encode(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        out = self.encoder(image=image)
-        return out["relu4_1"], out["relu5_1"]
+    def encode(self, image: tf.Tensor, tile: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """relu4_1 and relu5_1 of `image` [1, 3, h, w], in tiles of side `tile`."""
 
-    def stylize_features(self, content4_1, style4_1, content5_1, style5_1) -> tf.Tensor:
+        def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            out = self.encoder(image=part)
+            return out["relu4_1"], out["relu5_1"]
+
+        return tf_tiles.encode(encoder, image, tile, self.margins.encoder, self.channels)
+
+    def stylize_features(self, content4_1, style4_1, content5_1, style5_1, statistics):
+        """The transform of a region of the content's maps, normalised by `statistics`
+        (mean4_1, std4_1, mean5_1, std5_1: the whole maps')."""
+        mean4_1, std4_1, mean5_1, std5_1 = statistics
         return self.transform(
-            content4_1=content4_1, style4_1=style4_1, content5_1=content5_1, style5_1=style5_1
-        )["features"]
+            content4_1=content4_1, style4_1=style4_1, content5_1=content5_1, style5_1=style5_1,
+            mean4_1=mean4_1, std4_1=std4_1, mean5_1=mean5_1, std5_1=std5_1,
+        )["features"]  # fmt: skip
 
     @tf.function(input_signature=SIGNATURE)
     def serve(self, content, style, iterations, max_resolution, strength, style_resolution,
-              style2, mix, mask, keep_colors, content_relu4_1, content_relu5_1,
+              style2, mix, mask, keep_colors, tile, content_relu4_1, content_relu5_1,
               style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
         source, original = content, tf.shape(content)[:2]
         size = working_size(original, max_resolution)
@@ -145,29 +162,54 @@ class SANetModule(tf.Module):
         mask = _resize(tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis], size)  # [h, w, 1]
         partial = tf.logical_or(strength < 1.0, tf.reduce_min(mask) < 1.0)
         height, width = tf.shape(content)[2], tf.shape(content)[3]
+        tile = tf_tiles.tile_side(tile, height, width)
         # Encodings an earlier call returned are used as given; empty ones are computed.
         encodings = {
-            "content": self.encoded(content, content_relu4_1, content_relu5_1),
-            "style": self.encoded(style, style_relu4_1, style_relu5_1),
-            "style2": self.encoded(style2, style2_relu4_1, style2_relu5_1),
+            "content": self.encoded(content, tile, content_relu4_1, content_relu5_1),
+            "style": self.encoded(style, tile, style_relu4_1, style_relu5_1),
+            "style2": self.encoded(style2, tile, style2_relu4_1, style2_relu5_1),
         }
         style4_1, style5_1 = encodings["style"]
         second4_1, second5_1 = encodings["style2"]
 
         def stylize(content4_1: tf.Tensor, content5_1: tf.Tensor) -> tf.Tensor:
             """One pass: the content's encodings -> the decoded image [1, 3, h, w]."""
-            features = self.stylize_features(content4_1, style4_1, content5_1, style5_1)
-            features = tf.cond(
-                mix > 0.0,
-                lambda: _mix(self, features, content4_1, content5_1, second4_1, second5_1, mix),
-                lambda: features,
+            statistics = (
+                *tf_tiles.channel_statistics(content4_1),
+                *tf_tiles.channel_statistics(content5_1),
             )
-            features = tf.cond(
-                partial,
-                lambda: _blend(self, features, content4_1, content5_1, strength, mask),
-                lambda: features,
-            )
-            return self.decoder(features=features)["image"][:, :, :height, :width]
+            # The mask at relu4_1's size, [1, 1, h/8, w/8].
+            mask_4_1 = tf.transpose(_resize(mask, tf.shape(content4_1)[2:4]), [2, 0, 1])[None]
+
+            def features(rows: tuple, columns: tuple) -> tf.Tensor:
+                """The decoder's input on a region (spans in relu4_1 positions)."""
+                part4_1 = tf_tiles.region(content4_1, rows, columns)
+                part5_1 = tf_tiles.region(content5_1, rows, columns, 2)
+
+                def transform(style4_1: tf.Tensor, style5_1: tf.Tensor) -> tf.Tensor:
+                    return self.stylize_features(part4_1, style4_1, part5_1, style5_1, statistics)
+
+                stylized = transform(style4_1, style5_1)
+                stylized = tf.cond(
+                    mix > 0.0,
+                    lambda: _mix(stylized, transform(second4_1, second5_1), mix),
+                    lambda: stylized,
+                )
+                # The content's own transform takes its keys and values from the whole maps.
+                part_mask = tf_tiles.region(mask_4_1, rows, columns)
+                identity = lambda: transform(content4_1, content5_1)  # noqa: E731
+                return tf.cond(
+                    partial,
+                    lambda: _blend(identity(), stylized, strength, part_mask),
+                    lambda: stylized,
+                )
+
+            def decoder(part: tf.Tensor) -> tf.Tensor:
+                return self.decoder(features=part)["image"]
+
+            size = tf.shape(content4_1)[2], tf.shape(content4_1)[3]
+            image = tf_tiles.decode(features, decoder, size, tile, self.margins.features)
+            return image[:, :, :height, :width]
 
         def step(i, image, content4_1, content5_1):
             """One pass from the content's encodings; then the output's, for the next pass
@@ -176,7 +218,9 @@ class SANetModule(tf.Module):
             image = stylize(content4_1, content5_1)
             nothing = tf.zeros([1, 1, 0, 0])
             content4_1, content5_1 = tf.cond(
-                i + 1 < _passes(iterations), lambda: self.encode(image), lambda: (nothing, nothing)
+                i + 1 < _passes(iterations),
+                lambda: self.encode(image, tile),
+                lambda: (nothing, nothing),
             )
             return i + 1, image, content4_1, content5_1
 
@@ -197,23 +241,22 @@ class SANetModule(tf.Module):
             outputs |= {f"{image_name}_relu4_1": relu4_1, f"{image_name}_relu5_1": relu5_1}
         return outputs
 
-    def encoded(self, image: tf.Tensor, relu4_1: tf.Tensor, relu5_1: tf.Tensor):
+    def encoded(self, image: tf.Tensor, tile: tf.Tensor, relu4_1: tf.Tensor, relu5_1: tf.Tensor):
         """`relu4_1` and `relu5_1` when given (not empty), else `image`'s encodings."""
-        return tf.cond(tf.size(relu4_1) > 0, lambda: (relu4_1, relu5_1), lambda: self.encode(image))
+        return tf.cond(
+            tf.size(relu4_1) > 0, lambda: (relu4_1, relu5_1), lambda: self.encode(image, tile)
+        )
 
 
-def _mix(module: SANetModule, features, content4_1, content5_1, second4_1, second5_1, mix):
-    """`sanet.controls.mix_styles` with the second style's transform."""
-    second = module.stylize_features(content4_1, second4_1, content5_1, second5_1)
+def _mix(features: tf.Tensor, second: tf.Tensor, mix: tf.Tensor) -> tf.Tensor:
+    """`sanet.controls.mix_styles`: toward the second style's transform by `mix`."""
     return features + mix * (second - features)
 
 
-def _blend(module: SANetModule, features, content4_1, content5_1, strength, mask) -> tf.Tensor:
-    """`sanet.controls.blend`: the mask [h, w, 1] at the features' size, per position."""
-    identity = module.stylize_features(content4_1, content4_1, content5_1, content5_1)
-    weight = _resize(mask, tf.shape(features)[2:4])  # [h/8, w/8, 1]
-    weight = strength * tf.transpose(weight, [2, 0, 1])[tf.newaxis]  # [1, 1, h/8, w/8]
-    return identity + weight * (features - identity)
+def _blend(identity: tf.Tensor, features: tf.Tensor, strength: tf.Tensor, mask: tf.Tensor):
+    """`sanet.controls.blend`: from the content's own transform toward the stylized features
+    by `strength` times the mask (at the features' size), per position."""
+    return identity + strength * mask * (features - identity)
 
 
 def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf.Tensor:
@@ -222,8 +265,9 @@ def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf
     return tf.clip_by_value(moved, 0.0, 1.0)
 
 
-def build_tf_module(graphs: TfGraphs, directory: Path) -> Path:
-    """Save the composed module as a SavedModel with signature `serving_default`."""
-    module = SANetModule(graphs)
+def build_tf_module(graphs: TfGraphs, margins: Margins, channels: int, directory: Path) -> Path:
+    """Save the composed module as a SavedModel with signature `serving_default`; `margins`
+    and `channels` (relu4_1's) are those of the model the graphs came from."""
+    module = SANetModule(graphs, margins, channels)
     tf.saved_model.save(module, str(directory), signatures={SIGNATURE_KEY: module.serve})
     return directory

@@ -148,15 +148,18 @@ def _renamed(reference: str, alias: dict[str, str]) -> str:
 
 
 def deduplicate(graph: TfjsGraph) -> int:
-    """Keep one constant per distinct value and point its users at it; returns bytes saved.
+    """Keep one kernel per distinct value and point its users at it; returns bytes saved.
 
     The converter inlines a function at every call site: the encoder (run for the style and,
     in the loop, for the content) and the transform (run twice for strength) would otherwise
-    ship their weights twice.
+    ship their weights twice. Small constants are left alone: they are few bytes, and one
+    merged across the frames of nested loops (the tiles) left TF.js unable to run the loop.
     """
     first: dict[tuple, str] = {}
     alias: dict[str, str] = {}
     for name, weight in graph.weights.items():
+        if is_small(weight.spec):
+            continue
         described = json.dumps(
             {k: v for k, v in weight.spec.items() if k != "name"}, sort_keys=True
         )

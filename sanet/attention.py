@@ -12,15 +12,27 @@ f, g, h and out_conv are 1x1 convolutions; norm is mean-variance normalisation p
 import torch
 from torch import Tensor, nn
 
+EPS = 1e-5  # added to the variance before its square root
 
-def mean_variance_norm(features: Tensor, eps: float = 1e-5) -> Tensor:
-    """Normalise each channel to zero mean and unit (unbiased) standard deviation."""
+# A content map's per-channel mean and standard deviation, each [N, C, 1, 1].
+Statistics = tuple[Tensor, Tensor]
+
+
+def channel_statistics(features: Tensor) -> Statistics:
+    """Per-channel mean and (unbiased) standard deviation over the whole map, with EPS."""
     mean = features.mean(dim=(2, 3), keepdim=True)
     centered = features - mean
     # H*W as a tensor built from the data itself, so the exported graph carries no Shape ops.
     count = (centered[:, :1] * 0 + 1).sum(dim=(2, 3), keepdim=True)
     variance = centered.square().sum(dim=(2, 3), keepdim=True) / (count - 1)
-    return centered / (variance + eps).sqrt()
+    return mean, (variance + EPS).sqrt()
+
+
+def mean_variance_norm(features: Tensor, statistics: Statistics | None = None) -> Tensor:
+    """Normalise each channel to zero mean and unit standard deviation, by `statistics` if
+    given (those of a whole map, when `features` is part of it), else by the map's own."""
+    mean, std = statistics if statistics is not None else channel_statistics(features)
+    return (features - mean) / std
 
 
 class StyleAttention(nn.Module):
@@ -33,11 +45,14 @@ class StyleAttention(nn.Module):
         self.h = nn.Conv2d(channels, channels, 1)  # value, from the style
         self.out_conv = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, content: Tensor, style: Tensor, chunk: int = 0) -> Tensor:
+    def forward(
+        self, content: Tensor, style: Tensor, chunk: int = 0, statistics: Statistics | None = None
+    ) -> Tensor:
         """`chunk` > 0 attends that many content positions at a time: each position's row of
         the attention is independent of the others, so the result is the same in less memory.
-        The normalisation's statistics are still taken over the whole content map."""
-        query = self.f(mean_variance_norm(content)).flatten(2)  # [N, C, H*W]
+        The normalisation's statistics are still taken over the whole content map, or are
+        `statistics` (the whole map's, when `content` is a tile of it)."""
+        query = self.f(mean_variance_norm(content, statistics)).flatten(2)  # [N, C, H*W]
         key = self.g(mean_variance_norm(style)).flatten(2)  # [N, C, h*w]
         value = self.h(style).flatten(2)  # [N, C, h*w]
         if chunk:

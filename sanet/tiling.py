@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from sanet.decoder import Decoder
 from sanet.encoder import RELU4_1, CeilMaxPool, Encoder
+from sanet.transform import Transform
 
 ALIGN = 16  # pixels: 2**4 for the encoder's four poolings
 RELU4_1_STRIDE = 8  # pixels per relu4_1 position (the decoder's input)
@@ -68,6 +69,15 @@ def encoder_margin(encoder: Encoder) -> int:
 def decoder_margin(decoder: Decoder) -> int:
     """relu4_1 positions of context a tile needs on each cut side for an exact image."""
     return math.ceil(halo(list(decoder)))
+
+
+def features_margin(transform: Transform, decoder: Decoder) -> int:
+    """relu4_1 positions of context a tile needs on each cut side when the transform and the
+    decoder run on it one after the other (the serving signature's tiles): the decoder's
+    margin plus the merge convolution's reach, rounded up to even so that the relu5_1 part
+    of the tile starts on relu5_1's grid."""
+    reach = decoder_margin(decoder) + halo([transform.merge_conv])
+    return 2 * math.ceil(reach / 2)
 
 
 def _spans(length: int, tile: int, margin: int) -> Iterator[tuple[int, int, int, int]]:

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sanet.attention import StyleAttention
+from sanet.attention import Statistics, StyleAttention
 
 
 def upsample_to(features: Tensor, like: Tensor) -> Tensor:
@@ -34,8 +34,12 @@ class Transform(nn.Module):
         content5_1: Tensor,
         style5_1: Tensor,
         chunk: int = 0,
+        statistics4_1: Statistics | None = None,
+        statistics5_1: Statistics | None = None,
     ) -> Tensor:
-        """`chunk` > 0 bounds the attention's memory (see `StyleAttention.forward`)."""
-        attended4_1 = self.sanet4_1(content4_1, style4_1, chunk)  # [N, C, H/8, W/8]
-        attended5_1 = upsample_to(self.sanet5_1(content5_1, style5_1, chunk), attended4_1)
+        """`chunk` > 0 bounds the attention's memory; `statistics*` normalise a tile of the
+        content's maps as the whole maps (see `StyleAttention.forward`)."""
+        attended4_1 = self.sanet4_1(content4_1, style4_1, chunk, statistics4_1)  # [N, C, H/8, W/8]
+        attended5_1 = self.sanet5_1(content5_1, style5_1, chunk, statistics5_1)
+        attended5_1 = upsample_to(attended5_1, attended4_1)
         return self.merge_conv(self.merge_conv_pad(attended4_1 + attended5_1))

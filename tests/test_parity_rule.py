@@ -139,13 +139,14 @@ def zero_pad_in_tf(graphs):
 
 def scale_tfjs_kernel(directory, factor=1.01):
     """1% more on the first convolution kernel of the TF.js graph."""
+    from convert.contract import is_small
     from convert.tfjs_graph import TfjsGraph
 
     graph = TfjsGraph.load(directory)
     kernel = next(
         w
         for w in graph.weights.values()
-        if w.spec["dtype"] == "float32" and len(w.spec["shape"]) == 4
+        if w.spec["dtype"] == "float32" and len(w.spec["shape"]) == 4 and not is_small(w.spec)
     )
     values = np.frombuffer(kernel.data, np.float32) * np.float32(factor)
     kernel.data = values.astype(np.float32).tobytes()
@@ -218,14 +219,14 @@ def defect_one_iteration_too_few(monkeypatch):
 def defect_strength_ignored(monkeypatch):
     import convert.tf_module as m
 
-    monkeypatch.setattr(m, "_blend", lambda module, features, *rest: features)
+    monkeypatch.setattr(m, "_blend", lambda identity, features, *rest: features)
     return "module", r"tf\.Module"
 
 
 def defect_second_style_ignored(monkeypatch):
     import convert.tf_module as m
 
-    monkeypatch.setattr(m, "_mix", lambda module, features, *rest: features)
+    monkeypatch.setattr(m, "_mix", lambda features, *rest: features)
     return "module", r"tf\.Module"
 
 
@@ -236,8 +237,8 @@ def defect_mask_ignored(monkeypatch):
 
     original = m._blend
 
-    def everywhere(module, features, content4_1, content5_1, strength, mask):
-        return original(module, features, content4_1, content5_1, strength, tf.ones_like(mask))
+    def everywhere(identity, features, strength, mask):
+        return original(identity, features, strength, tf.ones_like(mask))
 
     monkeypatch.setattr(m, "_blend", everywhere)
     return "module", r"tf\.Module"
@@ -253,7 +254,31 @@ def defect_colours_not_kept(monkeypatch):
 def defect_encodings_ignored(monkeypatch):
     import convert.tf_module as m
 
-    monkeypatch.setattr(m.SANetModule, "encoded", lambda self, image, *given: self.encode(image))
+    monkeypatch.setattr(
+        m.SANetModule, "encoded", lambda self, image, tile, *given: self.encode(image, tile)
+    )
+    return "module", r"tf\.Module"
+
+
+def defect_margins_too_small(monkeypatch):
+    import convert.pipeline as p
+
+    monkeypatch.setattr(p, "encoder_margin", lambda encoder: 16)
+    monkeypatch.setattr(p, "features_margin", lambda transform, decoder: 2)
+    return "module", r"tf\.Module"
+
+
+def defect_tile_statistics(monkeypatch):
+    import convert.tf_module as m
+
+    original = m.SANetModule.stylize_features
+
+    def own(self, content4_1, style4_1, content5_1, style5_1, statistics):
+        mine = (*m.tf_tiles.channel_statistics(content4_1),
+                *m.tf_tiles.channel_statistics(content5_1))  # fmt: skip
+        return original(self, content4_1, style4_1, content5_1, style5_1, mine)
+
+    monkeypatch.setattr(m.SANetModule, "stylize_features", own)
     return "module", r"tf\.Module"
 
 
@@ -276,6 +301,8 @@ DEFECTS = {
     "mask ignored (tf.Module)": defect_mask_ignored,
     "content's colours not kept (tf.Module)": defect_colours_not_kept,
     "given encodings ignored (tf.Module)": defect_encodings_ignored,
+    "tile margins short of the receptive field (tf.Module)": defect_margins_too_small,
+    "each tile normalised by its own statistics (tf.Module)": defect_tile_statistics,
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"

@@ -23,6 +23,7 @@ export const INPUT_NAMES = [
   'mix',
   'mask',
   'keep_colors',
+  'tile',
   ...ENCODING_NAMES,
 ];
 export const OUTPUT_NAME = 'result';

@@ -112,6 +112,7 @@ function feedValues({
   mix = 0,
   mask = null,
   keepColors = 0,
+  tile = 0,
 }) {
   const mixed = Boolean(style2) && mix > 0;
   return {
@@ -125,6 +126,7 @@ function feedValues({
     mix: tf.scalar(mixed ? mix : 0, 'float32'),
     mask: mask ? maskTensor(mask) : tf.ones([1, 1], 'float32'),
     keep_colors: tf.scalar(keepColors, 'float32'),
+    tile: tf.scalar(tile, 'int32'),
   };
 }
 
