@@ -93,14 +93,16 @@ def metadata(
     parity: list[dict],
     ops: dict,
     widths: tuple[int, int, int, int],
+    tiling: dict[str, int],
 ) -> dict:
     """The document the page reads: schema version, request rules, the memory rule of a model
-    with these `widths`, signature, variants ({name, path, bytes, ...}), the weights they came
-    from and the parity evidence."""
+    with these `widths`, how its `tile` input cuts a request, signature, variants ({name,
+    path, bytes, ...}), the weights they came from and the parity evidence."""
     return {
         "schema_version": SCHEMA_VERSION,
         "request": request.rules(),
         "memory": memory_rule(widths),
+        "tiling": tiling,
         "signature": signature(),
         "small_constant_elements": SMALL_CONSTANT_ELEMENTS,
         "weights": weights,

@@ -29,7 +29,7 @@ from sanet.errors import SANetError
 from sanet.files import check_writable
 from sanet.model import SANet
 from sanet.request import MIN_SIDE
-from sanet.tiling import MIN_TILE, encoder_margin, features_margin
+from sanet.tiling import ALIGN, MIN_TILE, RELU4_1_STRIDE, encoder_margin, features_margin
 
 # (content, style) as (height, width): square; relu4_1 with odd sides (9 x 13, so relu5_1's
 # upsampling overshoots); elongated (relu4_1 6 x 25) with a portrait style.
@@ -253,13 +253,11 @@ def stage_module(context: Context) -> None:
 
     graphs = TfGraphs(context.options.build / "tf")
     _require(*(path for _, path in graphs.items()))
-    model = context.model
-    margins = Margins(
-        encoder_margin(model.encoder), features_margin(model.transform, model.decoder)
-    )
+    rule = tiling_rule(context.model)
+    margins = Margins(rule["encoder_margin"], rule["features_margin"])
     directory = context.options.build / "tf" / "sanet_module"
     with busy("composing and saving the tf.Module"):
-        module = TfModule(build_tf_module(graphs, margins, model.widths[3], directory))
+        module = TfModule(build_tf_module(graphs, margins, context.model.widths[3], directory))
     cases = end_to_end_cases(context.options.sizes)
     checks = []
     with steps(len(cases), "tf.Module checks") as bar:
@@ -401,6 +399,18 @@ def publish(site: Path, output: Path, metadata: dict) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def tiling_rule(model: SANet) -> dict[str, int]:
+    """How the signature's `tile` input cuts a request (`convert.tf_tiles`): the tile grid
+    (pixels), the smallest tile and the margins of this model."""
+    return {
+        "align": ALIGN,
+        "min_tile": MIN_TILE,
+        "encoder_margin": encoder_margin(model.encoder),  # pixels
+        "features_margin": features_margin(model.transform, model.decoder),  # relu4_1 positions
+        "relu4_1_stride": RELU4_1_STRIDE,
+    }
+
+
 def metadata(report: Report, model: SANet) -> dict:
     """What the web page reads: see `convert.contract.metadata`."""
     return contract.metadata(
@@ -410,6 +420,7 @@ def metadata(report: Report, model: SANet) -> dict:
         parity=[c.as_dict() for c in report.checks],
         ops=report.ops.get("tfjs", {}),
         widths=model.widths,
+        tiling=tiling_rule(model),
     )
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from convert import contract
+from convert.pipeline import tiling_rule
 from sanet import request
+from sanet.encoder import SMALL_WIDTHS
+from sanet.model import SANet
 from sanet.request import MIN_SIDE
 
 WEB = Path(__file__).resolve().parents[1] / "web" / "src"
@@ -57,9 +60,11 @@ def test_variant_paths():
 
 
 def test_metadata_carries_the_request_rules_and_its_schema(tmp_path):
+    tiling = tiling_rule(SANet(SMALL_WIDTHS))
     document = contract.metadata(
-        weights={}, variants=[], versions={}, parity=[], ops={}, widths=(64, 128, 256, 512)
+        weights={}, variants=[], versions={}, parity=[], ops={}, widths=SMALL_WIDTHS, tiling=tiling
     )
+    assert document["tiling"] == tiling
     assert document["schema_version"] == contract.SCHEMA_VERSION
     assert document["request"] == {
         "min_side": MIN_SIDE,

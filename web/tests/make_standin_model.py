@@ -41,9 +41,11 @@ import numpy as np
 import tensorflow as tf
 
 from convert import contract
+from convert.pipeline import tiling_rule
 from convert.tf_module import CHROMA, SIGNATURE, style_working_size, working_size
 from convert.tfjs import tf_to_tfjs
 from sanet.encoder import FULL_WIDTHS
+from sanet.model import SANet
 
 CHANNELS = 16
 GRAIN = 256
@@ -145,7 +147,9 @@ def build(out: Path) -> None:
         versions={"tensorflow": tf.__version__, "model": "web stand-in"},
         parity=[],
         ops={},
-        widths=FULL_WIDTHS,  # the memory rule of the real model it stands in for
+        # The memory and tiling rules of the real model it stands in for.
+        widths=FULL_WIDTHS,
+        tiling=tiling_rule(SANet(FULL_WIDTHS)),
     )
     (tfjs / contract.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
 
