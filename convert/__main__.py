@@ -6,6 +6,7 @@ from pathlib import Path
 
 from convert.contract import VARIANTS
 from convert.pipeline import STAGES, Options, run
+from convert.winograd import MIN_CHANNELS
 from sanet.errors import SANetError
 
 
@@ -48,13 +49,21 @@ def parse(argv: list[str] | None) -> Options:
         metavar="LIST",
         help="quantized variants beside fp32: float16, uint8, both (default) or none",
     )
+    parser.add_argument(
+        "--winograd",
+        action=argparse.BooleanOptionalAction,
+        default=Options.winograd,
+        help=f"rewrite the 3x3 convolutions with {MIN_CHANNELS}+ channels on both sides in "
+        "Winograd F(2x2,3x3) in the fp32 and float16 variants (docs/conversion.md; default: "
+        f"{'on' if Options.winograd else 'off'}, as measured in docs/benchmarks.md)",
+    )
     args = parser.parse_args(argv)
     chosen = [] if args.quantize == "none" else args.quantize.split(",")
     unknown = [v for v in chosen if v not in VARIANTS[1:]]
     if unknown:
         parser.error(f"--quantize: unknown variant {unknown[0]!r} (float16, uint8 or none)")
     return Options(weights=args.weights, demo=args.demo, build=args.build, output=args.output,
-                   only=args.only, variants=("fp32", *chosen))  # fmt: skip
+                   only=args.only, variants=("fp32", *chosen), winograd=args.winograd)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
