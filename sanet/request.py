@@ -30,6 +30,12 @@ BYTES_PER_FLOAT = 4
 # first block's activations before and after its ReLU and the next convolution's padded input.
 ATTENTION_COPIES = 3
 ACTIVATION_COPIES = 3
+# estimate_tiled_memory_mb's whole-image copies: what a run through the serving signature in
+# tiles holds whole (measured in TF.js wasm, docs/web-app.md "Full size"): float [H, W, 3]
+# images (input, resized, transposed, decoded, clipped, scaled back) and the relu4_1 and
+# relu5_1 maps of the content and the styles (assembled from tiles, normalised).
+TILED_IMAGE_COPIES = 8
+TILED_MAP_COPIES = 4
 
 
 def iterations_problem(value: int) -> str | None:
@@ -80,29 +86,83 @@ def estimate_memory_mb(
     after the first's; its encoding while the first's features are held).
     """
 
-    def positions(size: tuple[int, int], stride: int) -> int:
-        return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
-
-    def attention_floats(query: tuple[int, int], key: tuple[int, int]) -> int:
-        return positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16)
-
-    attention = attention_floats(content, style)
-    if blend:
-        attention = max(attention, attention_floats(content, content))
-    if style2:
-        attention = max(attention, attention_floats(content, style2))
+    attention = _attention_floats(content, style, blend, style2)
     styles = style[0] * style[1] + (style2[0] * style2[1] if style2 else 0)
     activations = widths[0] * (content[0] * content[1] + styles)
     floats = ATTENTION_COPIES * attention + ACTIVATION_COPIES * activations
     return floats * BYTES_PER_FLOAT // 2**20
 
 
+def estimate_tiled_memory_mb(
+    content: tuple[int, int],
+    style: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    tile: int,
+    margins: tuple[int, int],
+    blend: bool,
+    style2: tuple[int, int] | None = None,
+) -> int:
+    """Peak working memory of one stylization through the serving signature's `tile` input.
+
+    `tile` is the kept side of a tile in pixels, on the signature's grid (`convert.tf_tiles`
+    `tile_side`); `margins` are the encoder's and the features' in pixels (metadata.json
+    `tiling`: encoder_margin, and features_margin times relu4_1_stride). Held whole: the
+    images and every image's relu4_1 and relu5_1 maps. One tile at a time: the encoder's or
+    the decoder's full-resolution activations on the tile with its margins, and the attention
+    of the decoder tile's content positions over the style's. `blend` (strength below 1 or a
+    mask) attends over ALL the content's positions for every tile: memory that grows with
+    the image, not the tile.
+    """
+    encoder_margin, features_margin = margins
+    images = [image for image in (content, style, style2) if image]
+
+    def region(size: tuple[int, int], margin: int) -> tuple[int, int]:
+        """A tile with its margins, cut to the image."""
+        return (min(size[0], tile + 2 * margin), min(size[1], tile + 2 * margin))
+
+    decoded = region(content, features_margin)
+    attention = _attention_floats(decoded, style, blend, style2, content)
+    tiles = [region(image, encoder_margin) for image in images] + [decoded]
+    activations = widths[0] * max(height * width for height, width in tiles)
+    maps = widths[3] * sum(_positions(image, 8) + _positions(image, 16) for image in images)
+    floats = (
+        TILED_IMAGE_COPIES * 3 * content[0] * content[1]
+        + TILED_MAP_COPIES * maps
+        + ACTIVATION_COPIES * activations
+        + ATTENTION_COPIES * attention
+    )
+    return floats * BYTES_PER_FLOAT // 2**20
+
+
+def _positions(size: tuple[int, int], stride: int) -> int:
+    return math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
+
+
+def _attention_floats(
+    query: tuple[int, int],
+    style: tuple[int, int],
+    blend: bool,
+    style2: tuple[int, int] | None,
+    content: tuple[int, int] | None = None,
+) -> int:
+    """The largest attention's scores of `query`'s positions, at relu4_1 and relu5_1: over the
+    style's, the content's own (`blend`; `content`, else `query` itself) or `style2`'s."""
+    keys = [style, *([content or query] if blend else []), *([style2] if style2 else [])]
+    return max(
+        _positions(query, 8) * _positions(key, 8) + _positions(query, 16) * _positions(key, 16)
+        for key in keys
+    )
+
+
 def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
-    """`estimate_memory_mb`'s constants for a model, for consumers outside Python
-    (metadata.json `memory`; the page's web/src/memory.js follows the same formula)."""
+    """The memory estimates' constants for a model, for consumers outside Python (metadata.json
+    `memory`; the page's web/src/memory.js follows the same formulas)."""
     return {
         "bytes_per_float": BYTES_PER_FLOAT,
         "attention_copies": ATTENTION_COPIES,
         "activation_copies": ACTIVATION_COPIES,
         "activation_channels": widths[0],
+        "tiled_image_copies": TILED_IMAGE_COPIES,
+        "tiled_map_copies": TILED_MAP_COPIES,
+        "map_channels": widths[3],
     }

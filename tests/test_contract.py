@@ -124,3 +124,37 @@ def test_page_estimates_memory_by_the_model_packages_rule():
     python = [request.estimate_memory_mb(c, s, widths, b, s2) for c, s, b, s2 in requests]
     assert page == python
     assert python[1] > 4096 > python[0]  # 2048 px does not fit WebAssembly's heap; 512 px does
+
+
+def test_page_estimates_tiled_memory_by_the_model_packages_rule():
+    widths = (64, 128, 256, 512)
+    tiling = tiling_rule(SANet(SMALL_WIDTHS))  # the margins do not depend on the widths
+    margins = (tiling["encoder_margin"], tiling["features_margin"] * tiling["relu4_1_stride"])
+    requests = [  # content, style (height, width), tile, blend, second style
+        ((3000, 4000), (512, 512), 512, False, None),
+        ((3000, 4000), (512, 512), 64, True, None),
+        ((17, 30000), (1024, 700), 1024, False, (300, 200)),
+        ((100, 80), (2048, 1536), 4096, True, (17, 17)),
+    ]
+    sizes = [
+        [*({"height": h, "width": w} for h, w in (content, style)), tile, blend, second and
+         {"height": second[0], "width": second[1]}]
+        for content, style, tile, blend, second in requests
+    ]  # fmt: skip
+    metadata = {"memory": request.memory_rule(widths), "tiling": tiling}
+    page = js_eval(
+        "memory.js",
+        f"(() => {{ const metadata = {json.dumps(metadata)};"
+        "const rule = m.memoryRule(metadata), tiled = m.tiledRule(metadata);"
+        f"return {json.dumps(sizes)}.map(([c, s, tile, blend, s2]) => "
+        "m.estimateTiledMemoryMb(rule, tiled, c, s, tile, blend, s2 || null)); })()",
+    )
+    python = [
+        request.estimate_tiled_memory_mb(c, s, widths, tile, margins, b, s2)
+        for c, s, tile, b, s2 in requests
+    ]
+    assert page == python
+    # A 12 MP photo in 512 px tiles holds less than it would untiled; blending does not.
+    untiled = request.estimate_memory_mb((3000, 4000), (512, 512), widths, False)
+    assert python[0] < untiled / 4
+    assert python[1] > python[0]

@@ -32,9 +32,21 @@ export function memoryRule(metadata) {
 const positions = ({ height, width }, stride) =>
   Math.ceil(height / stride) * Math.ceil(width / stride);
 
-/** Attention matrices' floats of `query` over `key`, at relu4_1 and relu5_1. */
-const attentionFloats = (query, key) =>
-  positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16);
+const area = ({ height, width }) => height * width;
+
+/**
+ * The largest attention's floats of `query`'s positions at relu4_1 and relu5_1: over the style's,
+ * the content's own (`blend`: `content`, else `query` itself) or style2's
+ * (sanet/request.py _attention_floats).
+ */
+function attentionFloats(query, style, blend, style2, content = null) {
+  const keys = [style, ...(blend ? [content ?? query] : []), ...(style2 ? [style2] : [])];
+  return Math.max(
+    ...keys.map(
+      (key) => positions(query, 8) * positions(key, 8) + positions(query, 16) * positions(key, 16),
+    ),
+  );
+}
 
 /**
  * Peak MB of one stylization at these working sizes (sanet/request.py estimate_memory_mb).
@@ -46,14 +58,84 @@ const attentionFloats = (query, key) =>
  * @param {Size|null} style2 a second style mixed in
  */
 export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
-  let attention = attentionFloats(content, style);
-  if (blend) attention = Math.max(attention, attentionFloats(content, content));
-  if (style2) attention = Math.max(attention, attentionFloats(content, style2));
-  const area = ({ height, width }) => height * width;
+  const attention = attentionFloats(content, style, blend, style2);
   const activations =
     rule.activationChannels * (area(content) + area(style) + (style2 ? area(style2) : 0));
   const floats = rule.attentionCopies * attention + rule.activationCopies * activations;
   return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
+}
+
+/**
+ * @typedef {{imageCopies: number, mapCopies: number, mapChannels: number, align: number,
+ *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels
+ */
+
+/**
+ * The rule of a run in tiles (metadata.json `memory` and `tiling`), or null when the model has
+ * none: it cannot run at full size then.
+ * @returns {TiledRule|null}
+ */
+export function tiledRule(metadata) {
+  const memory = metadata?.memory ?? {};
+  const tiling = metadata?.tiling ?? {};
+  const rule = {
+    imageCopies: memory.tiled_image_copies,
+    mapCopies: memory.tiled_map_copies,
+    mapChannels: memory.map_channels,
+    align: tiling.align,
+    minTile: tiling.min_tile,
+    encoderMargin: tiling.encoder_margin,
+    featuresMargin: tiling.features_margin * tiling.relu4_1_stride,
+  };
+  return Object.values(rule).every((value) => Number.isInteger(value) && value >= 1) ? rule : null;
+}
+
+/**
+ * Peak MB of one stylization through the signature's `tile` input, `tile` the kept side on the
+ * grid (sanet/request.py estimate_tiled_memory_mb).
+ * @param {MemoryRule} rule
+ * @param {TiledRule} tiled
+ * @param {Size} content
+ * @param {Size} style
+ * @param {number} tile
+ * @param {boolean} blend
+ * @param {Size|null} style2
+ */
+export function estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2 = null) {
+  const images = [content, style, style2].filter(Boolean);
+  const region = ({ height, width }, margin) => ({
+    height: Math.min(height, tile + 2 * margin),
+    width: Math.min(width, tile + 2 * margin),
+  });
+  const decoded = region(content, tiled.featuresMargin);
+  const attention = attentionFloats(decoded, style, blend, style2, content);
+  const tiles = [...images.map((image) => region(image, tiled.encoderMargin)), decoded];
+  const activations = rule.activationChannels * Math.max(...tiles.map(area));
+  const maps =
+    tiled.mapChannels *
+    images.reduce((sum, image) => sum + positions(image, 8) + positions(image, 16), 0);
+  const floats =
+    tiled.imageCopies * 3 * area(content) +
+    tiled.mapCopies * maps +
+    rule.activationCopies * activations +
+    rule.attentionCopies * attention;
+  return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
+}
+
+/**
+ * The largest tile side (on the grid, from one tile for the whole image down to the smallest)
+ * whose estimate fits `budgetMb`, with that estimate; null when not even the smallest fits
+ * (then `needed` is the smallest tile's estimate).
+ * @returns {{tile: number|null, neededMb: number}}
+ */
+export function largestTile(rule, tiled, content, style, blend, style2, budgetMb) {
+  const whole = Math.ceil(Math.max(content.height, content.width) / tiled.align) * tiled.align;
+  let neededMb = Infinity;
+  for (let tile = Math.max(whole, tiled.minTile); tile >= tiled.minTile; tile -= tiled.align) {
+    neededMb = estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2);
+    if (neededMb <= budgetMb) return { tile, neededMb };
+  }
+  return { tile: null, neededMb };
 }
 
 /**
