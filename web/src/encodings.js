@@ -7,7 +7,8 @@
 // time, and the frames of a clip encode the style once.
 import { ENCODING_NAMES } from './signature.js';
 
-const IMAGES = ['content', 'style', 'style2'];
+/** The images a run encodes, in the signature's order. */
+export const IMAGES = ['content', 'style', 'style2'];
 
 /** FNV-1a over the pixels (as 32-bit words), the size and `settings`: what an encoding depends on. */
 export function fingerprint({ data, width, height }, ...settings) {

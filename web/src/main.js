@@ -29,10 +29,11 @@ import {
   showDownload,
   showError,
   showStage,
+  showTiles,
 } from './view.js';
 import { setUpVideo } from './video-panel.js';
 import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
-import { estimateMemoryMb, memoryBudgetMb, memoryRule } from './memory.js';
+import { estimateMemoryMb, largestTile, memoryBudgetMb, memoryRule, tiledRule } from './memory.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -81,11 +82,15 @@ const ui = {
 };
 
 const modelBase = new URL('model/', document.baseURI);
+/** The resolution menu's value for full size: max_resolution 0, in tiles. */
+const FULL_SIZE = '0';
 
 /** What the page holds; which of it may change when is the machine's business. */
 const data = {
   metadata: null,
   rules: null,
+  memory: null, // memory.js MemoryRule
+  tiled: null, // memory.js TiledRule: how this model runs in tiles (null: it cannot)
   content: null, // images.js InputImage
   style: null,
   style2: null, // the second style to mix in, or null
@@ -107,6 +112,7 @@ const parts = [];
 const inference = new Inference({
   onProgress: (message) => {
     if (message.stage === Stage.DOWNLOAD) showDownload(message);
+    else if (message.tiles) showTiles(message);
     else if (message.stage !== Stage.STYLIZE) showStage(message.message, 'loading');
   },
   onNotice: (text) => setNotice('run', text),
@@ -211,6 +217,11 @@ function fillControls(saved) {
   const { defaultMaxResolution, maxResolutionLimit } = data.rules;
   for (const option of [...ui.maxResolution.options]) {
     if (Number(option.value) > maxResolutionLimit) option.remove();
+  }
+  // Full size runs in tiles: only a model whose metadata says how can.
+  if (data.tiled) {
+    ui.maxResolution.append(Object.assign(document.createElement('option'), { value: FULL_SIZE }));
+    labelFullSize();
   }
   const offered = [...ui.maxResolution.options].map((o) => o.value);
   ui.maxResolution.value = [saved.maxResolution, String(defaultMaxResolution)].find((v) =>
@@ -369,9 +380,11 @@ async function stylize() {
   clearError();
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
+  const { tile } = memoryPlan(params.maxResolution, sizes);
   machine.send('run');
   setNotice('run', null);
-  const message = `Stylizing at ${sizeOf(contentSize)} px on ${data.backend.name}…`;
+  const tiles = tile ? ` in ${describeTiles(contentSize, tile)}` : '';
+  const message = `Stylizing at ${sizeOf(contentSize)} px${tiles} on ${data.backend.name}…`;
   showStage(message, 'busy', estimate > 2000 ? estimate : null);
   try {
     const decoded = await Promise.all([
@@ -397,7 +410,7 @@ async function stylize() {
     };
     const reply = await inference.call(
       Request.STYLIZE,
-      { ...params, ...images },
+      { ...params, tile, ...images },
       Object.values(images).flatMap((pixels) => (pixels ? [pixels.data.buffer] : [])),
     );
     data.speed = reply.speed;
@@ -410,7 +423,9 @@ async function stylize() {
         resolution: params.maxResolution,
       };
     }
-    if (machine.state === State.RUNNING) showResult(reply, content, params, contentSize, used);
+    if (machine.state === State.RUNNING) {
+      showResult(reply, content, params, contentSize, { ...used, tile });
+    }
   } catch (error) {
     if (error.kind === CANCELLED) return;
     endProgress();
@@ -454,20 +469,52 @@ function obstacle(resolution, iterations) {
       'by the speed measured here'
     );
   }
-  const blend = readControls().strength < 1 || Boolean(region.describe());
-  const needed = estimateMemoryMb(data.memory, sizes[0], sizes[1], blend, sizes[2] ?? null);
-  const budget = memoryBudgetMb(data.backend.name, navigator.deviceMemory);
-  if (needed > budget) {
+  const { neededMb, budgetMb, blend } = memoryPlan(resolution, sizes);
+  if (neededMb > budgetMb) {
+    const tiles = resolution ? '' : ' even in the smallest tiles';
+    const positions =
+      blend && !resolution
+        ? ', since with strength below 1 or a region every tile attends to all of the photo’s positions'
+        : '';
     return (
-      `it needs about ${formatMegabytes(needed)} of memory, more than the ` +
-      `${formatMegabytes(budget)} this device allows on ${data.backend.name}`
+      `it needs about ${formatMegabytes(neededMb)} of memory${tiles}, more than the ` +
+      `${formatMegabytes(budgetMb)} this device allows on ${data.backend.name}${positions}`
     );
   }
   const failed = data.outOfMemory;
-  if (failed?.backend === data.backend.name && attentionLoad(sizes) >= failed.load) {
+  // Full size runs in tiles: an untiled run that ran out of memory says nothing about it.
+  if (resolution && failed?.backend === data.backend.name && attentionLoad(sizes) >= failed.load) {
     return `this device ran out of memory on ${failed.backend} at ${failed.resolution} px earlier`;
   }
   return null;
+}
+
+/**
+ * The memory a run at `resolution` needs (memory.js), and its tile side: 0 (untiled) at a
+ * resolution, the largest that fits this device's budget at full size (null if none does).
+ * @returns {{tile: number|null, neededMb: number, budgetMb: number, blend: boolean}}
+ */
+function memoryPlan(resolution, [content, style, style2 = null]) {
+  const blend = readControls().strength < 1 || Boolean(region.describe());
+  const budgetMb = memoryBudgetMb(data.backend.name, navigator.deviceMemory);
+  if (resolution) {
+    const neededMb = estimateMemoryMb(data.memory, content, style, blend, style2);
+    return { tile: 0, neededMb, budgetMb, blend };
+  }
+  const plan = largestTile(data.memory, data.tiled, content, style, blend, style2, budgetMb);
+  return { ...plan, budgetMb, blend };
+}
+
+/** "12 tiles of 1024 px". */
+function describeTiles({ width, height }, tile) {
+  const count = Math.ceil(width / tile) * Math.ceil(height / tile);
+  return `${count} tile${count > 1 ? 's' : ''} of ${tile} px`;
+}
+
+/** The resolution menu's full-size entry, with the content's size when there is one. */
+function labelFullSize() {
+  const option = [...ui.maxResolution.options].find((o) => o.value === FULL_SIZE);
+  if (option) option.textContent = `Full size${data.content ? ` (${sizeOf(data.content)})` : ''}`;
 }
 
 const formatMegabytes = (mb) => (mb < 1024 ? `${mb} MB` : `${(mb / 1024).toFixed(1)} GB`);
@@ -476,14 +523,20 @@ const formatMegabytes = (mb) => (mb < 1024 ? `${mb} MB` : `${(mb / 1024).toFixed
 function refuse(problem, params) {
   const fits = [...ui.maxResolution.options]
     .map((o) => Number(o.value))
-    .filter((resolution) => !obstacle(resolution, params.iterations));
-  const alternative = params.iterations > 1 ? ', or fewer iterations' : ', or another backend';
+    .filter((resolution) => resolution && !obstacle(resolution, params.iterations));
+  const fullSize = !params.maxResolution;
+  let alternative = params.iterations > 1 ? ', or fewer iterations' : ', or another backend';
+  if (fullSize) {
+    const blend = params.strength < 1 || region.describe();
+    alternative = blend ? ', or strength 1 without a region' : ', or a finer stroke size';
+  }
   const advice = fits.length
     ? `Choose ${Math.max(...fits)} px or less${alternative}.`
-    : 'Choose fewer iterations or another backend.';
+    : `Choose fewer iterations${fullSize ? alternative : ' or another backend'}.`;
+  const at = fullSize ? `full size (${sizeOf(data.content)})` : `${params.maxResolution} px`;
   setStatus('Not started: this device cannot run it here.', 'error');
   showError(
-    `At ${params.maxResolution} px with ${params.iterations} iteration${params.iterations > 1 ? 's' : ''}, ` +
+    `At ${at} with ${params.iterations} iteration${params.iterations > 1 ? 's' : ''}, ` +
       `${problem}. ${advice}`,
   );
   data.live = false;
@@ -522,8 +575,9 @@ function showResult(reply, content, params, size, used) {
   const settings = [iterations, `strength ${params.strength.toFixed(2)}`, ...used.controls].join(
     ', ',
   );
+  const tiles = used.tile ? ` in ${describeTiles(size, used.tile)}` : '';
   ui.resultMeta.textContent =
-    `${sizeOf(content)} px, computed at ${sizeOf(size)}${lowered}; ${settings}; ` +
+    `${sizeOf(content)} px, computed at ${sizeOf(size)}${tiles}${lowered}; ${settings}; ` +
     `${seconds} s, ${data.variant} model on ${reply.backend.name}`;
   const { weights = {} } = data.metadata;
   const untrained =
@@ -550,6 +604,7 @@ function noteReply(reply) {
       `and ${reply.kept} kept encodings`,
     'Encodings re-used': reply.reused.length ? reply.reused.join(', ') : 'none',
   });
+  if (reply.heapBytes) showDiagnostics({ 'WebAssembly heap': formatBytes(reply.heapBytes) });
 }
 
 function clearResult() {
@@ -596,6 +651,7 @@ async function setImage(slot, blob, name) {
   }
   data[slot] = image;
   drawPreview(slot, image);
+  if (slot === 'content') labelFullSize();
   if (slot === 'content') region.reset(image.preview);
   document
     .querySelectorAll(`.gallery[data-slot="${slot}"] button`)
@@ -785,6 +841,7 @@ async function start() {
     data.metadata = await loadMetadata();
     data.rules = requestRules(data.metadata);
     data.memory = memoryRule(data.metadata);
+    data.tiled = tiledRule(data.metadata);
   } catch (error) {
     machine.send('undescribed');
     setStatus('No model.', 'error');

@@ -9,14 +9,17 @@ export const Request = Object.freeze({
   LOAD: 'load', // {modelUrl, totalBytes, backend} -> LoadReply; the previous model stays until then
   BACKEND: 'backend', // {backend} -> BackendReply: the loaded model on another backend
   // {content, style, iterations, strength, styleResolution?, style2?, mix?, mask?, keepColors?,
-  //  reuse?} -> StylizeReply; reuse (default true): feed and keep encodings (encodings.js)
+  //  tile?, reuse?} -> StylizeReply; reuse (default true): feed and keep encodings (encodings.js);
+  //  tile: the tile side on metadata.json's grid (0, the default: untiled), with progress per tile
   STYLIZE: 'stylize',
 });
 
 /** Messages from the worker. */
 export const Report = Object.freeze({
   REPLY: 'reply',
-  PROGRESS: 'progress', // {stage, message?, loaded?, total?, cached?}
+  // {stage, message?, loaded?, total?, cached?}; a tiled run's: {stage, step, tile, tiles},
+  // step 'encode' or 'decode', tile n of tiles (tile-progress.js)
+  PROGRESS: 'progress',
   NOTICE: 'notice', // {message}
 });
 
@@ -48,8 +51,9 @@ export const Failure = Object.freeze({
  * @typedef {BackendReply & {fromCache: boolean, bytes: number, cacheError?: string,
  *   downloadMs: number, rehearsalMs: number|null}} LoadReply
  * @typedef {{image: Pixels, resolution: number, ms: number, reused: string[],
- *   backend: BackendInfo, numTensors: number, kept: number, baseline: number, speed: Speed}}
- *   StylizeReply resolution: the longest side the model computed at (lower than asked after
+ *   backend: BackendInfo, numTensors: number, kept: number, baseline: number, speed: Speed,
+ *   heapBytes: number|null}} StylizeReply heapBytes: the WebAssembly heap's size (it only
+ *   grows: the most held since the backend started), null on other backends; resolution: the longest side the model computed at (lower than asked after
  *   running out of memory); reused: the images whose kept encodings fed the run; numTensors:
  *   the worker's tensors besides the `kept` encodings
  */

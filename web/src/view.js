@@ -47,7 +47,9 @@ export function setNotice(topic, message) {
 }
 
 let ticker = 0;
-
+// What showStage shows: {message, kind, started, estimateMs, tiles}; tiles: a tiled run's count
+// {step, tile, tiles, first: when tile 1 was reported, at}.
+let stage = null;
 /** Progress of a download: bytes of the total. */
 export function showDownload({ loaded, total, cached }) {
   clearInterval(ticker);
@@ -67,25 +69,52 @@ export function showDownload({ loaded, total, cached }) {
  */
 export function showStage(message, kind, estimateMs = null) {
   clearInterval(ticker);
-  const started = performance.now();
+  stage = { message, kind, started: performance.now(), estimateMs, tiles: null };
   bar.hidden = false;
-  const tick = () => {
-    const spent = performance.now() - started;
-    let text = `${message} ${formatDuration(spent)}`;
-    if (estimateMs) {
+  tickStage();
+  ticker = setInterval(tickStage, 1000);
+}
+
+/**
+ * A tiled run's progress within its stage (tile-progress.js): tile n of N, the bar by tiles, and
+ * the time left from the pace of the tiles so far (until then, the stage's estimate).
+ * @param {{step: 'encode'|'decode', tile: number, tiles: number}} report
+ */
+export function showTiles({ step, tile, tiles }) {
+  if (!stage) return;
+  const now = performance.now();
+  const first = stage.tiles?.first ?? now;
+  stage.tiles = { step, tile, tiles, first };
+  if (tile > 1)
+    stage.estimateMs = now - stage.started + ((now - first) / (tile - 1)) * (tiles - tile);
+  tickStage();
+}
+
+function tickStage() {
+  const { message, kind, started, estimateMs, tiles } = stage;
+  const spent = performance.now() - started;
+  let text = message;
+  if (tiles) {
+    const doing = tiles.step === 'encode' ? 'encoding' : 'decoding';
+    text += ` ${doing}, tile ${tiles.tile} of ${tiles.tiles};`;
+    bar.max = tiles.tiles;
+    bar.value = tiles.tile;
+  }
+  text += ` ${formatDuration(spent)}`;
+  if (estimateMs) {
+    if (!tiles) {
       bar.max = estimateMs;
       bar.value = Math.min(spent, estimateMs * 0.99);
-      const left = estimateMs - spent;
-      text += left > 1000 ? `, about ${formatDuration(left)} left` : ', almost done';
-    } else bar.removeAttribute('value');
-    setStatus(text, kind);
-  };
-  tick();
-  ticker = setInterval(tick, 1000);
+    }
+    const left = estimateMs - spent;
+    text += left > 1000 ? `, about ${formatDuration(left)} left` : ', almost done';
+  } else if (!tiles) bar.removeAttribute('value');
+  setStatus(text, kind);
 }
 
 export function endProgress() {
   clearInterval(ticker);
+  stage = null;
   bar.hidden = true;
 }
 

@@ -9,7 +9,8 @@ import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { ENCODING_NAMES, signatureAdapter } from './signature.js';
-import { EncodingCache, emptyEncodings, encodingKeys } from './encodings.js';
+import { EncodingCache, emptyEncodings, encodingKeys, IMAGES } from './encodings.js';
+import { countTiles, watchTiles } from './tile-progress.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
 import {
@@ -71,6 +72,14 @@ async function describeBackend() {
   if (name === 'webgl') info.maxTextureSize = tf.env().getNumber('WEBGL_MAX_TEXTURE_SIZE');
   info.crossOriginIsolated = Boolean(self.crossOriginIsolated);
   return info;
+}
+
+/**
+ * The WebAssembly backend's heap in bytes, or null on other backends. The heap only grows: its
+ * size after a run is the most the backend has held at once since it started.
+ */
+function heapBytes() {
+  return tf.getBackend() === 'wasm' ? tf.backend().wasm.HEAPU8.byteLength : null;
 }
 
 /** Megapixels of the given images together. */
@@ -143,6 +152,7 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
   const values = feedValues(request);
   let outputs = [];
   let bytes;
+  const unwatch = request.tile > 0 ? reportTiles(request, reused) : null;
   try {
     if (SANET_TEST_HOOKS) await injectFault(tf, megapixels(content, style));
     const names = [adapter.output, ...ENCODING_NAMES.map((name) => adapter.encodings[name])];
@@ -162,6 +172,7 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
     if (cache) cache.keep(keys, returned);
     return { data: rgba, width, height, reused };
   } finally {
+    unwatch?.();
     const owned = (tensor) => cache?.owns(tensor);
     tf.dispose(
       [...Object.values(values), ...Object.values(encodings), ...outputs, bytes].filter(
@@ -169,6 +180,22 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
       ),
     );
   }
+}
+
+/**
+ * Posts "tile n of N" (Stage.STYLIZE {step, tile, tiles}) as a tiled request's encoder and
+ * decoder tiles run; `reused`: the images whose encodings are fed. Returns the function that
+ * stops it.
+ */
+function reportTiles({ content, style, style2, mix, tile, iterations }, reused) {
+  const sizes = { content, style, style2: style2 && mix > 0 ? style2 : null };
+  const encoded = IMAGES.filter((image) => !reused.includes(image));
+  const tiles = countTiles(sizes, encoded, tile, iterations);
+  let done = 0;
+  return watchTiles(tf, (step) => {
+    done += 1;
+    post(progress(Stage.STYLIZE, { step, tile: done, tiles }));
+  });
 }
 
 async function warmUp(model = state.model, adapter = state.adapter, size = WARMUP_SIZE) {
@@ -404,12 +431,14 @@ async function stylize(request) {
         numTensors: tf.memory().numTensors - state.encodings.size,
         kept: state.encodings.size,
         baseline: state.baseline,
+        heapBytes: heapBytes(),
         speed: state.speed,
       };
     } catch (error) {
       await recover();
       const kind = classifyError(error);
-      if (kind === Failure.OOM && resolution > MIN_RESOLUTION) {
+      // A tiled request is at full size by choice: it is not lowered behind the user's back.
+      if (kind === Failure.OOM && resolution > MIN_RESOLUTION && !request.tile) {
         const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));
         notice(`Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`);
         resolution = lower;
