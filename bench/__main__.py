@@ -1,11 +1,12 @@
 """`python -m bench`: measure every runtime side by side and write the results.
 
     python -m bench [--build build/bench-model] [--out bench] [--quick] [--skip-tfjs]
-                    [--clip-only]
+                    [--clip-only] [--fullres-only]
 
 Needs the model that `make bench-model` converts into --build (ONNX graphs, SavedModel,
 TF.js variants, the PyTorch weights they came from). Writes OUT/results.json,
-OUT/results.md, and, when TF.js runs, OUT/profile.json and OUT/profile.md.
+OUT/results.md, and, when TF.js runs, OUT/profile.json and OUT/profile.md. The full-resolution
+part (bench/fullres.py) writes OUT/results-fullres.json, which results.md includes.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import collect, machine, profile, quiet, report, results
+from bench import collect, fullres, machine, profile, quiet, report, results
 from bench.collect import REPO, say
 from bench.flops import stylization_flops
 from bench.images import content_size, style_size
@@ -52,6 +53,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--clip-only",
         action="store_true",
         help="only the video frames and re-run part (write it to another --out)",
+    )
+    parser.add_argument(
+        "--fullres-only",
+        action="store_true",
+        help="only the full-resolution part (1, 4 and 12 MP in tiles): OUT/results-fullres.json",
     )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument(
@@ -142,9 +148,28 @@ def threads_rows(response: dict, main_wasm: list[dict]) -> list[dict]:
     return rows
 
 
+FULLRES = "results-fullres.json"
+
+
+def run_fullres(args: argparse.Namespace, weights: Path) -> dict:
+    """The full-resolution part (bench.fullres.FullresPlan) into OUT/results-fullres.json."""
+    plan = fullres.FullresPlan()
+    chromium = None if args.skip_tfjs or not shutil.which(args.chromium) else args.chromium
+    with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
+        document = fullres.run(plan, args.build, weights, chromium, Path(work))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / FULLRES).write_text(json.dumps(document, indent=1) + "\n")
+    say(f"wrote {args.out / FULLRES} in {document['duration_s'] / 60:.1f} min")
+    return document
+
+
 def render(out: Path) -> int:
     """Rewrite the Markdown from the JSON (after a change to report.py, say)."""
+    if not (out / "results.json").exists():
+        return 0
     document = json.loads((out / "results.json").read_text())
+    if (out / FULLRES).exists():
+        document["fullres"] = json.loads((out / FULLRES).read_text())
     if (out / "profile.json").exists():
         summary = json.loads((out / "profile.json").read_text())
         (out / "profile.md").write_text(profile.markdown(summary))
@@ -158,6 +183,13 @@ def render(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.render:
+        return render(args.out)
+    if args.fullres_only:
+        weights = args.weights or args.build / "demo-weights-full"
+        if not (args.build / "tf" / "sanet_module").exists() or not weights.exists():
+            print(f"bench: {args.build} lacks the model: run `make bench-model`", file=sys.stderr)
+            return 1
+        run_fullres(args, weights)
         return render(args.out)
     started = time.perf_counter()
     plan = quick_plan() if args.quick else clip_plan() if args.clip_only else full_plan()
@@ -339,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "profile.md").write_text(profile.markdown(summary))
             document["limits"] = results.limits(runs, summary["by_kernel"], document["flops"])
         (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+        if not (args.quick or args.clip_only):
+            document["fullres"] = run_fullres(args, weights)
         (args.out / "results.md").write_text(report.render(document))
         say(
             f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} "

@@ -13,6 +13,8 @@ const state = {
   frames: [], // a clip's frames (bench/frames.py clip_frames)
   styles: [], // a style per re-run round (bench/frames.py rerun_styles)
   last: null,
+  lastRun: null, // the last run's working resolution and output size (full resolution)
+  spawned: null, // a worker started before its load (run.mjs watches its wasm memory first)
   rules: null,
   photos: {},
 };
@@ -70,9 +72,9 @@ async function stylize(
   content,
   style,
   iterations,
-  { strength = 1, reuse = false } = {},
+  { strength = 1, reuse = false, tile = 0 } = {},
 ) {
-  const payload = { content, style, iterations, strength, reuse };
+  const payload = { content, style, iterations, strength, reuse, tile };
   const started = performance.now();
   const reply = await call(Request.STYLIZE, payload, [
     content.data.buffer,
@@ -102,10 +104,20 @@ window.bench = {
     return true;
   },
 
-  /** A fresh worker loads `modelUrl` on `backend`: backend start, download, warm-up. */
+  /** Starts the worker without loading it, so that run.mjs can hook into it first. */
+  spawn() {
+    state.spawned = new Worker("/dist/worker.js", { name: "sanet-inference" });
+    return true;
+  },
+
+  /** A fresh worker (or the spawned one) loads `modelUrl` on `backend`: backend start,
+   * download, warm-up. */
   async load({ modelUrl, backend }) {
     const started = performance.now();
-    state.worker = new Worker("/dist/worker.js", { name: "sanet-inference" });
+    state.worker =
+      state.spawned ??
+      new Worker("/dist/worker.js", { name: "sanet-inference" });
+    state.spawned = null;
     const url = new URL(modelUrl, location.href).href;
     const reply = await call(Request.LOAD, { modelUrl: url, backend });
     const { name, threads, simd, threadedBuild, crossOriginIsolated } =
@@ -130,12 +142,25 @@ window.bench = {
     };
   },
 
-  /** One stylization of the prepared inputs; returns seconds. `keep` holds the output. */
-  async run({ iterations, keep }) {
+  /**
+   * One stylization of the prepared inputs; returns seconds. `keep` holds the output; `tile`
+   * (working px, 0: untiled) is the signature's tile input.
+   */
+  async run({ iterations, keep, tile = 0 }) {
     const { content, style } = state.inputs;
-    const { reply, s } = await stylize(copy(content), copy(style), iterations);
+    const { reply, s } = await stylize(copy(content), copy(style), iterations, {
+      tile,
+    });
     state.last = keep ? reply.image : null;
+    const { width, height } = reply.image;
+    state.lastRun = { resolution: reply.resolution, width, height };
     return s;
+  },
+
+  /** The last run's working resolution (lower than the content's after running out of
+   * memory: the worker then retries smaller) and output size. */
+  lastRun() {
+    return state.lastRun;
   },
 
   /**

@@ -14,7 +14,13 @@
 //    photos?: {files: {NAME: file}, style, maxResolution, iterations, repeats},
 //    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]},
 //    clip?: {inputs: {SIZE: {frames: [{file, width, height}], styles: [...]}},
-//            configs: [{size, iterations, singles, rerunStrength}]}}
+//            configs: [{size, iterations, singles, rerunStrength}]},
+//    fullres?: {configs: [{size, iterations, repeats, warmup, tile, keep?}]}, timeoutS?}
+// fullres (issue 11, bench/fullres.py): per configuration, in a fresh context on wasm, the
+// worker's run with the signature's `tile` input; `size` names an entry of `inputs` (any
+// shape). Besides the processes' memory, the record has the wasm heap (the worker's
+// WebAssembly memories, watched from before the load: they only grow, so their size after
+// the run is the peak) and the run's working resolution and output size.
 // clip (issues 14 and 15): per size, in a fresh context on wasm, a clip's frames with the
 // worker's re-use on against single-image runs, then (where rerunStrength is set) re-runs with
 // only the strength changed; bench/frames.py describes the measurement, response.clip holds it.
@@ -255,13 +261,57 @@ const inputsOf = (size) => {
   return { content: served(spec.content), style: served(spec.style) };
 };
 
-/** Cold start then warm runs of one configuration, in a fresh context. */
+// Run in the worker before its load: keeps every WebAssembly memory created or exported.
+function keepWasmMemories() {
+  const { Memory, Instance, instantiate, instantiateStreaming } = WebAssembly;
+  const kept = (self.wasmMemories = []);
+  const keep = (value) => {
+    if (value instanceof Memory && !kept.includes(value)) kept.push(value);
+  };
+  const exported = (result) => {
+    Object.values((result.instance ?? result).exports).forEach(keep);
+    return result;
+  };
+  const built = (target, args) => exported(Reflect.construct(target, args));
+  WebAssembly.Memory = new Proxy(Memory, {
+    construct: (target, args) => {
+      const memory = Reflect.construct(target, args);
+      keep(memory);
+      return memory;
+    },
+  });
+  WebAssembly.Instance = new Proxy(Instance, { construct: built });
+  WebAssembly.instantiate = (...args) =>
+    instantiate.apply(WebAssembly, args).then(exported);
+  WebAssembly.instantiateStreaming = (...args) =>
+    instantiateStreaming.apply(WebAssembly, args).then(exported);
+}
+
+/** Starts the page's worker and hooks keepWasmMemories into it before its load. */
+async function watchWasmMemories(page) {
+  const appeared = page.waitForEvent("worker");
+  await evaluate(page, () => window.bench.spawn());
+  const worker = await appeared;
+  await worker.evaluate(keepWasmMemories);
+  return () =>
+    worker.evaluate(() =>
+      self.wasmMemories.reduce((sum, m) => sum + m.buffer.byteLength, 0),
+    );
+}
+
+/** Cold start then warm runs of one configuration, in a fresh context. `wasmHeap` watches
+ * the worker's WebAssembly memories (see the top). */
 async function measure(
   browser,
   base,
   backend,
   config,
-  { modelUrl = "/model/model.json", keep, pagePath = "/bench/page.html" } = {},
+  {
+    modelUrl = "/model/model.json",
+    keep,
+    pagePath = "/bench/page.html",
+    wasmHeap = false,
+  } = {},
 ) {
   const gate = await waitForQuiet();
   const others = contentionMeter();
@@ -273,6 +323,7 @@ async function measure(
       (inputs) => window.bench.prepare(inputs),
       inputsOf(config.size),
     );
+    const heapBytes = wasmHeap ? await watchWasmMemories(page) : null;
     const load = await evaluate(page, (l) => window.bench.load(l), {
       modelUrl,
       backend,
@@ -289,6 +340,7 @@ async function measure(
       evaluate(page, (r) => window.bench.run(r), {
         iterations: config.iterations,
         keep: k,
+        tile: config.tile ?? 0,
       });
     const first = await run(Boolean(keep));
     const output = keep
@@ -312,6 +364,12 @@ async function measure(
       warmup: config.warmup ?? 0,
       memory: await evaluate(page, () => window.bench.memory()),
       ...peaks(),
+      ...(heapBytes
+        ? {
+            wasm_heap_bytes: await heapBytes(),
+            run: await evaluate(page, () => window.bench.lastRun()),
+          }
+        : {}),
       peak_scope: memoryResettable ? "config" : "process",
       page_errors: errors,
       quiet_gate: gate,
@@ -634,6 +692,23 @@ async function main() {
         );
         keepOutput(record, `variant-${name}-${v.size}.rgb`);
         response.variants.push({ name, path: modelPath, ...record });
+        save();
+      }
+    }
+    if (request.fullres) {
+      const records = (response.fullres = []);
+      for (const config of request.fullres.configs) {
+        say(`full resolution ${config.size}, tile ${config.tile}`);
+        const record = await measure(browser, url, "wasm", config, {
+          keep: config.keep,
+          wasmHeap: true,
+        });
+        records.push(
+          keepOutput(
+            { ...record, tile: config.tile },
+            `fullres-${config.size}-${config.tile}.rgb`,
+          ),
+        );
         save();
       }
     }

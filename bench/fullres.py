@@ -1,0 +1,352 @@
+"""Full resolution (issue 11): seconds per megapixel and peak memory at about 1, 4 and 12 MP,
+in tiles, for PyTorch, the TF SavedModel and TF.js wasm (the shipped worker in Chromium).
+
+    python -m bench.fullres RUNTIME REQUEST.json RESPONSE.json   (one run, in this process)
+
+Each Python run is a fresh process (`run_python`): load, a warm-up at `warmup_side` px, then
+the resident memory as the baseline, the peak reset (VmHWM through /proc/self/clear_refs),
+one timed stylization, and the peak again: `added_mb` is what the stylization itself needed.
+PyTorch tiles through `Stylizer`'s memory budget: at each size, the smallest budget whose
+plan has tiles of at least `tile` px (`budget_for_tile`), so that its tiles match the
+signature's. The SavedModel and TF.js get the signature's `tile` input. TF.js runs in a fresh
+browser context per size; its memory is the worker's wasm heap (which only grows: its size
+after the run is the peak) and the renderer process's peak (bench/tfjs/run.mjs).
+
+REQUEST: {"build", "weights", "shape": [h, w], "style_side", "tile" (0: untiled),
+"warmup_side", "keep": a .npy path or null}. RESPONSE: one record, or {"error"}.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import collect, quiet, worker
+from bench.images import content_image, style_image
+
+# (height, width), 4:3 like a photo: 1.0, 4.0 and 12.0 megapixels (4000x3000 a phone's).
+SIZES = ((864, 1152), (1728, 2304), (3000, 4000))
+
+
+@dataclass(frozen=True)
+class FullresPlan:
+    """What the full-resolution part runs: every size tiled at `tile` px, the first size also
+    untiled (the reference the tiled results must equal), a `style_side` px square style,
+    one iteration, one timed run per size and runtime."""
+
+    sizes: tuple[tuple[int, int], ...] = SIZES
+    tile: int = 512
+    style_side: int = 512
+    warmup_side: int = 256
+    python: tuple[str, ...] = ("pytorch", "tensorflow")
+    browser: bool = True
+    quiet: bool = True
+    timeout_s: int = 1800  # a browser run: TF.js wasm takes about 40 s per megapixel here
+
+    def description(self) -> list[str]:
+        sides = ", ".join(f"{w}x{h}" for h, w in self.sizes)
+        return [
+            f"Full resolution: contents of {sides} px (4:3) with a {self.style_side} px square "
+            f"style, iterations 1, one timed run each, in tiles of {self.tile} px (PyTorch: "
+            "the smallest memory budget whose plan has tiles that large); the first size also "
+            "untiled. Python: a fresh process per run, after a warm-up at "
+            f"{self.warmup_side} px (untiled); TF.js wasm: a fresh browser context per run (the "
+            "worker's load and warm-up, then the run).",
+        ]
+
+
+def label(shape: tuple[int, int]) -> str:
+    return f"{shape[1]}x{shape[0]}"
+
+
+def megapixels(shape: tuple[int, int]) -> float:
+    return shape[0] * shape[1] / 1e6
+
+
+def budget_for_tile(stylizer, content: tuple[int, int], style: tuple[int, int], tile: int):
+    """The smallest memory budget (MB) whose tiling plan has tiles of at least `tile` px, and
+    that plan; (None, None) when the untiled run fits that budget. (The full-size model's
+    plans then have the attention in chunks of 4096 positions; the small one's in far
+    smaller chunks.)"""
+    from sanet import SANetError
+
+    def plan(budget: int) -> tuple[bool, object]:
+        """(whether `budget` tiles at `tile` px or more, or runs untiled; its plan)."""
+        try:
+            tiling = dataclasses.replace(stylizer, memory_budget_mb=budget).tiling(
+                content, style, 1.0
+            )
+        except SANetError:  # does not fit even in tiles
+            return False, None
+        return tiling is None or tiling.tile >= tile, tiling
+
+    low, high = 0, 1
+    while not plan(high)[0]:  # larger budgets plan larger tiles, then no tiles at all
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if plan(middle)[0] else (middle, high)
+    tiling = plan(high)[1]
+    return (high, tiling) if tiling is not None else (None, None)
+
+
+def load_pytorch(build: Path):
+    stylizer = worker.pytorch_stylizer(build)  # no budget: untiled
+    facts: dict = {}
+
+    def stylize(content: np.ndarray, style: np.ndarray, tile: int) -> np.ndarray:
+        tiled = stylizer
+        if tile:
+            budget, tiling = budget_for_tile(stylizer, content.shape[:2], style.shape[:2], tile)
+            if budget is None:
+                raise ValueError(f"no memory budget tiles {label(content.shape[:2])} at {tile} px")
+            tiled = dataclasses.replace(stylizer, memory_budget_mb=budget)
+            facts.update(budget_mb=budget, tile_px=tiling.tile, chunk=tiling.chunk)
+        return tiled.stylize(content, style, max_resolution=0)
+
+    return stylize, facts
+
+
+def load_tensorflow(build: Path):
+    import tensorflow as tf
+
+    signature = worker.load_signature(build)
+
+    def stylize(content: np.ndarray, style: np.ndarray, tile: int) -> np.ndarray:
+        # `tile` rides with the fed inputs over the controls' off values (worker.Signature).
+        fed = {"tile": tf.constant(np.int32(tile))}
+        return signature(content, style, 1, 0, encodings=fed)["result"].numpy()
+
+    return stylize, {}
+
+
+LOADERS = {"pytorch": load_pytorch, "tensorflow": load_tensorflow}
+
+
+def measure(runtime: str, request: dict) -> dict:
+    """One full-resolution run in this process (see the top)."""
+    shape, tile = tuple(request["shape"]), request["tile"]
+    stylize, facts = LOADERS[runtime](Path(request["build"]))
+    side = request["warmup_side"]
+    stylize(content_image(side * 3 // 4, side), style_image(side, side), 0)  # untiled
+    content = content_image(*shape)
+    style = style_image(request["style_side"], request["style_side"])
+    baseline = worker.rss_mb()
+    resettable = worker.reset_peak()
+    others = quiet.meter()
+    began = time.perf_counter()
+    result = stylize(content, style, tile)
+    seconds = time.perf_counter() - began
+    peak = worker.peak_mb()
+    if request.get("keep"):
+        np.save(request["keep"], np.asarray(result, np.float32))
+    return {
+        "runtime": runtime,
+        "backend": "cpu",
+        "shape": list(shape),
+        "megapixels": round(megapixels(shape), 3),
+        "tile": tile,
+        "seconds": round(seconds, 3),
+        "s_per_mp": round(seconds / megapixels(shape), 3),
+        "memory_mb": round(peak - baseline, 1),  # what the stylization itself needed
+        "process_peak_mb": peak,
+        "baseline_mb": baseline,
+        "peak_scope": "run" if resettable else "process",
+        "output_shape": list(np.asarray(result).shape[:2]),
+        "others_cores": others()["others_cores"],
+        **facts,
+    }
+
+
+def run_python(plan: FullresPlan, runtime: str, build: Path, weights: Path, work: Path) -> list:
+    """Each size tiled, then the first untiled, each in a fresh process; the first size's
+    results are kept in `work` for the agreement check."""
+    records = []
+    runs = [(shape, plan.tile) for shape in plan.sizes] + [(plan.sizes[0], 0)]
+    for shape, tile in runs:
+        collect.say(f"full resolution: {runtime} {label(shape)}, tile {tile or 'none'}")
+        gate = quiet.wait_for_quiet() if plan.quiet else {"waited_s": 0, "quiet": None}
+        keep = work / f"{runtime}-{label(shape)}-{tile}.npy" if shape == plan.sizes[0] else None
+        request = {
+            "build": str(build),
+            "weights": str(weights),
+            "shape": list(shape),
+            "style_side": plan.style_side,
+            "tile": tile,
+            "warmup_side": plan.warmup_side,
+            "keep": str(keep) if keep else None,
+        }
+        response = collect.run_python_part("bench.fullres", runtime, request)
+        record = response.get("record") or {
+            "runtime": runtime,
+            "backend": "cpu",
+            "shape": list(shape),
+            "tile": tile,
+            "error": response.get("error", "no record"),
+        }
+        records.append(record | {"quiet_gate": gate, "wall_s": response["wall_s"]})
+    return records
+
+
+def run_browser(plan: FullresPlan, model_dir: Path, chromium: str, work: Path) -> list:
+    """TF.js wasm through the shipped worker (bench/tfjs/run.mjs `fullres`): each size tiled,
+    then the first untiled, each in a fresh context; the first size's outputs kept."""
+    inputs_dir, outputs = work / "inputs", work / "tfjs-outputs"
+    inputs_dir.mkdir(parents=True, exist_ok=True)
+    outputs.mkdir(parents=True, exist_ok=True)
+    style = style_image(plan.style_side, plan.style_side)
+    inputs = {
+        label(shape): {
+            "content": collect.write_rgba(
+                inputs_dir / f"content-{label(shape)}.rgba", content_image(*shape)
+            ),
+            "style": collect.write_rgba(inputs_dir / "style.rgba", style),
+        }
+        for shape in plan.sizes
+    }
+    configs = [
+        {"size": label(shape), "iterations": 1, "repeats": 0, "warmup": 0, "tile": tile}
+        | {"keep": shape == plan.sizes[0]}
+        for shape, tile in [(s, plan.tile) for s in plan.sizes] + [(plan.sizes[0], 0)]
+    ]
+    request = {
+        "chromium": chromium,
+        "repo": str(collect.REPO),
+        "modelDir": str(model_dir),
+        "inputsDir": str(inputs_dir),
+        "outputsDir": str(outputs),
+        "inputs": inputs,
+        "backends": [],
+        "fullres": {"configs": configs},
+        "timeoutS": plan.timeout_s,
+        "quiet": {"threshold": 0.3, "windowS": 2, "maxWaitS": 45, "totalWaitS": 300 * plan.quiet},
+    }
+    request_path, response_path = work / "fullres-request.json", work / "fullres-response.json"
+    request_path.write_text(json.dumps(request))
+    done = subprocess.run(
+        ["node", str(collect.TFJS_RUNNER), str(request_path), str(response_path)],
+        cwd=collect.REPO,
+        check=False,
+    )
+    response = json.loads(response_path.read_text()) if response_path.exists() else {}
+    raw = response.get("fullres", [])
+    error = "; ".join(response.get("errors", [])) or (
+        f"run.mjs exited with {done.returncode}" if done.returncode else None
+    )
+    shapes = {label(shape): shape for shape in plan.sizes}
+    return [browser_record(r, shapes) for r in raw] + (
+        [{"runtime": "tfjs", "backend": "wasm", "error": error}] if error else []
+    )
+
+
+def browser_record(raw: dict, shapes: dict) -> dict:
+    """run.mjs's record in the Python records' terms."""
+    shape = shapes[raw["size"]]
+    record = {"runtime": "tfjs", "backend": "wasm", "shape": list(shape), "tile": raw.get("tile")}
+    if raw.get("error"):
+        return record | {"error": raw["error"], "page_errors": raw.get("page_errors", [])}
+    run = raw["run"]
+    seconds = raw["first_run_s"]
+    return record | {
+        "megapixels": round(megapixels(shape), 3),
+        "seconds": round(seconds, 3),
+        "s_per_mp": round(seconds / megapixels(shape), 3),
+        # The wasm heap (the model's weights included): it only grows, so this is its peak.
+        "memory_mb": round(raw["wasm_heap_bytes"] / 2**20, 1),
+        "process_peak_mb": round(raw["by_process"].get("renderer", 0), 1),
+        "gpu_process_peak_mb": round(raw["by_process"].get("gpu", 0), 1),
+        "load_s": raw["load_s"],
+        "threads": raw["env"]["wasm_threads"],
+        "working_resolution": run["resolution"],
+        "output_shape": [run["height"], run["width"]],
+        "output_file": raw.get("output_file"),
+        "page_errors": raw["page_errors"],
+        "others_cores": raw["others_cores"],
+        "quiet_gate": raw["quiet_gate"],
+    }
+
+
+def _kept(record: dict, work: Path) -> np.ndarray | None:
+    """The first size's result of a record, as float32 [h, w, 3] in [0, 1]."""
+    if record["runtime"] == "tfjs":
+        file = record.pop("output_file", None)
+        if not file:
+            return None
+        rgb = np.fromfile(file, np.uint8).reshape(*record["shape"], 3)
+        return rgb.astype(np.float32) / 255.0
+    path = work / f"{record['runtime']}-{label(tuple(record['shape']))}-{record['tile']}.npy"
+    return np.load(path) if path.exists() else None
+
+
+def summarise(records: list[dict], plan: FullresPlan, work: Path) -> list[dict]:
+    """Marks each record with its s/MP and memory relative to its runtime's tiled run at the
+    first size (linear cost and flat memory: about 1.0); returns per runtime the largest
+    difference between the first size's tiled and untiled results."""
+    first = list(plan.sizes[0])
+    agreement = []
+    for runtime in dict.fromkeys(r["runtime"] for r in records):
+        mine = [r for r in records if r["runtime"] == runtime and "error" not in r]
+        base = next((r for r in mine if r["tile"] and r["shape"] == first), None)
+        untiled = next((r for r in mine if not r["tile"] and r["shape"] == first), None)
+        for record in mine if base else ():
+            record["s_per_mp_over_first"] = round(record["s_per_mp"] / base["s_per_mp"], 3)
+            record["memory_over_first"] = round(record["memory_mb"] / base["memory_mb"], 3)
+        outputs = [_kept(r, work) for r in (base, untiled) if r]
+        if len(outputs) == 2 and all(o is not None for o in outputs):
+            difference = float(np.abs(outputs[0] - outputs[1]).max())
+            agreement.append(
+                {"runtime": runtime, "shape": first, "tiled_vs_untiled_max_abs": difference}
+            )
+    return agreement
+
+
+def run(plan: FullresPlan, build: Path, weights: Path, chromium: str | None, work: Path) -> dict:
+    """The whole part: every Python runtime of the plan, then TF.js (when `chromium`)."""
+    started = time.perf_counter()
+    load, contention, records = {"start": os.getloadavg()}, {}, []
+    for runtime in plan.python:
+        others = quiet.meter()
+        records += run_python(plan, runtime, build, weights, work)
+        contention[runtime], load[runtime] = others(), os.getloadavg()
+    if plan.browser and chromium:
+        others = quiet.meter()
+        records += run_browser(plan, build / "model", chromium, work)
+        contention["tfjs"], load["tfjs"] = others(), os.getloadavg()
+    document = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "plan": plan.description(),
+        "tile": plan.tile,
+        "style_side": plan.style_side,
+        "agreement": summarise(records, plan, work),
+        "records": records,
+    }
+    return document | {
+        "load_average": {k: [round(x, 2) for x in v] for k, v in load.items()},
+        "contention": contention,
+        "duration_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str]) -> int:
+    runtime, request_path, response_path = argv
+    request = json.loads(Path(request_path).read_text())
+    if request.get("weights"):
+        worker.WEIGHTS["dir"] = Path(request["weights"])
+    response: dict = {"runtime": runtime}
+    try:
+        response["record"] = measure(runtime, request)
+    except Exception as error:  # recorded, not hidden: the driver writes it into the results
+        worker.record_error(response, error)
+    Path(response_path).write_text(json.dumps(response))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""The bench's full-resolution part (bench/fullres.py, issue 11) on small converted demo weights
+at small sizes: PyTorch and the TF SavedModel each in their own process, TF.js wasm through the
+shipped worker in Chromium (bench/tfjs/run.mjs). About two minutes (the conversion one of them; the
+small model tiles at these sizes only with one-position attention chunks, which PyTorch runs
+slowly). No wall-clock assertions."""
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import fullres, report, worker
+from convert.pipeline import Options, run
+from sanet import SANetError
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# The smallest sizes at which a memory budget in whole MB still tiles the small model at 64 px.
+PLAN = fullres.FullresPlan(
+    sizes=((384, 512), (480, 640)), tile=64, style_side=128, warmup_side=64, quiet=False
+)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fullres")
+    sizes = (((48, 48), (48, 48)),)  # one parity case: the conversion is not under test here
+    run(Options(demo="small", build=root / "build", output=root / "build" / "model", sizes=sizes))
+    return root / "build"
+
+
+@pytest.fixture(scope="module")
+def document(build, tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("fullres-work")
+    return fullres.run(PLAN, build, build / "demo-weights-small", CHROMIUM, work)
+
+
+def test_budget_for_tile_is_the_smallest_that_tiles_that_large(build):
+    worker.WEIGHTS["dir"] = build / "demo-weights-small"
+    stylizer = worker.pytorch_stylizer(build)
+    content, style = (480, 640), (128, 128)
+    budget, tiling = fullres.budget_for_tile(stylizer, content, style, 64)
+    assert tiling.tile >= 64
+
+    def below(mb: int):
+        try:
+            return dataclasses.replace(stylizer, memory_budget_mb=mb).tiling(content, style, 1.0)
+        except SANetError:
+            return None
+
+    smaller = below(budget - 1)
+    assert smaller is None or smaller.tile < 64
+    assert fullres.budget_for_tile(stylizer, (96, 128), style, 64) == (None, None)  # fits whole
+
+
+def test_every_runtime_measures_each_size_in_tiles_and_the_first_untiled(document):
+    records = document["records"]
+    assert [r for r in records if "error" in r] == []
+    shapes = [list(s) for s in PLAN.sizes]
+    for runtime in ("pytorch", "tensorflow", "tfjs"):
+        mine = [r for r in records if r["runtime"] == runtime]
+        assert [(r["shape"], r["tile"]) for r in mine] == [
+            (shapes[0], 64),
+            (shapes[1], 64),
+            (shapes[0], 0),
+        ]
+        for r in mine:
+            assert r["output_shape"] == r["shape"]
+            assert r["seconds"] > 0 and r["s_per_mp"] == pytest.approx(
+                r["seconds"] / (r["shape"][0] * r["shape"][1] / 1e6), rel=1e-2
+            )
+            assert r["memory_mb"] > 0 and r["process_peak_mb"] > r["memory_mb"]
+        assert mine[0]["s_per_mp_over_first"] == mine[0]["memory_over_first"] == 1.0
+        assert mine[1]["memory_over_first"] == pytest.approx(
+            mine[1]["memory_mb"] / mine[0]["memory_mb"], abs=1e-3
+        )
+
+
+def test_python_memory_is_read_from_each_runs_own_process(document):
+    for r in document["records"]:
+        if r["runtime"] in ("pytorch", "tensorflow"):
+            # A fresh interpreter with torch or TF loaded holds over 100 MB before the run.
+            assert r["baseline_mb"] > 100 and r["peak_scope"] == "run"
+            assert r["process_peak_mb"] == pytest.approx(r["baseline_mb"] + r["memory_mb"], abs=0.2)
+    pytorch = [r for r in document["records"] if r["runtime"] == "pytorch"]
+    assert pytorch[0]["budget_mb"] < pytorch[1]["budget_mb"]  # larger maps held whole
+    assert all(r["tile_px"] >= 64 for r in pytorch[:2])
+
+
+def test_tfjs_reports_the_wasm_heap_and_ran_at_full_resolution(document):
+    for r in (r for r in document["records"] if r["runtime"] == "tfjs"):
+        assert r["working_resolution"] == max(r["shape"])  # no retry at a lower resolution
+        assert r["memory_mb"] >= 16  # a wasm heap grows in 64 KiB pages from a few MB
+        assert r["threads"] >= 1
+
+
+def test_tiled_results_equal_untiled_ones(document):
+    limits = {"pytorch": 1e-4, "tensorflow": 1e-4, "tfjs": 2 / 255}  # TF.js: 8-bit pixels
+    found = {a["runtime"]: a["tiled_vs_untiled_max_abs"] for a in document["agreement"]}
+    assert found.keys() == limits.keys()
+    for runtime, difference in found.items():
+        assert difference <= limits[runtime], runtime
+
+
+def test_report_shows_every_record_and_the_agreement(document):
+    text = "\n".join(report.fullres_lines(document))
+    assert text.count("| 512x384 | 64 px") == 3 and text.count("| 640x480 | 64 px") == 3
+    assert text.count("| 512x384 | none |") == 3
+    assert "could not run" not in text and "out of memory" not in text
+    assert text.count("tiled against untiled at 512x384") == 3
+
+
+def test_a_failed_run_is_recorded_not_raised(build, tmp_path):
+    plan = dataclasses.replace(PLAN, sizes=((384, 512),), python=("pytorch",), browser=False)
+    missing = tmp_path / "no-weights"
+    document = fullres.run(plan, build, missing, None, tmp_path)
+    assert all("error" in r for r in document["records"]) and document["agreement"] == []
+    assert "could not run this part" in "\n".join(report.fullres_lines(document))
+    assert np.isfinite(document["duration_s"])
