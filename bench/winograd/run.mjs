@@ -8,44 +8,20 @@
 //   chains: [{channels, height, width}] (the encoder's conv4_1 to relu5_1 on that input)}
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
+
+import { open } from "./browser.mjs";
 
 const request = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const require = createRequire(import.meta.url);
-const { chromium } = require(
-  path.join(request.repo, "node_modules", "playwright-core"),
-);
-const { startServer } = await import(
-  pathToFileURL(path.join(request.repo, "web", "serve.mjs"))
-);
-
-const server = await startServer({
-  port: 0,
-  mounts: {
-    "/winograd": path.join(request.repo, "bench", "winograd"),
-    "/bench": path.join(request.repo, "bench", "tfjs"),
-    "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
-  },
-});
-const browser = await chromium.launch({
-  executablePath: request.chromium,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-  ],
+const { browser, server, base } = await open(request.repo, request.chromium, {
+  "/winograd": path.join(request.repo, "bench", "winograd"),
+  "/bench": path.join(request.repo, "bench", "tfjs"),
+  "/tfjs": path.join(request.repo, "node_modules", "@tensorflow"),
 });
 const response = { layers: [], chains: [], errors: [] };
 try {
   const page = await browser.newPage();
   page.on("pageerror", (error) => response.errors.push(String(error)));
-  await page.goto(
-    `http://127.0.0.1:${server.address().port}/winograd/page.html`,
-  );
+  await page.goto(`${base}/winograd/page.html`);
   await page.waitForFunction(() => window.winograd);
   response.env = await page.evaluate(() => window.winograd.start());
   for (const layer of request.layers) {
