@@ -25,9 +25,10 @@ import tensorflow as tf
 from convert import tf_tiles
 from convert.contract import ENCODINGS, SIGNATURE_KEY
 from convert.tf_graphs import TfGraphs, load_graph
-from convert.tf_tiles import Margins
+from convert.tf_tiles import Cells, Margins
 from sanet.controls import CHROMA_OF_RGB
 from sanet.request import MIN_SIDE
+from sanet.tiling import RELU4_1_STRIDE, RELU5_1_STRIDE
 
 SIGNATURE = [
     tf.TensorSpec([None, None, 3], tf.float32, name="content"),
@@ -110,10 +111,6 @@ def _passes(iterations: tf.Tensor) -> tf.Tensor:
     return tf.maximum(iterations, 1)
 
 
-def _to_nchw(image: tf.Tensor) -> tf.Tensor:
-    return tf.transpose(image, [2, 0, 1])[tf.newaxis]  # [H, W, 3] -> [1, 3, H, W]
-
-
 class SANetModule(tf.Module):
     """The three onnx-tf graphs behind one signature; see the module docstring."""
 
@@ -126,14 +123,42 @@ class SANetModule(tf.Module):
         self.margins = margins
         self.channels = channels  # of relu4_1 and relu5_1
 
-    def encode(self, image: tf.Tensor, tile: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """relu4_1 and relu5_1 of `image` [1, 3, h, w], in tiles of side `tile`."""
+    def encode(self, image: tf.Tensor, tile: tf.Tensor) -> tuple[Cells, Cells]:
+        """relu4_1 and relu5_1 of `image` [h, w, 3], in tiles of side `tile`."""
 
         def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             out = self.encoder(image=part)
             return out["relu4_1"], out["relu5_1"]
 
-        return tf_tiles.encode(encoder, image, tile, self.margins.encoder, self.channels)
+        size = tf.shape(image)[0], tf.shape(image)[1]
+        held = tf_tiles.hold(image)
+        return tf_tiles.encode(encoder, held, size, tile, self.margins.encoder, self.channels)
+
+    def encoded(self, image, tile, relu4_1, relu5_1) -> tuple[Cells, Cells]:
+        """The cells of `relu4_1` and `relu5_1` when given (not empty), else of `image`'s
+        encodings; `image` [h, w, 3]."""
+        size = tf.shape(image)[0], tf.shape(image)[1]
+
+        def given() -> tuple[tf.TensorArray, tf.TensorArray]:
+            return tuple(
+                tf_tiles.split(tf_tiles.hold(f), size, tile, stride, self.channels)
+                for f, stride in ((relu4_1, RELU4_1_STRIDE), (relu5_1, RELU5_1_STRIDE))
+            )
+
+        arrays = tf.cond(
+            tf.size(relu4_1) > 0, given, lambda: tuple(c.array for c in self.encode(image, tile))
+        )
+        return tf_tiles.cells_of(arrays, size, tile)
+
+    def encoded_whole(self, image, tile, relu4_1, relu5_1) -> tuple[tf.Tensor, tf.Tensor]:
+        """`relu4_1` and `relu5_1` when given (not empty), else `image`'s, whole; the signature's
+        `tile` input, for this image's size."""
+        tile = tf_tiles.tile_side(tile, tf.shape(image)[0], tf.shape(image)[1])
+        return tf.cond(
+            tf.size(relu4_1) > 0,
+            lambda: (relu4_1, relu5_1),
+            lambda: tuple(tf_tiles.whole(c) for c in self.encode(image, tile)),
+        )
 
     def stylize_features(self, content4_1, style4_1, content5_1, style5_1, statistics):
         """The transform of a region of the content's maps, normalised by `statistics`
@@ -150,102 +175,116 @@ class SANetModule(tf.Module):
               style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
         source, original = content, tf.shape(content)[:2]
         size = working_size(original, max_resolution)
-        content = _to_nchw(_resize(content, size))
+        content = _resize(content, size)  # [h, w, 3]
         size2 = style_working_size(tf.shape(style2)[:2], max_resolution, style_resolution)
         # At mix 0 the second style is not used: encoded at the smallest size, for nothing.
         size2 = tf.where(mix > 0.0, size2, [MIN_SIDE, MIN_SIDE])
-        style2 = _to_nchw(_resize(style2, size2))
+        style2 = _resize(style2, size2)
         size1 = style_working_size(tf.shape(style)[:2], max_resolution, style_resolution)
-        style = _to_nchw(_resize(style, size1))
+        style = _resize(style, size1)
         strength = tf.clip_by_value(strength, 0.0, 1.0)
         mix = tf.clip_by_value(mix, 0.0, 1.0)
         mask = _resize(tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis], size)  # [h, w, 1]
         partial = tf.logical_or(strength < 1.0, tf.reduce_min(mask) < 1.0)
-        height, width = tf.shape(content)[2], tf.shape(content)[3]
-        tile = tf_tiles.tile_side(tile, height, width)
+        height, width = size[0], size[1]
+        content_tile = tf_tiles.tile_side(tile, height, width)
         # Encodings an earlier call returned are used as given; empty ones are computed.
-        encodings = {
-            "content": self.encoded(content, tile, content_relu4_1, content_relu5_1),
-            "style": self.encoded(style, tile, style_relu4_1, style_relu5_1),
-            "style2": self.encoded(style2, tile, style2_relu4_1, style2_relu5_1),
+        first = self.encoded(content, content_tile, content_relu4_1, content_relu5_1)
+        styles = {
+            "style": self.encoded_whole(style, tile, style_relu4_1, style_relu5_1),
+            "style2": self.encoded_whole(style2, tile, style2_relu4_1, style2_relu5_1),
         }
-        style4_1, style5_1 = encodings["style"]
-        second4_1, second5_1 = encodings["style2"]
+        held = {name: tuple(tf_tiles.hold(f) for f in maps) for name, maps in styles.items()}
+        # The mask at relu4_1's size, [1, 1, h/8, w/8].
+        mask4_1 = tf.transpose(_resize(mask, (first[0].size[0], first[0].size[1])), [2, 0, 1])
+        mask4_1 = tf_tiles.hold(mask4_1[tf.newaxis])
 
-        def stylize(content4_1: tf.Tensor, content5_1: tf.Tensor) -> tf.Tensor:
-            """One pass: the content's encodings -> the decoded image [1, 3, h, w]."""
+        def stylize(content4_1: Cells, content5_1: Cells) -> tf.Tensor:
+            """One pass: the content's cells -> the decoded image [h, w, 3]."""
             statistics = (
                 *tf_tiles.channel_statistics(content4_1),
                 *tf_tiles.channel_statistics(content5_1),
             )
-            # The mask at relu4_1's size, [1, 1, h/8, w/8].
-            mask_4_1 = tf.transpose(_resize(mask, tf.shape(content4_1)[2:4]), [2, 0, 1])[None]
 
-            def features(rows: tuple, columns: tuple) -> tf.Tensor:
-                """The decoder's input on a region (spans in relu4_1 positions)."""
-                part4_1 = tf_tiles.region(content4_1, rows, columns)
-                part5_1 = tf_tiles.region(content5_1, rows, columns, 2)
-
-                def transform(style4_1: tf.Tensor, style5_1: tf.Tensor) -> tf.Tensor:
-                    return self.stylize_features(part4_1, style4_1, part5_1, style5_1, statistics)
-
-                stylized = transform(style4_1, style5_1)
-                stylized = tf.cond(
-                    mix > 0.0,
-                    lambda: _mix(stylized, transform(second4_1, second5_1), mix),
-                    lambda: stylized,
-                )
-                # The content's own transform takes its keys and values from the whole maps.
-                part_mask = tf_tiles.region(mask_4_1, rows, columns)
-                identity = lambda: transform(content4_1, content5_1)  # noqa: E731
-                return tf.cond(
-                    partial,
-                    lambda: _blend(identity(), stylized, strength, part_mask),
-                    lambda: stylized,
+            def decode(transforms: int) -> tf.Tensor:
+                """The pass with `transforms` transforms: the style's; the second style's
+                (mix > 0); the content's own (strength < 1 or a mask), with keys from its
+                whole maps. A branch each, outside the tiles' loop: in a loop, TF.js would
+                keep a copy of every tile's features that a `tf.cond` passes through."""
+                own = (
+                    tuple(tf_tiles.hold(tf_tiles.whole(c)) for c in (content4_1, content5_1))
+                    if transforms > 2
+                    else None
                 )
 
-            def decoder(part: tf.Tensor) -> tf.Tensor:
-                return self.decoder(features=part)["image"]
+                def features(index: tf.Tensor, rows: tuple, columns: tuple) -> tf.Tensor:
+                    """The decoder's input on tile `index`'s region."""
+                    part4_1 = tf_tiles.region(content4_1, index, self.margins.features)
+                    part5_1 = tf_tiles.region(content5_1, index, self.margins.features // 2)
 
-            size = tf.shape(content4_1)[2], tf.shape(content4_1)[3]
-            image = tf_tiles.decode(features, decoder, size, tile, self.margins.features)
-            return image[:, :, :height, :width]
+                    def transform(keys: tuple) -> tf.Tensor:
+                        style4_1, style5_1 = (k.read(0) for k in keys)
+                        return self.stylize_features(
+                            part4_1, style4_1, part5_1, style5_1, statistics
+                        )
 
-        def step(i, image, content4_1, content5_1):
-            """One pass from the content's encodings; then the output's, for the next pass
-            (an empty pair after the last: a `tf.cond` branch that hands a loop variable
-            through unchanged made TF.js free it early)."""
-            image = stylize(content4_1, content5_1)
-            nothing = tf.zeros([1, 1, 0, 0])
-            content4_1, content5_1 = tf.cond(
-                i + 1 < _passes(iterations),
-                lambda: self.encode(image, tile),
-                lambda: (nothing, nothing),
+                    stylized = transform(held["style"])
+                    if transforms > 1:
+                        stylized = _mix(stylized, transform(held["style2"]), mix)
+                    if transforms > 2:
+                        part_mask = mask4_1.read(0)[
+                            :, :, rows[2] : rows[3], columns[2] : columns[3]
+                        ]
+                        stylized = _blend(transform(own), stylized, strength, part_mask)
+                    return stylized
+
+                def decoder(part: tf.Tensor) -> tf.Tensor:
+                    return self.decoder(features=part)["image"]
+
+                return tf_tiles.decode(features, decoder, content4_1, self.margins.features)
+
+            image = tf.cond(
+                partial,
+                lambda: decode(3),
+                lambda: tf.cond(mix > 0.0, lambda: decode(2), lambda: decode(1)),
             )
-            return i + 1, image, content4_1, content5_1
+            return image[:height, :width]
 
-        features = tf.TensorShape([None, None, None, None])
-        _, image, _, _ = tf.while_loop(
-            lambda i, *_: i < _passes(iterations),
-            step,
-            [tf.constant(0), content, *encodings["content"]],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 3, None, None]),
-                              features, features],
+        def step(i, images, cells4_1, cells5_1):
+            """One pass from the content's cells; then the output's, for the next pass
+            (none after the last)."""
+            content4_1, content5_1 = tf_tiles.cells_of((cells4_1, cells5_1), size, content_tile)
+            image = stylize(content4_1, content5_1)
+
+            def encode_next() -> tuple[tf.TensorArray, tf.TensorArray]:
+                return tuple(c.array for c in self.encode(image, content_tile))
+
+            def nothing() -> tuple[tf.TensorArray, tf.TensorArray]:
+                return cells4_1, cells5_1
+
+            cells4_1, cells5_1 = tf.cond(i + 1 < _passes(iterations), encode_next, nothing)
+            return i + 1, images.write(i, image), cells4_1, cells5_1
+
+        passes = _passes(iterations)
+        images = tf.TensorArray(
+            tf.float32, size=passes, element_shape=tf.TensorShape([None, None, 3]),
+            infer_shape=False,
         )  # fmt: skip
+        _, images, _, _ = tf.while_loop(
+            lambda i, *_: i < passes,
+            step,
+            [tf.constant(0), images, first[0].array, first[1].array],
+        )
+        image = images.read(passes - 1)
         # Clipped before scaling back, as the PyTorch model returns its image; the resize
         # averages with non-negative weights, so the result stays in [0, 1].
-        result = _resize(tf.clip_by_value(tf.transpose(image[0], [1, 2, 0]), 0.0, 1.0), original)
+        result = _resize(tf.clip_by_value(image, 0.0, 1.0), original)
         result = _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))
         outputs = {"result": result}
+        encodings = {"content": tuple(tf_tiles.whole(c) for c in first), **styles}
         for image_name, (relu4_1, relu5_1) in encodings.items():
             outputs |= {f"{image_name}_relu4_1": relu4_1, f"{image_name}_relu5_1": relu5_1}
         return outputs
-
-    def encoded(self, image: tf.Tensor, tile: tf.Tensor, relu4_1: tf.Tensor, relu5_1: tf.Tensor):
-        """`relu4_1` and `relu5_1` when given (not empty), else `image`'s encodings."""
-        return tf.cond(
-            tf.size(relu4_1) > 0, lambda: (relu4_1, relu5_1), lambda: self.encode(image, tile)
-        )
 
 
 def _mix(features: tf.Tensor, second: tf.Tensor, mix: tf.Tensor) -> tf.Tensor:

@@ -1,13 +1,18 @@
 """Full resolution through the serving signature: `sanet.tiling`'s rules in TF ops.
 
 The encoder runs on overlapping tiles of the image (margins of `encoder_margin` pixels, cut
-edges on the ALIGN grid), and its relu4_1 and relu5_1 maps are assembled whole: the attention
-normalises the content by the whole maps' statistics. The transform and the decoder then run
-together on tiles of those maps (margins of `features_margin` relu4_1 positions), so the
-decoder's input is never held whole, and the attention takes one tile's positions at a time.
-Each tile's kept part equals the untiled result up to float rounding.
+edges on the ALIGN grid) and keeps each tile's part of relu4_1 and relu5_1 as a *cell*. The
+attention normalises the content by statistics summed over all cells. The transform and the
+decoder then run together, tile by tile, on a region gathered from a cell and its neighbours
+(margins of `features_margin` relu4_1 positions): no relu4_1-sized map is ever assembled, and
+the attention takes one region's positions at a time. Each tile's kept part equals the
+untiled result up to float rounding. A tile side of 0 runs each image as one tile.
 
-A tile side of 0 runs the whole image as one tile: the same ops, no overlap.
+Written for TF.js as much as for TensorFlow: TF.js copies every tensor that a loop or a
+branch carries, at every step, and keeps the copies until the run ends. So the loops here
+carry only scalars and TensorArrays (handles): large tensors are `hold`-ed in a TensorArray
+before a loop and read inside it. Cells are stored padded to the tile's full side, because
+TF.js can only stack, not concatenate, a TensorArray whose elements differ in shape.
 """
 
 from collections.abc import Callable
@@ -18,13 +23,31 @@ import tensorflow as tf
 from sanet.attention import EPS
 from sanet.tiling import ALIGN, MIN_TILE, RELU4_1_STRIDE, RELU5_1_STRIDE
 
-Maps = tuple[tf.Tensor, ...]
+Span = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]  # keep start, stop, region start, stop
 
 
 @dataclass(frozen=True)
 class Margins:
     encoder: int  # pixels, a multiple of ALIGN (`sanet.tiling.encoder_margin`)
     features: int  # relu4_1 positions, even (`sanet.tiling.features_margin`)
+
+
+@dataclass(frozen=True)
+class Cells:
+    """A feature map [1, C, h, w] as its tiles' parts: a TensorArray of [1, C, side, side]
+    cells in row-major order, each zero-padded to the full side. `side` = tile / stride."""
+
+    array: tf.TensorArray
+    size: tuple[tf.Tensor, tf.Tensor]  # (h, w) of the map
+    side: tf.Tensor
+
+
+def hold(tensor: tf.Tensor) -> tf.TensorArray:
+    """`tensor` in a one-element TensorArray, for loops to read (`.read(0)`)."""
+    shape = tf.TensorShape([None] * tensor.shape.rank)
+    return tf.TensorArray(tensor.dtype, size=1, element_shape=shape, infer_shape=False).write(
+        0, tensor
+    )
 
 
 def _ceil_div(a: tf.Tensor, b: int | tf.Tensor) -> tf.Tensor:
@@ -38,59 +61,35 @@ def tile_side(tile: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor
     return _ceil_div(side, ALIGN) * ALIGN
 
 
-def _span(index: tf.Tensor, tile: tf.Tensor, margin: int, length: tf.Tensor) -> tuple:
+def _span(index: tf.Tensor, tile: tf.Tensor, margin: int, length: tf.Tensor) -> Span:
     """(keep start, keep stop, region start, region stop) of tile `index` along one axis."""
     start = index * tile
     stop = tf.minimum(length, start + tile)
     return start, stop, tf.maximum(0, start - margin), tf.minimum(length, stop + margin)
 
 
-def _grid(
-    size: tuple[tf.Tensor, tf.Tensor],
-    tile: tf.Tensor,
-    run: Callable[[tf.Tensor, tf.Tensor], Maps],
-    layout: tuple[tuple[int, Callable], ...],
-) -> Maps:
-    """Run `run(row, column)` on each tile, row by row, and assemble its outputs: tiles side
-    by side into a strip, strips top to bottom. `layout` gives each output's channels and
-    `extent(start, stop)`: its positions for the input span [start, stop)."""
-    rows, columns = _ceil_div(size[0], tile), _ceil_div(size[1], tile)
-    width = [extent(0, size[1]) for _, extent in layout]
-    partial = tuple(tf.TensorShape([1, channels, None, None]) for channels, _ in layout)
-
-    def strip(row: tf.Tensor, maps: Maps) -> tuple[tf.Tensor, Maps]:
-        top = row * tile
-        height = [extent(top, tf.minimum(size[0], top + tile)) for _, extent in layout]
-
-        def cell(column: tf.Tensor, parts: Maps) -> tuple[tf.Tensor, Maps]:
-            joined = zip(parts, run(row, column), strict=True)
-            return column + 1, tuple(tf.concat([part, out], 3) for part, out in joined)
-
-        empty = tuple(tf.zeros([1, c, h, 0]) for (c, _), h in zip(layout, height, strict=True))
-        _, parts = tf.while_loop(
-            lambda column, _: column < columns,
-            cell,
-            (tf.constant(0), empty),
-            shape_invariants=(tf.TensorShape([]), partial),
-        )
-        return row + 1, tuple(tf.concat([m, p], 2) for m, p in zip(maps, parts, strict=True))
-
-    empty = tuple(tf.zeros([1, c, 0, w]) for (c, _), w in zip(layout, width, strict=True))
-    _, maps = tf.while_loop(
-        lambda row, _: row < rows,
-        strip,
-        (tf.constant(0), empty),
-        shape_invariants=(tf.TensorShape([]), partial),
+def _for_each(count: tf.Tensor, body: Callable, state: tuple) -> tuple:
+    """`state = body(index, *state)` for index in [0, count)."""
+    _, state = tf.while_loop(
+        lambda index, _: index < count,
+        lambda index, state: (index + 1, body(index, *state)),
+        (tf.constant(0), state),
     )
-    return maps
+    return state
 
 
-def _positions(stride: int) -> Callable:
-    """Positions at `stride` pixels each that cover pixels [start, stop) (start on the grid)."""
-    return lambda start, stop: _ceil_div(stop, stride) - start // stride
+def _cells(channels: int, count: tf.Tensor) -> tf.TensorArray:
+    shape = tf.TensorShape([1, channels, None, None])
+    return tf.TensorArray(tf.float32, size=count, element_shape=shape, infer_shape=False)
 
 
-def _kept(out: tf.Tensor, rows: tuple, columns: tuple, stride: int) -> tf.Tensor:
+def _padded(part: tf.Tensor, side: tf.Tensor) -> tf.Tensor:
+    """[1, C, h, w] -> [1, C, side, side], zeros below and to the right."""
+    shape = tf.shape(part)
+    return tf.pad(part, [[0, 0], [0, 0], [0, side - shape[2]], [0, side - shape[3]]])
+
+
+def _kept(out: tf.Tensor, rows: Span, columns: Span, stride: int) -> tf.Tensor:
     """A tile's output cut to its kept part; spans in input units, `stride` of them per
     output position (see `sanet.tiling._keep`)."""
     (top, bottom, region_top, _), (left, right, region_left, _) = rows, columns
@@ -101,68 +100,154 @@ def _kept(out: tf.Tensor, rows: tuple, columns: tuple, stride: int) -> tf.Tensor
 
 
 def encode(
-    encoder: Callable[[tf.Tensor], Maps],
-    image: tf.Tensor,
-    tile: tf.Tensor,
-    margin: int,
-    channels: int,
-) -> Maps:
-    """`encoder(image)` -> (relu4_1, relu5_1), tile by tile; `image` [1, 3, H, W], `tile` in
-    pixels (a multiple of ALIGN), `margin` the encoder's."""
-    height, width = tf.shape(image)[2], tf.shape(image)[3]
-
-    def run(row: tf.Tensor, column: tf.Tensor) -> Maps:
-        rows = _span(row, tile, margin, height)
-        columns = _span(column, tile, margin, width)
-        relu4_1, relu5_1 = encoder(image[:, :, rows[2] : rows[3], columns[2] : columns[3]])
-        return (
-            _kept(relu4_1, rows, columns, RELU4_1_STRIDE),
-            _kept(relu5_1, rows, columns, RELU5_1_STRIDE),
-        )
-
-    layout = ((channels, _positions(RELU4_1_STRIDE)), (channels, _positions(RELU5_1_STRIDE)))
-    return _grid((height, width), tile, run, layout)
-
-
-def decode(
-    features: Callable[[tuple, tuple], tf.Tensor],
-    decoder: Callable[[tf.Tensor], tf.Tensor],
+    encoder: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    image: tf.TensorArray,
     size: tuple[tf.Tensor, tf.Tensor],
     tile: tf.Tensor,
     margin: int,
-) -> tf.Tensor:
-    """The decoded image [1, 3, 8h, 8w] of a relu4_1-sized map of `size` (h, w), tile by tile:
-    `features(rows, columns)` is the decoder's input on a region (spans in relu4_1
-    positions, `margin` the features margin); `tile` in pixels."""
-    tile = tile // RELU4_1_STRIDE  # relu4_1 positions, even
+    channels: int,
+) -> tuple[Cells, Cells]:
+    """relu4_1 and relu5_1 of the held image [H, W, 3] of `size`, tile by tile (`tile` in
+    pixels, a multiple of ALIGN; `margin` the encoder's)."""
+    columns = _ceil_div(size[1], tile)
+    count = _ceil_div(size[0], tile) * columns
 
-    def run(row: tf.Tensor, column: tf.Tensor) -> Maps:
-        rows = _span(row, tile, margin, size[0])
-        columns = _span(column, tile, margin, size[1])
-        image = decoder(features(rows, columns))
-        pixels = tuple(tuple(RELU4_1_STRIDE * side for side in span) for span in (rows, columns))
-        return (_kept(image, *pixels, 1),)
+    def body(index: tf.Tensor, cells4_1: tf.TensorArray, cells5_1: tf.TensorArray) -> tuple:
+        rows = _span(index // columns, tile, margin, size[0])
+        cols = _span(index % columns, tile, margin, size[1])
+        region = image.read(0)[rows[2] : rows[3], cols[2] : cols[3]]
+        relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
+        return (
+            cells4_1.write(index, _padded(_kept(relu4_1, rows, cols, RELU4_1_STRIDE), tile // 8)),
+            cells5_1.write(index, _padded(_kept(relu5_1, rows, cols, RELU5_1_STRIDE), tile // 16)),
+        )
 
-    (image,) = _grid(size, tile, run, ((3, lambda start, stop: RELU4_1_STRIDE * (stop - start)),))
-    return image
-
-
-def region(features: tf.Tensor, rows: tuple, columns: tuple, stride: int = 1) -> tf.Tensor:
-    """The region part of a relu4_1 map (or, `stride` 2, of the relu5_1 map that goes with it:
-    the region starts on its grid, and its end rounds up)."""
-    return features[
-        :,
-        :,
-        rows[2] // stride : _ceil_div(rows[3], stride),
-        columns[2] // stride : _ceil_div(columns[3], stride),
-    ]
+    arrays = _for_each(count, body, (_cells(channels, count), _cells(channels, count)))
+    return cells_of(arrays, size, tile)
 
 
-def channel_statistics(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """`sanet.attention.channel_statistics` of a whole map [1, C, h, w]: per-channel mean and
-    unbiased standard deviation with EPS, [1, C, 1, 1] each."""
-    mean = tf.reduce_mean(features, axis=[2, 3], keepdims=True)
-    centered = features - mean
-    count = tf.cast(tf.shape(features)[2] * tf.shape(features)[3], tf.float32)
-    variance = tf.reduce_sum(tf.square(centered), axis=[2, 3], keepdims=True) / (count - 1.0)
+def _as_cells(array: tf.TensorArray, size: tuple, tile: tf.Tensor, stride: int) -> Cells:
+    return Cells(array, (_ceil_div(size[0], stride), _ceil_div(size[1], stride)), tile // stride)
+
+
+def cells_of(arrays: tuple, size: tuple, tile: tf.Tensor) -> tuple[Cells, Cells]:
+    """The relu4_1 and relu5_1 Cells of an image of `size` pixels in `tile`s, from their
+    TensorArrays (what a loop or a branch carries)."""
+    return _as_cells(arrays[0], size, tile, RELU4_1_STRIDE), _as_cells(
+        arrays[1], size, tile, RELU5_1_STRIDE
+    )
+
+
+def split(
+    features: tf.TensorArray, size: tuple, tile: tf.Tensor, stride: int, channels: int
+) -> tf.TensorArray:
+    """The held map [1, C, h, w] of an image of `size` pixels, cut into the cells of
+    `tile`-pixel tiles; returns their TensorArray."""
+    side = tile // stride
+    columns = _ceil_div(_ceil_div(size[1], stride), side)
+    count = _ceil_div(_ceil_div(size[0], stride), side) * columns
+
+    def body(index: tf.Tensor, array: tf.TensorArray) -> tuple:
+        top, left = (index // columns) * side, (index % columns) * side
+        part = features.read(0)[:, :, top : top + side, left : left + side]
+        return (array.write(index, _padded(part, side)),)
+
+    (array,) = _for_each(count, body, (_cells(channels, count),))
+    return array
+
+
+def _grid(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
+    return _ceil_div(cells.size[0], cells.side), _ceil_div(cells.size[1], cells.side)
+
+
+def _valid(cells: Cells, cell: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """The part of cell `index` inside the map (cells at the bottom and right are padded)."""
+    _, columns = _grid(cells)
+    height = tf.minimum(cells.side, cells.size[0] - (index // columns) * cells.side)
+    width = tf.minimum(cells.side, cells.size[1] - (index % columns) * cells.side)
+    return cell[:, :, :height, :width]
+
+
+def channel_statistics(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
+    """`sanet.attention.channel_statistics` of the whole map: per-channel mean and unbiased
+    standard deviation with EPS, [1, C, 1, 1] each, summed cell by cell."""
+    rows, columns = _grid(cells)
+    count = tf.cast(cells.size[0] * cells.size[1], tf.float32)
+
+    def summed(value: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
+        def body(index: tf.Tensor, total: tf.Tensor) -> tuple:
+            cell = _valid(cells, cells.array.read(index), index)
+            return (total + tf.reduce_sum(value(cell), axis=[2, 3], keepdims=True),)
+
+        zeros = tf.zeros_like(cells.array.read(0)[:, :, :1, :1])  # [1, C, 1, 1]
+        (total,) = _for_each(rows * columns, body, (zeros,))
+        return total
+
+    mean = summed(lambda cell: cell) / count
+    variance = summed(lambda cell: tf.square(cell - mean)) / (count - 1.0)
     return mean, tf.sqrt(variance + EPS)
+
+
+def whole(cells: Cells) -> tf.Tensor:
+    """The map [1, C, h, w], assembled from its cells."""
+    rows, columns = _grid(cells)
+    stacked = cells.array.stack()  # [rows * columns, 1, C, side, side]
+    channels = tf.shape(stacked)[2]
+    grid = tf.reshape(stacked, [rows, columns, channels, cells.side, cells.side])
+    grid = tf.transpose(grid, [2, 0, 3, 1, 4])  # [C, rows, side, columns, side]
+    features = tf.reshape(grid, [1, channels, rows * cells.side, columns * cells.side])
+    return features[:, :, : cells.size[0], : cells.size[1]]
+
+
+def region(cells: Cells, index: tf.Tensor, margin: int) -> tf.Tensor:
+    """Cell `index` with `margin` positions of its neighbours' on each side that has them:
+    the map on `_span`'s region of that tile (`margin` at most the side)."""
+    rows, columns = _grid(cells)
+    row, column = index // columns, index % columns
+
+    def extent(position: tf.Tensor, count: tf.Tensor, length: tf.Tensor) -> tuple:
+        """Along one axis: the spans taken from the previous cell, this one and the next."""
+        before = tf.cast(position > 0, tf.int32) * margin
+        after = tf.cast(position < count - 1, tf.int32) * margin
+        here = tf.minimum(cells.side, length - position * cells.side)
+        following = tf.minimum(after, length - (position + 1) * cells.side)
+        return (cells.side - before, cells.side), (0, here), (0, tf.maximum(following, 0))
+
+    vertical = extent(row, rows, cells.size[0])
+    horizontal = extent(column, columns, cells.size[1])
+    strips = []
+    for dy, (top, bottom) in zip((-1, 0, 1), vertical, strict=True):
+        parts = []
+        for dx, (left, right) in zip((-1, 0, 1), horizontal, strict=True):
+            at = tf.clip_by_value(row + dy, 0, rows - 1) * columns + tf.clip_by_value(
+                column + dx, 0, columns - 1
+            )
+            parts.append(cells.array.read(at)[:, :, top:bottom, left:right])
+        strips.append(tf.concat(parts, 3))
+    return tf.concat(strips, 2)
+
+
+def decode(
+    features: Callable[[tf.Tensor, Span, Span], tf.Tensor],
+    decoder: Callable[[tf.Tensor], tf.Tensor],
+    cells: Cells,
+    margin: int,
+) -> tf.Tensor:
+    """The decoded image [8h, 8w, 3] of the relu4_1 map that `cells` cut, tile by tile:
+    `features(index, rows, columns)` is the decoder's input on tile `index`'s region (spans
+    in relu4_1 positions, `margin` the features margin)."""
+    rows, columns = _grid(cells)
+    side = RELU4_1_STRIDE * cells.side  # pixels
+
+    def body(index: tf.Tensor, images: tf.TensorArray) -> tuple:
+        spans = (
+            _span(index // columns, cells.side, margin, cells.size[0]),
+            _span(index % columns, cells.side, margin, cells.size[1]),
+        )
+        image = decoder(features(index, *spans))
+        pixels = [tuple(RELU4_1_STRIDE * end for end in span) for span in spans]
+        return (images.write(index, _padded(_kept(image, *pixels, 1), side)),)
+
+    (images,) = _for_each(rows * columns, body, (_cells(3, rows * columns),))
+    size = (RELU4_1_STRIDE * cells.size[0], RELU4_1_STRIDE * cells.size[1])
+    return tf.transpose(whole(Cells(images, size, side))[0], [1, 2, 0])
