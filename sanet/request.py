@@ -30,12 +30,14 @@ BYTES_PER_FLOAT = 4
 # first block's activations before and after its ReLU and the next convolution's padded input.
 ATTENTION_COPIES = 3
 ACTIVATION_COPIES = 3
-# estimate_tiled_memory_mb's whole-image copies: what a run through the serving signature in
-# tiles holds whole (measured in TF.js wasm, docs/web-app.md "Full size"): float [H, W, 3]
-# images (input, resized, transposed, decoded, clipped, scaled back) and the relu4_1 and
-# relu5_1 maps of the content and the styles (assembled from tiles, normalised).
-TILED_IMAGE_COPIES = 8
-TILED_MAP_COPIES = 4
+# estimate_tiled_memory_mb's copies, measured: the wasm heap of TF.js in Chromium after one run
+# (docs/web-app.md "Full size"), with room for the heap's growth steps. Whole: float [H, W, 3]
+# images (input, resized, transposed, decoded cells, assembled, clipped, scaled back) and the
+# relu4_1 and relu5_1 maps (cells, the normalised copies); per tile: its activations at full
+# resolution (padded input, convolution, layout transposes).
+TILED_IMAGE_COPIES = 16
+TILED_MAP_COPIES = 5
+TILED_ACTIVATION_COPIES = 8
 
 
 def iterations_problem(value: int) -> str | None:
@@ -128,7 +130,7 @@ def estimate_tiled_memory_mb(
     floats = (
         TILED_IMAGE_COPIES * 3 * content[0] * content[1]
         + TILED_MAP_COPIES * maps
-        + ACTIVATION_COPIES * activations
+        + TILED_ACTIVATION_COPIES * activations
         + ATTENTION_COPIES * attention
     )
     return floats * BYTES_PER_FLOAT // 2**20
@@ -164,5 +166,6 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "activation_channels": widths[0],
         "tiled_image_copies": TILED_IMAGE_COPIES,
         "tiled_map_copies": TILED_MAP_COPIES,
+        "tiled_activation_copies": TILED_ACTIVATION_COPIES,
         "map_channels": widths[3],
     }

@@ -66,8 +66,9 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 }
 
 /**
- * @typedef {{imageCopies: number, mapCopies: number, mapChannels: number, align: number,
- *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels
+ * @typedef {{imageCopies: number, mapCopies: number, activationCopies: number,
+ *   mapChannels: number, align: number, minTile: number, encoderMargin: number,
+ *   featuresMargin: number}} TiledRule margins in pixels
  */
 
 /**
@@ -81,6 +82,7 @@ export function tiledRule(metadata) {
   const rule = {
     imageCopies: memory.tiled_image_copies,
     mapCopies: memory.tiled_map_copies,
+    activationCopies: memory.tiled_activation_copies,
     mapChannels: memory.map_channels,
     align: tiling.align,
     minTile: tiling.min_tile,
@@ -117,7 +119,7 @@ export function estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, 
   const floats =
     tiled.imageCopies * 3 * area(content) +
     tiled.mapCopies * maps +
-    rule.activationCopies * activations +
+    tiled.activationCopies * activations +
     rule.attentionCopies * attention;
   return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { estimateMemoryMb, memoryBudgetMb } from '../src/memory.js';
+import {
+  estimateMemoryMb,
+  estimateTiledMemoryMb,
+  largestTile,
+  memoryBudgetMb,
+  tiledRule,
+} from '../src/memory.js';
 import { launchChromium, makeInputs, pageReady, startSite, waitForRun } from './helpers.mjs';
 
 // What navigator.deviceMemory says in the test: a small phone (0.5 GB: a 256 MB budget).
@@ -33,6 +39,55 @@ describe('the memory budget without a browser', () => {
     assert.ok(large > 8 * small, `${large} MB vs ${small} MB`); // 16x the positions
     const blended = estimateMemoryMb(rule, { height: 1536, width: 2048 }, style, true);
     assert.ok(blended > large, 'the content-content attention of strength < 1 is larger');
+  });
+});
+
+describe('full size in tiles without a browser', () => {
+  const rule = {
+    bytesPerFloat: 4,
+    attentionCopies: 3,
+    activationCopies: 3,
+    activationChannels: 64,
+  };
+  const tiled = tiledRule({
+    memory: {
+      tiled_image_copies: 16,
+      tiled_map_copies: 5,
+      tiled_activation_copies: 8,
+      map_channels: 512,
+    },
+    tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
+  });
+  const photo = { height: 1500, width: 2000 };
+  const style = { height: 512, width: 512 };
+
+  it('takes the largest tile on the grid whose estimate fits the budget', () => {
+    const { tile, neededMb } = largestTile(rule, tiled, photo, style, false, null, 4096);
+    assert.equal(tile % 16, 0);
+    assert.ok(neededMb <= 4096);
+    const larger = estimateTiledMemoryMb(rule, tiled, photo, style, tile + 16, false);
+    assert.ok(larger > 4096, `a tile of ${tile + 16} px would need ${larger} MB`);
+  });
+
+  it('grows at most with the pixels in tiles, under untiled, and a blend with the photo', () => {
+    const larger = { height: 3000, width: 4000 };
+    const tiledMb = estimateTiledMemoryMb(rule, tiled, photo, style, 512, false);
+    assert.ok(estimateTiledMemoryMb(rule, tiled, larger, style, 512, false) <= 4 * tiledMb);
+    assert.ok(tiledMb < estimateMemoryMb(rule, photo, style, false) / 2, 'less than untiled');
+    const blended = estimateTiledMemoryMb(rule, tiled, photo, style, 512, true);
+    assert.ok(blended > 2 * tiledMb, 'every tile attends to all the photo’s positions');
+  });
+
+  it('finds no tile for what cannot fit, and names what the smallest needs', () => {
+    const huge = { height: 10000, width: 10000 }; // 100 megapixels
+    const { tile, neededMb } = largestTile(rule, tiled, huge, style, false, null, 4096);
+    assert.equal(tile, null);
+    assert.equal(neededMb, estimateTiledMemoryMb(rule, tiled, huge, style, 64, false));
+    assert.ok(neededMb > 4096);
+  });
+
+  it('is not offered by a model without a tiling rule', () => {
+    assert.equal(tiledRule({ memory: {}, tiling: {} }), null);
   });
 });
 
