@@ -585,7 +585,7 @@ function showResult(reply, content, params, size, used) {
   // The PNG's comment (result.js), in the words of the caption.
   data.result.note =
     `SANet stylization of ${content.name} with ${used.style}; ${settings}; ` +
-    `computed at ${sizeOf(size)}${lowered}; ${data.variant} model${untrained}`;
+    `computed at ${sizeOf(size)}${tiles}${lowered}; ${data.variant} model${untrained}`;
   setStatus(`Done in ${seconds} s.`, 'done');
   noteReply(reply);
   refresh();

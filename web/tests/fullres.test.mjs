@@ -1,0 +1,255 @@
+// Full size: a 4000x3000 photo stylized at its own size in tiles (the signature's `tile` input),
+// with progress per tile, a working Cancel, the PNG at 4000x3000, and what cannot fit refused
+// in words before any work (issue 11).
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { estimateTiledMemoryMb, memoryRule, tiledRule } from '../src/memory.js';
+import {
+  compareWithSavedModel,
+  config,
+  downloadTo,
+  launchChromium,
+  makeInputs,
+  pageReady,
+  pngSize,
+  pngText,
+  python,
+  startSite,
+  tensorCounts,
+} from './helpers.mjs';
+
+// As page.test.mjs: the page's 8-bit result against the SavedModel's float output, in levels.
+const MAX_LEVELS = 3;
+const MEAN_LEVELS = 0.5;
+const PHOTO = { width: 4000, height: 3000 };
+const STYLE = { width: 120, height: 90 }; // reference.py's style-a.png
+const RUN_MS = 150_000;
+
+/**
+ * A smooth 4000x3000 photo, a 30000x400 strip, and the photo as a JPEG cut in half and with
+ * damaged bytes, written by numpy and PIL (not the page).
+ */
+async function writePhotos(dir) {
+  const script = `
+import sys, numpy as np
+from PIL import Image
+out = sys.argv[1]
+for name, (w, h) in {"photo.png": (4000, 3000), "strip.png": (30000, 400)}.items():
+    y, x = np.mgrid[0:h, 0:w] / np.array([h, w], np.float32)[:, None, None]
+    rgb = np.stack([0.5 + 0.4 * np.sin(9 * x + 4 * y), 0.5 + 0.4 * np.cos(13 * y), x * (1 - y)], -1)
+    Image.fromarray(np.round(rgb * 255).astype(np.uint8)).save(f"{out}/{name}")
+Image.open(f"{out}/photo.png").save(f"{out}/photo.jpg", quality=90)
+jpeg = bytearray(open(f"{out}/photo.jpg", "rb").read())
+open(f"{out}/cut.jpg", "wb").write(jpeg[: len(jpeg) // 2])
+jpeg[2000::997] = bytes(b ^ 0x5A for b in jpeg[2000::997])
+open(f"{out}/damaged.jpg", "wb").write(jpeg)
+`;
+  await python(['-c', script, dir]);
+}
+
+/** Records every status text (window.statusLog), to follow the progress per tile. */
+const recordStatus = () => {
+  window.statusLog = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const status = document.querySelector('[data-testid="status"]');
+    const record = () => window.statusLog.push(status.textContent);
+    new MutationObserver(record).observe(status, { childList: true, subtree: true });
+  });
+};
+
+/**
+ * The "tile n of N" reports in the status texts since `from`, as [n, N] pairs; the status shows
+ * a report until the next one (the clock beside it ticks), so repeats are one report.
+ */
+async function tileReports(page, from = 0) {
+  const log = await page.evaluate(() => window.statusLog);
+  return log
+    .slice(from)
+    .map((text) => text.match(/(encoding|decoding), tile (\d+) of (\d+)/))
+    .filter(Boolean)
+    .map(([, , n, total]) => [Number(n), Number(total)])
+    .filter(([n], i, all) => i === 0 || n !== all[i - 1][0]);
+}
+
+async function openPage(browser, origin, deviceMemoryGb = null) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.addInitScript(recordStatus);
+  if (deviceMemoryGb) {
+    await context.addInitScript((gb) => {
+      Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => gb });
+    }, deviceMemoryGb);
+  }
+  const page = await context.newPage();
+  await page.goto(`${origin}/`);
+  await pageReady(page);
+  await page.locator('[data-testid="backend"]').selectOption('wasm');
+  await pageReady(page, 'on wasm');
+  // fp32, as the SavedModel it is compared with.
+  await page.locator('[data-testid="model-variant"]').selectOption('fp32');
+  await pageReady(page, 'fp32');
+  return page;
+}
+
+describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
+  let site;
+  let browser;
+  let page;
+  let inputs;
+  let metadata;
+  const testId = (id) => page.locator(`[data-testid="${id}"]`);
+
+  before(async () => {
+    inputs = await makeInputs();
+    await writePhotos(inputs);
+    metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
+    site = await startSite();
+    browser = await launchChromium();
+    page = await openPage(browser, site.origin);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((done) => site?.server.close(done));
+    if (inputs) await rm(inputs, { recursive: true, force: true });
+  });
+
+  it('stylizes a 4000×3000 photo at full size in tiles, tile by tile, as the SavedModel does', async (t) => {
+    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await testId('content-input').setInputFiles(join(inputs, 'photo.png'));
+    const full = testId('max-resolution').locator('option[value="0"]');
+    await page.waitForFunction(() =>
+      document
+        .querySelector('[data-testid="max-resolution"] option[value="0"]')
+        ?.textContent.includes('4000'),
+    );
+    assert.equal(await full.textContent(), 'Full size (4000×3000)');
+    await testId('max-resolution').selectOption('0');
+    const logged = (await page.evaluate(() => window.statusLog)).length;
+    const started = Date.now();
+    await testId('stylize-button').click();
+    await page
+      .locator('[data-testid="result"][data-run="1"]')
+      .waitFor({ state: 'attached', timeout: RUN_MS });
+    const ms = Date.now() - started;
+
+    const meta = await page.locator('#result-meta').textContent();
+    const [, count, side] = meta
+      .match(/computed at 4000×3000 in (\d+) tiles of (\d+) px/)
+      .map(Number);
+    // The tiles a request runs, counted here from the signature's rule (convert/tf_tiles.py):
+    // the encoder on the content, the style and the unused second style (one tile), then the
+    // decoder on the content's grid.
+    const tiles = ({ width, height }) => Math.ceil(width / side) * Math.ceil(height / side);
+    assert.equal(count, tiles(PHOTO));
+    const expected = 2 * tiles(PHOTO) + tiles(STYLE) + 1;
+    const reports = await tileReports(page, logged);
+    assert.deepEqual(
+      reports,
+      Array.from({ length: expected }, (_, i) => [i + 1, expected]),
+      'one report per tile, 1 to N, in order',
+    );
+
+    const heap = await page.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
+    const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
+    const estimateMb = estimateTiledMemoryMb(
+      memoryRule(metadata),
+      tiledRule(metadata),
+      PHOTO,
+      STYLE,
+      side,
+      false,
+    );
+    t.diagnostic(
+      `${count} tiles of ${side} px in ${ms} ms; wasm heap ${heap}, estimate ${estimateMb} MB`,
+    );
+    assert.ok(
+      heapMb <= estimateMb,
+      `the heap (${heapMb} MB) within the estimate (${estimateMb} MB)`,
+    );
+
+    const download = await downloadTo(page, inputs, 'full.png');
+    assert.deepEqual(await pngSize(download), PHOTO);
+    assert.match((await pngText(download)).Comment, /computed at 4000×3000 in \d+ tiles of \d+ px/);
+    const report = await compareWithSavedModel({
+      content: join(inputs, 'photo.png'),
+      style: join(inputs, 'style-a.png'),
+      result: download,
+      iterations: 1,
+      strength: 1,
+      max_resolution: 0,
+    });
+    t.diagnostic(`page vs SavedModel (untiled): ${JSON.stringify(report)}`);
+    assert.deepEqual(report.page_size, report.reference_size);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    const { live, baseline } = await tensorCounts(page);
+    assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
+  });
+
+  it('cancels mid-run: no result, and the model reloaded with its tensors only', async () => {
+    const logged = (await page.evaluate(() => window.statusLog)).length;
+    // A new style re-runs by itself; the content's encodings are re-used.
+    await testId('style-input').setInputFiles(join(inputs, 'style-b.png'));
+    await page.waitForFunction(
+      (from) => window.statusLog.slice(from).some((text) => /tile 3 of \d+/.test(text)),
+      logged,
+      { timeout: RUN_MS },
+    );
+    await testId('cancel-button').click();
+    await pageReady(page);
+    assert.equal(await testId('result').isHidden(), true, 'no result after a Cancel');
+    assert.equal(await testId('download').isDisabled(), true, 'nothing to download');
+    const { live, baseline } = await tensorCounts(page);
+    assert.equal(live, baseline);
+  });
+
+  it('refuses in words, before any work, what does not fit this device', async () => {
+    // A small device: a 256 MB budget on wasm.
+    const small = await openPage(browser, site.origin, 0.5);
+    const byId = (id) => small.locator(`[data-testid="${id}"]`);
+    await byId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    for (const [file, size] of [
+      ['photo.png', '4000×3000'],
+      ['strip.png', '30000×400'],
+    ]) {
+      await byId('content-input').setInputFiles(join(inputs, file));
+      await small.waitForFunction(
+        (label) =>
+          document
+            .querySelector('[data-testid="max-resolution"] option[value="0"]')
+            .textContent.includes(label),
+        size,
+      );
+      await byId('max-resolution').selectOption('0');
+      const logged = (await small.evaluate(() => window.statusLog)).length;
+      await byId('stylize-button').click();
+      await small.waitForFunction(
+        () => document.querySelector('[data-testid="status"]').dataset.state === 'error',
+      );
+      const error = await byId('error').textContent();
+      assert.match(
+        error,
+        new RegExp(
+          `^At full size \\(${size}\\) with 1 iteration, it needs about [\\d.]+ [MG]B of memory even in the smallest tiles, more than the 256 MB this device allows on wasm\\. Choose \\d+ px or less, or a finer stroke size\\.$`,
+        ),
+      );
+      const log = (await small.evaluate(() => window.statusLog)).slice(logged);
+      assert.ok(!log.some((text) => text.startsWith('Stylizing')), 'nothing started');
+      assert.equal(await byId('result').isHidden(), true);
+    }
+    for (const file of ['cut.jpg', 'damaged.jpg']) {
+      await byId('content-input').setInputFiles(join(inputs, file));
+      await small.waitForFunction(
+        (name) => document.querySelector('[data-testid="error"]').textContent.includes(name),
+        file,
+      );
+      assert.equal(
+        await byId('error').textContent(),
+        `“${file}” could not be decoded (The source image could not be decoded.).`,
+      );
+    }
+    await small.context().close();
+  });
+});
