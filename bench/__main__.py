@@ -155,10 +155,13 @@ def run_fullres(args: argparse.Namespace, weights: Path) -> dict:
     """The full-resolution part (bench.fullres.FullresPlan) into OUT/results-fullres.json."""
     plan = fullres.FullresPlan()
     chromium = None if args.skip_tfjs or not shutil.which(args.chromium) else args.chromium
-    with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
-        document = fullres.run(plan, args.build, weights, chromium, Path(work))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / FULLRES).write_text(json.dumps(document, indent=1) + "\n")
+
+    def save(document: dict) -> None:  # after each run: a run cut short keeps what it measured
+        (args.out / FULLRES).write_text(json.dumps(document, indent=1) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
+        document = fullres.run(plan, args.build, weights, chromium, Path(work), save)
     say(f"wrote {args.out / FULLRES} in {document['duration_s'] / 60:.1f} min")
     return document
 

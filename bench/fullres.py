@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class FullresPlan:
     python: tuple[str, ...] = ("pytorch", "tensorflow")
     browser: bool = True
     quiet: bool = True
-    timeout_s: int = 1800  # a browser run: TF.js wasm takes about 40 s per megapixel here
+    timeout_s: int = 3600  # a browser run: TF.js wasm takes 40 s or more per megapixel here
 
     def description(self) -> list[str]:
         sides = ", ".join(f"{w}x{h}" for h, w in self.sizes)
@@ -58,7 +59,8 @@ class FullresPlan:
             "the smallest memory budget whose plan has tiles that large); the first size also "
             "untiled. Python: a fresh process per run, after a warm-up at "
             f"{self.warmup_side} px (untiled); TF.js wasm: a fresh browser context per run (the "
-            "worker's load and warm-up, then the run).",
+            "worker's load and warm-up, then the run). Size by size, every runtime before the "
+            "next size; before each run a bounded wait for a quiet machine.",
         ]
 
 
@@ -165,70 +167,74 @@ def measure(runtime: str, request: dict) -> dict:
     }
 
 
-def run_python(plan: FullresPlan, runtime: str, build: Path, weights: Path, work: Path) -> list:
-    """Each size tiled, then the first untiled, each in a fresh process; the first size's
-    results are kept in `work` for the agreement check."""
-    records = []
-    runs = [(shape, plan.tile) for shape in plan.sizes] + [(plan.sizes[0], 0)]
-    for shape, tile in runs:
-        collect.say(f"full resolution: {runtime} {label(shape)}, tile {tile or 'none'}")
-        gate = quiet.wait_for_quiet() if plan.quiet else {"waited_s": 0, "quiet": None}
-        keep = work / f"{runtime}-{label(shape)}-{tile}.npy" if shape == plan.sizes[0] else None
-        request = {
-            "build": str(build),
-            "weights": str(weights),
-            "shape": list(shape),
-            "style_side": plan.style_side,
-            "tile": tile,
-            "warmup_side": plan.warmup_side,
-            "keep": str(keep) if keep else None,
-        }
-        response = collect.run_python_part("bench.fullres", runtime, request)
-        record = response.get("record") or {
-            "runtime": runtime,
-            "backend": "cpu",
-            "shape": list(shape),
-            "tile": tile,
-            "error": response.get("error", "no record"),
-        }
-        records.append(record | {"quiet_gate": gate, "wall_s": response["wall_s"]})
-    return records
+def steps(plan: FullresPlan) -> list[tuple[tuple[int, int], int]]:
+    """(content shape, tile) in the order run: the first size tiled and untiled, then the
+    larger sizes tiled, each by every runtime before the next, so that a run cut short still
+    has whole sizes."""
+    first = plan.sizes[0]
+    return [(first, plan.tile), (first, 0)] + [(shape, plan.tile) for shape in plan.sizes[1:]]
 
 
-def run_browser(plan: FullresPlan, model_dir: Path, chromium: str, work: Path) -> list:
-    """TF.js wasm through the shipped worker (bench/tfjs/run.mjs `fullres`): each size tiled,
-    then the first untiled, each in a fresh context; the first size's outputs kept."""
+def _kept_path(work: Path, runtime: str, shape: tuple[int, int], tile: int) -> Path:
+    return work / f"{runtime}-{label(shape)}-{tile}.npy"
+
+
+def run_python(
+    plan: FullresPlan, runtime: str, shape: tuple[int, int], tile: int, paths: dict
+) -> dict:
+    """One run in a fresh process; the first size's result is kept in paths["work"]."""
+    keep = _kept_path(paths["work"], runtime, shape, tile) if shape == plan.sizes[0] else None
+    request = {
+        "build": str(paths["build"]),
+        "weights": str(paths["weights"]),
+        "shape": list(shape),
+        "style_side": plan.style_side,
+        "tile": tile,
+        "warmup_side": plan.warmup_side,
+        "keep": str(keep) if keep else None,
+    }
+    response = collect.run_python_part("bench.fullres", runtime, request)
+    record = response.get("record") or {
+        "runtime": runtime,
+        "backend": "cpu",
+        "shape": list(shape),
+        "tile": tile,
+        "error": response.get("error", "no record"),
+    }
+    return record | {"wall_s": response["wall_s"]}
+
+
+def run_browser(plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dict) -> dict:
+    """One TF.js wasm run through the shipped worker (bench/tfjs/run.mjs `fullres`) in a
+    fresh browser context; the first size's output kept."""
+    work = paths["work"]
     inputs_dir, outputs = work / "inputs", work / "tfjs-outputs"
     inputs_dir.mkdir(parents=True, exist_ok=True)
     outputs.mkdir(parents=True, exist_ok=True)
-    style = style_image(plan.style_side, plan.style_side)
-    inputs = {
-        label(shape): {
-            "content": collect.write_rgba(
-                inputs_dir / f"content-{label(shape)}.rgba", content_image(*shape)
-            ),
-            "style": collect.write_rgba(inputs_dir / "style.rgba", style),
-        }
-        for shape in plan.sizes
+    images = {
+        "content": (f"content-{label(shape)}", shape),
+        "style": ("style", (plan.style_side,) * 2),
     }
-    configs = [
-        {"size": label(shape), "iterations": 1, "repeats": 0, "warmup": 0, "tile": tile}
-        | {"keep": shape == plan.sizes[0]}
-        for shape, tile in [(s, plan.tile) for s in plan.sizes] + [(plan.sizes[0], 0)]
-    ]
+    inputs = {}
+    for name, (stem, size) in images.items():
+        file = inputs_dir / f"{stem}.rgba"
+        image = content_image(*size) if name == "content" else style_image(*size)
+        inputs[name] = collect.write_rgba(file, image)
+    config = {"size": label(shape), "iterations": 1, "repeats": 0, "warmup": 0, "tile": tile}
     request = {
-        "chromium": chromium,
+        "chromium": paths["chromium"],
         "repo": str(collect.REPO),
-        "modelDir": str(model_dir),
+        "modelDir": str(paths["build"] / "model"),
         "inputsDir": str(inputs_dir),
         "outputsDir": str(outputs),
-        "inputs": inputs,
+        "inputs": {label(shape): inputs},
         "backends": [],
-        "fullres": {"configs": configs},
+        "fullres": {"configs": [config | {"keep": shape == plan.sizes[0]}]},
         "timeoutS": plan.timeout_s,
-        "quiet": {"threshold": 0.3, "windowS": 2, "maxWaitS": 45, "totalWaitS": 300 * plan.quiet},
+        "quiet": {"threshold": 0.3, "windowS": 2, "maxWaitS": 45, "totalWaitS": 60 * plan.quiet},
     }
     request_path, response_path = work / "fullres-request.json", work / "fullres-response.json"
+    response_path.unlink(missing_ok=True)
     request_path.write_text(json.dumps(request))
     done = subprocess.run(
         ["node", str(collect.TFJS_RUNNER), str(request_path), str(response_path)],
@@ -236,14 +242,11 @@ def run_browser(plan: FullresPlan, model_dir: Path, chromium: str, work: Path) -
         check=False,
     )
     response = json.loads(response_path.read_text()) if response_path.exists() else {}
-    raw = response.get("fullres", [])
     error = "; ".join(response.get("errors", [])) or (
         f"run.mjs exited with {done.returncode}" if done.returncode else None
     )
-    shapes = {label(shape): shape for shape in plan.sizes}
-    return [browser_record(r, shapes) for r in raw] + (
-        [{"runtime": "tfjs", "backend": "wasm", "error": error}] if error else []
-    )
+    raw = (response.get("fullres") or [{"size": label(shape), "tile": tile, "error": error}])[0]
+    return browser_record(raw, {label(shape): shape})
 
 
 def browser_record(raw: dict, shapes: dict) -> dict:
@@ -266,7 +269,6 @@ def browser_record(raw: dict, shapes: dict) -> dict:
         "threads": raw["env"]["wasm_threads"],
         "working_resolution": run["resolution"],
         "output_shape": [run["height"], run["width"]],
-        "output_file": raw.get("output_file"),
         "page_errors": raw["page_errors"],
         "others_cores": raw["others_cores"],
         "quiet_gate": raw["quiet_gate"],
@@ -274,15 +276,15 @@ def browser_record(raw: dict, shapes: dict) -> dict:
 
 
 def _kept(record: dict, work: Path) -> np.ndarray | None:
-    """The first size's result of a record, as float32 [h, w, 3] in [0, 1]."""
-    if record["runtime"] == "tfjs":
-        file = record.pop("output_file", None)
-        if not file:
-            return None
-        rgb = np.fromfile(file, np.uint8).reshape(*record["shape"], 3)
-        return rgb.astype(np.float32) / 255.0
-    path = work / f"{record['runtime']}-{label(tuple(record['shape']))}-{record['tile']}.npy"
-    return np.load(path) if path.exists() else None
+    """The first size's result of a record, as float32 [h, w, 3] in [0, 1], if kept."""
+    shape, tile = tuple(record["shape"]), record["tile"]
+    if record["runtime"] != "tfjs":
+        path = _kept_path(work, record["runtime"], shape, tile)
+        return np.load(path) if path.exists() else None
+    path = work / "tfjs-outputs" / f"fullres-{label(shape)}-{tile}.rgb"  # as run.mjs names it
+    if not path.exists():
+        return None
+    return np.fromfile(path, np.uint8).reshape(*shape, 3).astype(np.float32) / 255.0
 
 
 def summarise(records: list[dict], plan: FullresPlan, work: Path) -> list[dict]:
@@ -307,31 +309,52 @@ def summarise(records: list[dict], plan: FullresPlan, work: Path) -> list[dict]:
     return agreement
 
 
-def run(plan: FullresPlan, build: Path, weights: Path, chromium: str | None, work: Path) -> dict:
-    """The whole part: every Python runtime of the plan, then TF.js (when `chromium`)."""
+def run(
+    plan: FullresPlan,
+    build: Path,
+    weights: Path,
+    chromium: str | None,
+    work: Path,
+    save: Callable[[dict], None] | None = None,
+) -> dict:
+    """The whole part, in `steps` order, every runtime of the plan (TF.js when `chromium`);
+    `save` hears the document so far after each run."""
     started = time.perf_counter()
-    load, contention, records = {"start": os.getloadavg()}, {}, []
-    for runtime in plan.python:
-        others = quiet.meter()
-        records += run_python(plan, runtime, build, weights, work)
-        contention[runtime], load[runtime] = others(), os.getloadavg()
-    if plan.browser and chromium:
-        others = quiet.meter()
-        records += run_browser(plan, build / "model", chromium, work)
-        contention["tfjs"], load["tfjs"] = others(), os.getloadavg()
-    document = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "plan": plan.description(),
-        "tile": plan.tile,
-        "style_side": plan.style_side,
-        "agreement": summarise(records, plan, work),
-        "records": records,
-    }
-    return document | {
-        "load_average": {k: [round(x, 2) for x in v] for k, v in load.items()},
-        "contention": contention,
-        "duration_s": round(time.perf_counter() - started, 1),
-    }
+    paths = {"build": build, "weights": weights, "chromium": chromium, "work": work}
+    runtimes = list(plan.python) + (["tfjs"] if plan.browser and chromium else [])
+    load, busy, records = {"start": os.getloadavg()}, {r: [0.0, 0.0] for r in runtimes}, []
+    document: dict = {}
+    for shape, tile in steps(plan):
+        for runtime in runtimes:
+            collect.say(f"full resolution: {runtime} {label(shape)}, tile {tile or 'none'}")
+            gate = quiet.wait_for_quiet() if plan.quiet else {"waited_s": 0, "quiet": None}
+            others = quiet.meter()
+            if runtime == "tfjs":
+                record = run_browser(plan, shape, tile, paths)
+            else:
+                record = run_python(plan, runtime, shape, tile, paths)
+            metered = others()
+            busy[runtime][0] += metered["wall_s"]
+            busy[runtime][1] += metered["wall_s"] * metered["others_cores"]
+            records.append(record | {"quiet_gate": gate})
+            load[runtime] = os.getloadavg()
+            document = {
+                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "plan": plan.description(),
+                "tile": plan.tile,
+                "style_side": plan.style_side,
+                "agreement": summarise(records, plan, work),
+                "records": records,
+                "load_average": {k: [round(x, 2) for x in v] for k, v in load.items()},
+                "contention": {
+                    r: {"wall_s": round(w, 1), "others_cores": round(c / w, 2) if w else None}
+                    for r, (w, c) in busy.items()
+                },
+                "duration_s": round(time.perf_counter() - started, 1),
+            }
+            if save:
+                save(document)
+    return document
 
 
 def main(argv: list[str]) -> int:

@@ -442,7 +442,8 @@ def fullres_lines(fullres: dict) -> list[str]:
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     errors = []
-    for r in fullres["records"]:
+    order = list(dict.fromkeys(r["runtime"] for r in fullres["records"]))
+    for r in sorted(fullres["records"], key=lambda r: order.index(r["runtime"])):
         label = LABELS.get((r["runtime"], r["backend"]), r["runtime"])
         if "shape" not in r or r.get("error"):
             errors.append(f"{label} could not run this part: `{r.get('error')}`.")
