@@ -5,6 +5,8 @@
 #                        bounded waits while other processes keep the machine busy; writes
 #                        bench/results.json, bench/results.md, bench/profile.{json,md}
 #                        (the TF.js part drives the page's worker, web/dist/, built first)
+#   make bench-fullres   only the full-resolution part (1, 4 and 12 MP in tiles: PyTorch, TF,
+#                        TF.js wasm): bench/results-fullres.json, which bench/results.md includes
 #   make bench-model     convert the full-size architecture (untrained demo weights) into
 #                        $(BENCH_MODEL) when missing or when sanet/ or convert/ changed;
 #                        never touches web/model/
@@ -23,7 +25,7 @@ BENCH_CHROMIUM ?= $(or $(CHROMIUM),$(shell command -v chromium 2>/dev/null),/usr
 BENCH_FLAGS ?=
 BENCH_SOURCES := $(wildcard sanet/*.py convert/*.py convert/*.mjs)
 
-.PHONY: bench bench-model bench-quick bench-baseline
+.PHONY: bench bench-model bench-quick bench-baseline bench-fullres
 
 $(BENCH_MODEL)/.built: $(BENCH_SOURCES) | install
 	$(BIN)/python -m convert --demo full --build $(BENCH_MODEL) --output $(BENCH_MODEL)/model
@@ -36,6 +38,10 @@ bench: bench-model $(WEB_BUILD_STAMP)
 	@test -x "$(BENCH_CHROMIUM)" || echo "bench: no Chromium at $(BENCH_CHROMIUM): the TF.js part will be recorded as failed (apt-get install chromium)" >&2
 	$(BIN)/python -m bench --build $(BENCH_MODEL) --out $(BENCH_OUT) --chromium "$(BENCH_CHROMIUM)" \
 		$(if $(BENCH_PEERS_PATH),--peers-path "$(BENCH_PEERS_PATH)") $(BENCH_FLAGS)
+
+bench-fullres: bench-model $(WEB_BUILD_STAMP)
+	$(BIN)/python -m bench --fullres-only --build $(BENCH_MODEL) --out $(BENCH_OUT) \
+		--chromium "$(BENCH_CHROMIUM)" $(BENCH_FLAGS)
 
 bench-quick: bench-model
 	$(BIN)/python -m bench --quick --build $(BENCH_MODEL) --out build/bench-quick
