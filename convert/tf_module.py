@@ -97,13 +97,17 @@ def _resize_rows(image: tf.Tensor, height: tf.Tensor) -> tf.Tensor:
 
 
 def _resize(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """[H, W, C] -> [size[0], size[1], C] as torch's antialiased bilinear.
+    """[H, W, C] -> [size[0], size[1], C] as torch's antialiased bilinear; at equal sizes the
+    image itself (the matrices would be identities: at 12 megapixels, hundreds of GFLOP).
+    The branches read the image from a TensorArray, which TF.js does not copy."""
+    held = tf_tiles.hold(image)
 
-    Always two matrix products, even at equal sizes (the matrices are then exact identities):
-    a `tf.cond` here made TF.js free a tensor of the loop early and fail.
-    """
-    rows = _resize_rows(image, size[0])
-    return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
+    def resized() -> tf.Tensor:
+        rows = _resize_rows(held.read(0), size[0])
+        return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
+
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.cast(size, tf.int32)))
+    return tf.cond(same, lambda: held.read(0), resized)
 
 
 def _passes(iterations: tf.Tensor) -> tf.Tensor:
