@@ -303,9 +303,17 @@ def _blend(identity: tf.Tensor, features: tf.Tensor, strength: tf.Tensor, mask: 
 
 
 def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf.Tensor:
-    """`sanet.controls.keep_colors` on [H, W, 3] images (amount 0: `result` itself)."""
-    moved = result + amount * tf.tensordot(content - result, CHROMA, 1)
-    return tf.clip_by_value(moved, 0.0, 1.0)
+    """`sanet.controls.keep_colors` on [H, W, 3] images; amount 0: `result` itself, without
+    the arithmetic (five image-sized copies: 0.7 GB at 12 MP). The branches read the images
+    from TensorArrays, which TF.js does not copy."""
+    held_result, held_content = tf_tiles.hold(result), tf_tiles.hold(content)
+
+    def moved() -> tf.Tensor:
+        image = held_result.read(0)
+        shift = tf.tensordot(held_content.read(0) - image, CHROMA, 1)
+        return tf.clip_by_value(image + amount * shift, 0.0, 1.0)
+
+    return tf.cond(amount > 0.0, moved, lambda: held_result.read(0))
 
 
 def build_tf_module(graphs: TfGraphs, margins: Margins, channels: int, directory: Path) -> Path:
