@@ -324,7 +324,7 @@ def run(
     started = time.perf_counter()
     paths = {"build": build, "weights": weights, "chromium": chromium, "work": work}
     runtimes = list(plan.python) + (["tfjs"] if plan.browser and chromium else [])
-    load, busy, records = {"start": os.getloadavg()}, {r: [0.0, 0.0] for r in runtimes}, []
+    load, records = {"start": os.getloadavg()}, []
     document: dict = {}
     for shape, tile in steps(plan):
         for runtime in runtimes:
@@ -332,14 +332,10 @@ def run(
             gate = {"waited_s": 0, "quiet": None}
             if plan.quiet:  # runs take minutes: a short gate, then the meter says how busy
                 gate = quiet.wait_for_quiet(max_wait_s=QUIET_GATE_S)
-            others = quiet.meter()
             if runtime == "tfjs":
                 record = run_browser(plan, shape, tile, paths)
             else:
                 record = run_python(plan, runtime, shape, tile, paths)
-            metered = others()
-            busy[runtime][0] += metered["wall_s"]
-            busy[runtime][1] += metered["wall_s"] * metered["others_cores"]
             records.append(record | {"quiet_gate": gate})
             load[runtime] = os.getloadavg()
             document = {
@@ -350,10 +346,6 @@ def run(
                 "agreement": summarise(records, plan, work),
                 "records": records,
                 "load_average": {k: [round(x, 2) for x in v] for k, v in load.items()},
-                "contention": {
-                    r: {"wall_s": round(w, 1), "others_cores": round(c / w, 2) if w else None}
-                    for r, (w, c) in busy.items()
-                },
                 "duration_s": round(time.perf_counter() - started, 1),
             }
             if save:

@@ -470,13 +470,21 @@ def fullres_lines(fullres: dict) -> list[str]:
             f"{label}: tiled against untiled at {a['shape'][1]}x{a['shape'][0]}, largest "
             f"difference {a['tiled_vs_untiled_max_abs']:.2g}.",
         ]
-    shares = ", ".join(f"{k} {v['others_cores']:.2f}" for k, v in fullres["contention"].items())
+    # Each run's own meter (TF.js's counts Chromium's processes as its own), time-weighted.
+    timed = [r for r in fullres["records"] if r.get("others_cores") is not None]
+    shares = []
+    for runtime in order:
+        mine = [r for r in timed if r["runtime"] == runtime]
+        if mine:
+            busy = sum(r["others_cores"] * r["seconds"] for r in mine)
+            shares.append(f"{runtime} {busy / sum(r['seconds'] for r in mine):.2f}")
+    shares = ", ".join(shares)
     loads = ", ".join(f"{k} {v[0]:.1f}" for k, v in fullres["load_average"].items())
     lines += [
         "",
-        f"Cores other processes kept busy during each runtime's part: {shares}; load "
-        f"average (1 min) at its end: {loads}. † marks a run they disturbed (over {BUSY} "
-        f"of a core). Measured {fullres['date']} in {fullres['duration_s'] / 60:.1f} min.",
+        f"Cores other processes kept busy during each runtime's runs: {shares}; load "
+        f"average (1 min) after its last run: {loads}. † marks a run they disturbed (over "
+        f"{BUSY} of a core). Measured {fullres['date']} in {fullres['duration_s'] / 60:.1f} min.",
     ]
     return lines + [line for e in errors for line in ("", e)]
 
