@@ -72,7 +72,8 @@ export function setUpLive(host) {
     try {
       while (!stopping && machine.state === State.LIVE) {
         const params = host.readControls();
-        const resolution = Math.min(LIVE_RESOLUTION, params.maxResolution);
+        // Full size (0) is for photos: the webcam stays at its live resolution.
+        const resolution = Math.min(LIVE_RESOLUTION, params.maxResolution || LIVE_RESOLUTION);
         const { videoWidth: width, videoHeight: height } = ui.camera;
         const size = workingSize(height, width, resolution, data.rules);
         const sizes = styleSizes(data, params, resolution);

@@ -91,7 +91,8 @@ export function setUpVideo(host) {
       const params = host.readControls();
       const p = plan(params);
       text +=
-        ` At ${params.maxResolution} px each frame is computed at ${sizeOf(p.frameSize)}: about ` +
+        ` At ${params.maxResolution ? `${params.maxResolution} px` : 'full size'} each frame is ` +
+        `computed at ${sizeOf(p.frameSize)}: about ` +
         `${formatDuration(clip.frames * p.frameMs)} on ${data.backend.name} ` +
         `(limit ${formatDuration(VIDEO_LIMITS.workMs)}, about ${maxFrames(p)} frames).`;
     }
