@@ -75,13 +75,13 @@ export class EncodingCache {
       const previous = this.kept[image];
       if (previous && previous.key === keys[image]) {
         // Fed back: the model hands them through (the same tensors, or copies to drop).
-        this.tf.dispose(Object.values(tensors).filter((t) => !this.owns(t)));
+        this.tf.dispose(Object.values(tensors).filter((t) => t && !this.owns(t)));
         continue;
       }
       if (previous) this.tf.dispose(Object.values(previous.tensors));
       delete this.kept[image];
       if (keys[image]) this.kept[image] = { key: keys[image], tensors };
-      else this.tf.dispose(Object.values(tensors));
+      else this.tf.dispose(Object.values(tensors).filter(Boolean)); // (not fetched: none)
     }
   }
 

@@ -147,6 +147,14 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
   const { content, style } = request;
   // Without a cache nothing is looked up: the pixels are not even fingerprinted.
   const keys = cache && encodingKeys(request);
+  // A tiled run does not fetch the content's encodings: assembling its whole relu4_1 and
+  // relu5_1 maps would cost more memory than the tiles themselves (the model computes an
+  // output only when it is asked for).
+  const fetched =
+    request.tile > 0
+      ? ENCODING_NAMES.filter((name) => !name.startsWith('content_'))
+      : ENCODING_NAMES;
+  if (keys && request.tile > 0) keys.content = null;
   const reused = cache ? cache.hits(keys) : [];
   const encodings = cache ? cache.inputs(keys) : emptyEncodings(tf);
   const values = feedValues(request);
@@ -155,7 +163,7 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
   const unwatch = request.tile > 0 ? reportTiles(request, reused) : null;
   try {
     if (SANET_TEST_HOOKS) await injectFault(tf, megapixels(content, style));
-    const names = [adapter.output, ...ENCODING_NAMES.map((name) => adapter.encodings[name])];
+    const names = [adapter.output, ...fetched.map((name) => adapter.encodings[name])];
     outputs = await model.executeAsync(adapter.feed({ ...values, ...encodings }), names);
     const [output] = outputs;
     bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(output, 0, 1), 255)), 'int32'));
@@ -168,7 +176,7 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
       rgba[j + 2] = flat[i + 2];
       rgba[j + 3] = 255;
     }
-    const returned = Object.fromEntries(ENCODING_NAMES.map((name, i) => [name, outputs[i + 1]]));
+    const returned = Object.fromEntries(fetched.map((name, i) => [name, outputs[i + 1]]));
     if (cache) cache.keep(keys, returned);
     return { data: rgba, width, height, reused };
   } finally {
