@@ -313,7 +313,9 @@ def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf
         shift = tf.tensordot(held_content.read(0) - image, CHROMA, 1)
         return tf.clip_by_value(image + amount * shift, 0.0, 1.0)
 
-    return tf.cond(amount > 0.0, moved, lambda: held_result.read(0))
+    kept = tf.cond(amount > 0.0, moved, lambda: held_result.read(0))
+    kept.set_shape([None, None, 3])  # a TensorArray's element has no static shape
+    return kept
 
 
 def build_tf_module(graphs: TfGraphs, margins: Margins, channels: int, directory: Path) -> Path:
