@@ -184,8 +184,9 @@ def defect_tf_zero_pad(monkeypatch):
 def defect_rgb_swapped(monkeypatch):
     import convert.tf_module as m
 
-    original = m._to_nchw
-    monkeypatch.setattr(m, "_to_nchw", lambda image: original(image[..., ::-1]))
+    original = m.SANetModule.encode
+    monkeypatch.setattr(m.SANetModule, "encode", lambda self, image, tile: original(
+        self, image[..., ::-1], tile))  # fmt: skip
     return "module", r"tf\.Module"
 
 
@@ -252,11 +253,18 @@ def defect_colours_not_kept(monkeypatch):
 
 
 def defect_encodings_ignored(monkeypatch):
+    import tensorflow as tf
+
     import convert.tf_module as m
 
-    monkeypatch.setattr(
-        m.SANetModule, "encoded", lambda self, image, tile, *given: self.encode(image, tile)
-    )
+    for method in ("encoded", "encoded_whole"):  # the content's; the styles'
+        original = getattr(m.SANetModule, method)
+
+        def ignoring(self, image, tile, *given, original=original):
+            nothing = tf.zeros([1, 1, 0, 0])
+            return original(self, image, tile, nothing, nothing)
+
+        monkeypatch.setattr(m.SANetModule, method, ignoring)
     return "module", r"tf\.Module"
 
 

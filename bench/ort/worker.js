@@ -81,6 +81,33 @@ async function load({ onnxUrl }) {
   };
 }
 
+// sanet.attention.EPS: added to the variance before its square root.
+const EPS = 1e-5;
+
+/**
+ * The transform's normalisation inputs for a whole map [1, C, h, w]: per-channel mean and
+ * unbiased standard deviation with EPS, as `sanet.attention.channel_statistics` (the graph
+ * takes them as inputs so that a caller can run it on tiles).
+ */
+function statistics(map) {
+  const [, channels, height, width] = map.dims;
+  const count = height * width;
+  const mean = new Float32Array(channels);
+  const std = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const values = map.data.subarray(c * count, (c + 1) * count);
+    let sum = 0;
+    for (const v of values) sum += v;
+    const m = sum / count;
+    let squares = 0;
+    for (const v of values) squares += (v - m) * (v - m);
+    mean[c] = m;
+    std[c] = Math.sqrt(squares / (count - 1) + EPS);
+  }
+  const shape = [1, channels, 1, 1];
+  return [new ort.Tensor("float32", mean, shape), new ort.Tensor("float32", std, shape)];
+}
+
 async function stylize({ content, style, iterations }) {
   const started = performance.now();
   const encoded = await sessions.encoder.run({ image: imageTensor(style) });
@@ -89,11 +116,17 @@ async function stylize({ content, style, iterations }) {
   let image = imageTensor(content);
   for (let i = 0; i < iterations; i++) {
     const { relu4_1, relu5_1 } = await sessions.encoder.run({ image });
+    const [mean4_1, std4_1] = statistics(relu4_1);
+    const [mean5_1, std5_1] = statistics(relu5_1);
     const { features } = await sessions.transform.run({
       content4_1: relu4_1,
       style4_1,
       content5_1: relu5_1,
       style5_1,
+      mean4_1,
+      std4_1,
+      mean5_1,
+      std5_1,
     });
     const decoded = (await sessions.decoder.run({ features })).image;
     image = crop(decoded, content.height, content.width);
