@@ -254,6 +254,8 @@ class SANetModule(tf.Module):
             )
             return image[:height, :width]
 
+        passes = _passes(iterations)
+
         def step(i, images, cells4_1, cells5_1):
             """One pass from the content's cells; then the output's, for the next pass
             (none after the last)."""
@@ -266,10 +268,9 @@ class SANetModule(tf.Module):
             def nothing() -> tuple[tf.TensorArray, tf.TensorArray]:
                 return cells4_1, cells5_1
 
-            cells4_1, cells5_1 = tf.cond(i + 1 < _passes(iterations), encode_next, nothing)
+            cells4_1, cells5_1 = tf.cond(i + 1 < passes, encode_next, nothing)
             return i + 1, images.write(i, image), cells4_1, cells5_1
 
-        passes = _passes(iterations)
         images = tf.TensorArray(
             tf.float32, size=passes, element_shape=tf.TensorShape([None, None, 3]),
             infer_shape=False,

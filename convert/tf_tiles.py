@@ -126,8 +126,13 @@ def encode(
     return cells_of(arrays, size, tile)
 
 
+def _map_size(size: tuple, stride: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(h, w) of the map with `stride` pixels per position of an image of `size` pixels."""
+    return _ceil_div(size[0], stride), _ceil_div(size[1], stride)
+
+
 def _as_cells(array: tf.TensorArray, size: tuple, tile: tf.Tensor, stride: int) -> Cells:
-    return Cells(array, (_ceil_div(size[0], stride), _ceil_div(size[1], stride)), tile // stride)
+    return Cells(array, _map_size(size, stride), tile // stride)
 
 
 def cells_of(arrays: tuple, size: tuple, tile: tf.Tensor) -> tuple[Cells, Cells]:
@@ -144,8 +149,8 @@ def split(
     """The held map [1, C, h, w] of an image of `size` pixels, cut into the cells of
     `tile`-pixel tiles; returns their TensorArray."""
     side = tile // stride
-    columns = _ceil_div(_ceil_div(size[1], stride), side)
-    count = _ceil_div(_ceil_div(size[0], stride), side) * columns
+    rows, columns = _grid(_map_size(size, stride), side)
+    count = rows * columns
 
     def body(index: tf.Tensor, array: tf.TensorArray) -> tuple:
         top, left = (index // columns) * side, (index % columns) * side
@@ -156,13 +161,14 @@ def split(
     return array
 
 
-def _grid(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
-    return _ceil_div(cells.size[0], cells.side), _ceil_div(cells.size[1], cells.side)
+def _grid(size: tuple, side: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Rows and columns of cells of `side` positions over a map of `size`."""
+    return _ceil_div(size[0], side), _ceil_div(size[1], side)
 
 
 def _valid(cells: Cells, cell: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
     """The part of cell `index` inside the map (cells at the bottom and right are padded)."""
-    _, columns = _grid(cells)
+    _, columns = _grid(cells.size, cells.side)
     height = tf.minimum(cells.side, cells.size[0] - (index // columns) * cells.side)
     width = tf.minimum(cells.side, cells.size[1] - (index % columns) * cells.side)
     return cell[:, :, :height, :width]
@@ -171,7 +177,7 @@ def _valid(cells: Cells, cell: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
 def channel_statistics(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
     """`sanet.attention.channel_statistics` of the whole map: per-channel mean and unbiased
     standard deviation with EPS, [1, C, 1, 1] each, summed cell by cell."""
-    rows, columns = _grid(cells)
+    rows, columns = _grid(cells.size, cells.side)
     count = tf.cast(cells.size[0] * cells.size[1], tf.float32)
 
     def summed(value: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
@@ -190,7 +196,7 @@ def channel_statistics(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
 
 def whole(cells: Cells) -> tf.Tensor:
     """The map [1, C, h, w], assembled from its cells."""
-    rows, columns = _grid(cells)
+    rows, columns = _grid(cells.size, cells.side)
     stacked = cells.array.stack()  # [rows * columns, 1, C, side, side]
     channels = tf.shape(stacked)[2]
     grid = tf.reshape(stacked, [rows, columns, channels, cells.side, cells.side])
@@ -202,7 +208,7 @@ def whole(cells: Cells) -> tf.Tensor:
 def region(cells: Cells, index: tf.Tensor, margin: int) -> tf.Tensor:
     """Cell `index` with `margin` positions of its neighbours' on each side that has them:
     the map on `_span`'s region of that tile (`margin` at most the side)."""
-    rows, columns = _grid(cells)
+    rows, columns = _grid(cells.size, cells.side)
     row, column = index // columns, index % columns
 
     def extent(position: tf.Tensor, count: tf.Tensor, length: tf.Tensor) -> tuple:
@@ -236,7 +242,7 @@ def decode(
     """The decoded image [8h, 8w, 3] of the relu4_1 map that `cells` cut, tile by tile:
     `features(index, rows, columns)` is the decoder's input on tile `index`'s region (spans
     in relu4_1 positions, `margin` the features margin)."""
-    rows, columns = _grid(cells)
+    rows, columns = _grid(cells.size, cells.side)
     side = RELU4_1_STRIDE * cells.side  # pixels
 
     def body(index: tf.Tensor, images: tf.TensorArray) -> tuple:
