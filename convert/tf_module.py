@@ -107,7 +107,7 @@ def _resize(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
         return tf.transpose(_resize_rows(tf.transpose(rows, [1, 0, 2]), size[1]), [1, 0, 2])
 
     same = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.cast(size, tf.int32)))
-    return tf.cond(same, lambda: held.read(0), resized)
+    return tf_tiles.either(same, lambda: held.read(0), resized)
 
 
 def _passes(iterations: tf.Tensor) -> tf.Tensor:
@@ -127,41 +127,47 @@ class SANetModule(tf.Module):
         self.margins = margins
         self.channels = channels  # of relu4_1 and relu5_1
 
-    def encode(self, image: tf.Tensor, tile: tf.Tensor) -> tuple[Cells, Cells]:
-        """relu4_1 and relu5_1 of `image` [h, w, 3], in tiles of side `tile`."""
+    def encode(self, image: tf.TensorArray, size: tuple, tile: tf.Tensor) -> tuple[Cells, Cells]:
+        """relu4_1 and relu5_1 of the held image [h, w, 3] of `size`, in tiles of side `tile`."""
 
         def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             out = self.encoder(image=part)
             return out["relu4_1"], out["relu5_1"]
 
-        size = tf.shape(image)[0], tf.shape(image)[1]
-        held = tf_tiles.hold(image)
-        return tf_tiles.encode(encoder, held, size, tile, self.margins.encoder, self.channels)
+        return tf_tiles.encode(encoder, image, size, tile, self.margins.encoder, self.channels)
+
+    # The branches below read the image and the maps from TensorArrays: a tensor that a
+    # branch captures, TF.js copies (twice) and keeps to the end of the run.
 
     def encoded(self, image, tile, relu4_1, relu5_1) -> tuple[Cells, Cells]:
         """The cells of `relu4_1` and `relu5_1` when given (not empty), else of `image`'s
         encodings; `image` [h, w, 3]."""
         size = tf.shape(image)[0], tf.shape(image)[1]
+        held, maps = tf_tiles.hold(image), (tf_tiles.hold(relu4_1), tf_tiles.hold(relu5_1))
 
         def given() -> tuple[tf.TensorArray, tf.TensorArray]:
             return tuple(
-                tf_tiles.split(tf_tiles.hold(f), size, tile, stride, self.channels)
-                for f, stride in ((relu4_1, RELU4_1_STRIDE), (relu5_1, RELU5_1_STRIDE))
+                tf_tiles.split(f, size, tile, stride, self.channels)
+                for f, stride in zip(maps, (RELU4_1_STRIDE, RELU5_1_STRIDE), strict=True)
             )
 
         arrays = tf.cond(
-            tf.size(relu4_1) > 0, given, lambda: tuple(c.array for c in self.encode(image, tile))
+            tf.size(relu4_1) > 0,
+            given,
+            lambda: tuple(c.array for c in self.encode(held, size, tile)),
         )
         return tf_tiles.cells_of(arrays, size, tile)
 
     def encoded_whole(self, image, tile, relu4_1, relu5_1) -> tuple[tf.Tensor, tf.Tensor]:
         """`relu4_1` and `relu5_1` when given (not empty), else `image`'s, whole; the signature's
         `tile` input, for this image's size."""
-        tile = tf_tiles.tile_side(tile, tf.shape(image)[0], tf.shape(image)[1])
-        return tf.cond(
+        size = tf.shape(image)[0], tf.shape(image)[1]
+        tile = tf_tiles.tile_side(tile, *size)
+        held, maps = tf_tiles.hold(image), (tf_tiles.hold(relu4_1), tf_tiles.hold(relu5_1))
+        return tf_tiles.either(
             tf.size(relu4_1) > 0,
-            lambda: (relu4_1, relu5_1),
-            lambda: tuple(tf_tiles.whole(c) for c in self.encode(image, tile)),
+            lambda: tuple(f.read(0) for f in maps),
+            lambda: tuple(tf_tiles.whole(c) for c in self.encode(held, size, tile)),
         )
 
     def stylize_features(self, content4_1, style4_1, content5_1, style5_1, statistics):
@@ -188,8 +194,9 @@ class SANetModule(tf.Module):
         style = _resize(style, size1)
         strength = tf.clip_by_value(strength, 0.0, 1.0)
         mix = tf.clip_by_value(mix, 0.0, 1.0)
-        mask = _resize(tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis], size)  # [h, w, 1]
-        partial = tf.logical_or(strength < 1.0, tf.reduce_min(mask) < 1.0)
+        mask = tf.clip_by_value(mask, 0.0, 1.0)[..., tf.newaxis]
+        masked = tf.reduce_min(mask) < 1.0  # all ones: no mask
+        partial = tf.logical_or(strength < 1.0, masked)
         height, width = size[0], size[1]
         content_tile = tf_tiles.tile_side(tile, height, width)
         # Encodings an earlier call returned are used as given; empty ones are computed.
@@ -199,18 +206,20 @@ class SANetModule(tf.Module):
             "style2": self.encoded_whole(style2, tile, style2_relu4_1, style2_relu5_1),
         }
         held = {name: tuple(tf_tiles.hold(f) for f in maps) for name, maps in styles.items()}
-        # The mask at relu4_1's size, [1, 1, h/8, w/8].
-        mask4_1 = tf.transpose(_resize(mask, (first[0].size[0], first[0].size[1])), [2, 0, 1])
+        # The mask at relu4_1's size, [1, 1, h/8, w/8], through the content's size as the
+        # PyTorch model resizes it; all ones (no mask) it stays as small as it came.
+        mask = _resize(mask, tf.where(masked, size, tf.shape(mask)[:2]))
+        mask4_1 = tf.transpose(_resize(mask, first[0].size), [2, 0, 1])
         mask4_1 = tf_tiles.hold(mask4_1[tf.newaxis])
 
-        def stylize(content4_1: Cells, content5_1: Cells) -> tf.Tensor:
-            """One pass: the content's cells -> the decoded image [h, w, 3]."""
+        def stylize(content4_1: Cells, content5_1: Cells) -> tf.TensorArray:
+            """One pass: the content's cells -> the decoded image's tiles."""
             statistics = (
                 *tf_tiles.channel_statistics(content4_1),
                 *tf_tiles.channel_statistics(content5_1),
             )
 
-            def decode(transforms: int) -> tf.Tensor:
+            def decode(transforms: int) -> tf.TensorArray:
                 """The pass with `transforms` transforms: the style's; the second style's
                 (mix > 0); the content's own (strength < 1 or a mask), with keys from its
                 whole maps. A branch each, outside the tiles' loop: in a loop, TF.js would
@@ -247,40 +256,41 @@ class SANetModule(tf.Module):
 
                 return tf_tiles.decode(features, decoder, content4_1, self.margins.features)
 
-            image = tf.cond(
+            return tf.cond(
                 partial,
                 lambda: decode(3),
                 lambda: tf.cond(mix > 0.0, lambda: decode(2), lambda: decode(1)),
             )
-            return image[:height, :width]
 
         passes = _passes(iterations)
 
-        def step(i, images, cells4_1, cells5_1):
+        def step(i, tiles, cells4_1, cells5_1):
             """One pass from the content's cells; then the output's, for the next pass
-            (none after the last)."""
+            (none after the last). Images stay in tiles (TensorArrays) between passes."""
             content4_1, content5_1 = tf_tiles.cells_of((cells4_1, cells5_1), size, content_tile)
-            image = stylize(content4_1, content5_1)
+            tiles = stylize(content4_1, content5_1)
 
             def encode_next() -> tuple[tf.TensorArray, tf.TensorArray]:
-                return tuple(c.array for c in self.encode(image, content_tile))
+                image = tf_tiles.hold(tf_tiles.assemble(tiles, size, content_tile))
+                return tuple(c.array for c in self.encode(image, size, content_tile))
 
             def nothing() -> tuple[tf.TensorArray, tf.TensorArray]:
                 return cells4_1, cells5_1
 
             cells4_1, cells5_1 = tf.cond(i + 1 < passes, encode_next, nothing)
-            return i + 1, images.write(i, image), cells4_1, cells5_1
+            return i + 1, tiles, cells4_1, cells5_1
 
-        images = tf.TensorArray(
-            tf.float32, size=passes, element_shape=tf.TensorShape([None, None, 3]),
-            infer_shape=False,
-        )  # fmt: skip
-        _, images, _, _ = tf.while_loop(
+        _, tiles, _, _ = tf.while_loop(
             lambda i, *_: i < passes,
             step,
-            [tf.constant(0), images, first[0].array, first[1].array],
+            [
+                tf.constant(0),
+                tf_tiles.image_tiles(size, content_tile),
+                first[0].array,
+                first[1].array,
+            ],
         )
-        image = images.read(passes - 1)
+        image = tf_tiles.assemble(tiles, size, content_tile)
         # Clipped before scaling back, as the PyTorch model returns its image; the resize
         # averages with non-negative weights, so the result stays in [0, 1].
         result = _resize(tf.clip_by_value(image, 0.0, 1.0), original)
@@ -314,7 +324,7 @@ def _keep_colors(result: tf.Tensor, content: tf.Tensor, amount: tf.Tensor) -> tf
         shift = tf.tensordot(held_content.read(0) - image, CHROMA, 1)
         return tf.clip_by_value(image + amount * shift, 0.0, 1.0)
 
-    kept = tf.cond(amount > 0.0, moved, lambda: held_result.read(0))
+    kept = tf_tiles.either(amount > 0.0, moved, lambda: held_result.read(0))
     kept.set_shape([None, None, 3])  # a TensorArray's element has no static shape
     return kept
 

@@ -50,6 +50,18 @@ def hold(tensor: tf.Tensor) -> tf.TensorArray:
     )
 
 
+def either(predicate: tf.Tensor, true_fn: Callable, false_fn: Callable):
+    """`tf.cond` of branches that return a tensor or a tuple of tensors, each passed out in a
+    TensorArray: TF.js copies a tensor that leaves a branch and keeps the original and the
+    copy to the end of the run; a TensorArray's handle it passes as it is."""
+
+    def held(branch: Callable) -> Callable:
+        return lambda: tf.nest.map_structure(hold, branch())
+
+    arrays = tf.cond(predicate, held(true_fn), held(false_fn))
+    return tf.nest.map_structure(lambda array: array.read(0), arrays)
+
+
 def _ceil_div(a: tf.Tensor, b: int | tf.Tensor) -> tf.Tensor:
     return -(-a // b)
 
@@ -238,22 +250,40 @@ def decode(
     decoder: Callable[[tf.Tensor], tf.Tensor],
     cells: Cells,
     margin: int,
-) -> tf.Tensor:
-    """The decoded image [8h, 8w, 3] of the relu4_1 map that `cells` cut, tile by tile:
-    `features(index, rows, columns)` is the decoder's input on tile `index`'s region (spans
-    in relu4_1 positions, `margin` the features margin)."""
+) -> tf.TensorArray:
+    """The decoded image of the relu4_1 map that `cells` cut, tile by tile, as its tiles
+    [tile, tile, 3] (`assemble` joins them): `features(index, rows, columns)` is the decoder's
+    input on tile `index`'s region (spans in relu4_1 positions, `margin` the features margin)."""
     rows, columns = _grid(cells.size, cells.side)
     side = RELU4_1_STRIDE * cells.side  # pixels
 
-    def body(index: tf.Tensor, images: tf.TensorArray) -> tuple:
+    def body(index: tf.Tensor, tiles: tf.TensorArray) -> tuple:
         spans = (
             _span(index // columns, cells.side, margin, cells.size[0]),
             _span(index % columns, cells.side, margin, cells.size[1]),
         )
         image = decoder(features(index, *spans))
         pixels = [tuple(RELU4_1_STRIDE * end for end in span) for span in spans]
-        return (images.write(index, _padded(_kept(image, *pixels, 1), side)),)
+        tile = _padded(_kept(image, *pixels, 1), side)[0]
+        return (tiles.write(index, tf.transpose(tile, [1, 2, 0])),)
 
-    (images,) = _for_each(rows * columns, body, (_cells(3, rows * columns),))
     size = (RELU4_1_STRIDE * cells.size[0], RELU4_1_STRIDE * cells.size[1])
-    return tf.transpose(whole(Cells(images, size, side))[0], [1, 2, 0])
+    (tiles,) = _for_each(rows * columns, body, (image_tiles(size, side),))
+    return tiles
+
+
+def image_tiles(size: tuple, tile: tf.Tensor) -> tf.TensorArray:
+    """An empty TensorArray for the tiles of an image of `size` pixels, [tile, tile, 3] each."""
+    rows, columns = _grid(size, tile)
+    shape = tf.TensorShape([None, None, 3])
+    return tf.TensorArray(tf.float32, size=rows * columns, element_shape=shape, infer_shape=False)
+
+
+def assemble(tiles: tf.TensorArray, size: tuple, tile: tf.Tensor) -> tf.Tensor:
+    """The image [size[0], size[1], 3] from its `tile`-pixel tiles (`decode`'s): laid out as
+    an image, they join with a stack, one transpose and the cut to `size`."""
+    rows, columns = _grid(size, tile)
+    grid = tf.reshape(tiles.stack(), [rows, columns, tile, tile, 3])
+    grid = tf.transpose(grid, [0, 2, 1, 3, 4])  # [rows, tile, columns, tile, 3]
+    image = tf.reshape(grid, [rows * tile, columns * tile, 3])
+    return image[: size[0], : size[1]]

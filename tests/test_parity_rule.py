@@ -185,8 +185,8 @@ def defect_rgb_swapped(monkeypatch):
     import convert.tf_module as m
 
     original = m.SANetModule.encode
-    monkeypatch.setattr(m.SANetModule, "encode", lambda self, image, tile: original(
-        self, image[..., ::-1], tile))  # fmt: skip
+    monkeypatch.setattr(m.SANetModule, "encode", lambda self, image, size, tile: original(
+        self, m.tf_tiles.hold(image.read(0)[..., ::-1]), size, tile))  # fmt: skip
     return "module", r"tf\.Module"
 
 
