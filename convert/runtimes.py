@@ -152,9 +152,10 @@ def run_tfjs_jobs(
         results = []
         for job, process, lines, request in zip(jobs, processes, outputs, requests, strict=True):
             if process.wait() != 0:
-                errors = request.with_name("stderr.txt").read_text()
-                last = (errors.strip().splitlines() or ["no output"])[-1]
-                raise SANetError(f"TF.js ({job.backend}) failed on {job.model}: {last}")
+                lines = request.with_name("stderr.txt").read_text().strip().splitlines()
+                # Node ends an uncaught error's report with its own version: name the error.
+                named = [line for line in lines if "Error" in line] or lines or ["no output"]
+                raise SANetError(f"TF.js ({job.backend}) failed on {job.model}: {named[0]}")
             runs = json.loads(request.read_text())["runs"]
             values = [np.fromfile(run["output"], np.float32) for run in runs]
             if job.output == "result":
