@@ -80,14 +80,41 @@ def _span(index: tf.Tensor, tile: tf.Tensor, margin: int, length: tf.Tensor) -> 
     return start, stop, tf.maximum(0, start - margin), tf.minimum(length, stop + margin)
 
 
-def _for_each(count: tf.Tensor, body: Callable, state: tuple) -> tuple:
-    """`state = body(index, *state)` for index in [0, count)."""
-    _, state = tf.while_loop(
-        lambda index, _: index < count,
-        lambda index, state: (index + 1, body(index, *state)),
-        (tf.constant(0), state),
+def _for_each(count: tf.Tensor, body: Callable, arrays: tuple[tf.TensorArray, ...]) -> tuple:
+    """`arrays = body(index, *arrays)` for index in [0, count), one index at a time.
+
+    TF.js runs a loop's steps as far ahead as their inputs allow: with a test on the index
+    alone, it would cut every tile's region (and read the style's maps for each) before the
+    first tile's work is done, and hold them all. So the test also waits for the arrays the
+    step before wrote, through their length: at most `count` (in TF.js, the elements written
+    so far; in TensorFlow, the size), so the test is the same."""
+
+    def more(index: tf.Tensor, arrays: tuple) -> tf.Tensor:
+        written = tf.raw_ops.TensorListLength(input_handle=arrays[0].flow)
+        return index < tf.maximum(count, written)
+
+    _, arrays = tf.while_loop(
+        more,
+        lambda index, arrays: (index + 1, body(index, *arrays)),
+        (tf.constant(0), arrays),
     )
-    return state
+    return arrays
+
+
+def _for_each_tile(rows: tf.Tensor, columns: tf.Tensor, body: Callable, arrays: tuple) -> tuple:
+    """`_for_each` over the tiles of a grid, largest region first: the inner rows and columns
+    (margins on both sides), then the first, then the last (cut short by the image's edge).
+    TF.js's wasm heap never shrinks and grows whenever a tensor is larger than every free
+    block, so tiles that never grow let each reuse the memory of the one before."""
+
+    def position(step: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+        return tf.where(step < count - 2, step + 1, tf.where(step == count - 2, 0, count - 1))
+
+    def tile(step: tf.Tensor, *arrays) -> tuple:
+        row, column = position(step // columns, rows), position(step % columns, columns)
+        return body(row * columns + column, *arrays)
+
+    return _for_each(rows * columns, tile, arrays)
 
 
 def _cells(channels: int, count: tf.Tensor) -> tf.TensorArray:
@@ -121,8 +148,8 @@ def encode(
 ) -> tuple[Cells, Cells]:
     """relu4_1 and relu5_1 of the held image [H, W, 3] of `size`, tile by tile (`tile` in
     pixels, a multiple of ALIGN; `margin` the encoder's)."""
-    columns = _ceil_div(size[1], tile)
-    count = _ceil_div(size[0], tile) * columns
+    grid = _grid(size, tile)
+    columns, count = grid[1], grid[0] * grid[1]
 
     def body(index: tf.Tensor, cells4_1: tf.TensorArray, cells5_1: tf.TensorArray) -> tuple:
         rows = _span(index // columns, tile, margin, size[0])
@@ -134,7 +161,7 @@ def encode(
             cells5_1.write(index, _padded(_kept(relu5_1, rows, cols, RELU5_1_STRIDE), tile // 16)),
         )
 
-    arrays = _for_each(count, body, (_cells(channels, count), _cells(channels, count)))
+    arrays = _for_each_tile(*grid, body, (_cells(channels, count), _cells(channels, count)))
     return cells_of(arrays, size, tile)
 
 
@@ -193,13 +220,13 @@ def channel_statistics(cells: Cells) -> tuple[tf.Tensor, tf.Tensor]:
     count = tf.cast(cells.size[0] * cells.size[1], tf.float32)
 
     def summed(value: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
-        def body(index: tf.Tensor, total: tf.Tensor) -> tuple:
+        def body(index: tf.Tensor, sums: tf.TensorArray) -> tuple:
             cell = _valid(cells, cells.array.read(index), index)
-            return (total + tf.reduce_sum(value(cell), axis=[2, 3], keepdims=True),)
+            return (sums.write(index, tf.reduce_sum(value(cell), axis=[2, 3], keepdims=True)),)
 
-        zeros = tf.zeros_like(cells.array.read(0)[:, :, :1, :1])  # [1, C, 1, 1]
-        (total,) = _for_each(rows * columns, body, (zeros,))
-        return total
+        sums = tf.TensorArray(tf.float32, size=rows * columns, element_shape=[1, None, 1, 1])
+        (sums,) = _for_each(rows * columns, body, (sums,))
+        return tf.reduce_sum(sums.stack(), axis=0)  # [1, C, 1, 1]
 
     mean = summed(lambda cell: cell) / count
     variance = summed(lambda cell: tf.square(cell - mean)) / (count - 1.0)
@@ -268,7 +295,7 @@ def decode(
         return (tiles.write(index, tf.transpose(tile, [1, 2, 0])),)
 
     size = (RELU4_1_STRIDE * cells.size[0], RELU4_1_STRIDE * cells.size[1])
-    (tiles,) = _for_each(rows * columns, body, (image_tiles(size, side),))
+    (tiles,) = _for_each_tile(rows, columns, body, (image_tiles(size, side),))
     return tiles
 
 
