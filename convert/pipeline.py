@@ -298,6 +298,7 @@ def _write_variant(context: Context, converted: Path, site: Path, variant: str) 
         TfjsGraph,
         cancel_transposes,
         deduplicate,
+        fuse_relus,
         quantize,
         unfold_matmul_transposes,
     )
@@ -306,7 +307,7 @@ def _write_variant(context: Context, converted: Path, site: Path, variant: str) 
     graph = TfjsGraph.load(converted)
     before = graph.op_counts()
     removed_pairs, removed_bytes = cancel_transposes(graph), deduplicate(graph)
-    unfolded = unfold_matmul_transposes(graph)
+    fused, unfolded = fuse_relus(graph), unfold_matmul_transposes(graph)
     # uint8 keeps plain convolutions: their kernels get one scale per output channel, which a
     # transformed kernel (a product per transform position) has no place for.
     rewritten = winograd(graph) if context.options.winograd and variant != "uint8" else 0
@@ -314,7 +315,8 @@ def _write_variant(context: Context, converted: Path, site: Path, variant: str) 
         context.report.ops["tfjs"] = {
             "converted": before, "optimized": graph.op_counts(),
             "transpose_pairs_removed": removed_pairs, "duplicate_bytes_removed": removed_bytes,
-            "matmul_transpose_flags_unfolded": unfolded, "winograd_layers": rewritten,
+            "relus_fused": fused, "matmul_transpose_flags_unfolded": unfolded,
+            "winograd_layers": rewritten,
         }  # fmt: skip
     else:
         quantize(graph, variant)

@@ -1,5 +1,6 @@
 """The conversion pipeline, run once on small demo weights, and its failure paths."""
 
+import collections
 import hashlib
 import json
 import shutil
@@ -16,7 +17,7 @@ from convert.onnx_export import STATISTICS
 from convert.parity import Case
 from convert.pipeline import CPU_BACKEND_CASE, Options, run
 from convert.runtimes import TfjsJob, TfModule, module_inputs, run_tfjs, run_tfjs_jobs
-from convert.tfjs_graph import TfjsGraph, is_small, quantize
+from convert.tfjs_graph import TfjsGraph, is_small, node_name, quantize
 from sanet import SANetError, Stylizer
 from sanet.stylizer import working_size
 
@@ -214,6 +215,17 @@ def test_tfjs_graph_is_optimised(converted):
     nodes = TfjsGraph.load(options.output).nodes
     flagged = [n for n in nodes if any(n.get("attr", {}).get(f, {}).get("b") for f in flags)]
     assert flagged == []
+    # No ReLU is left as an op of its own after a convolution that only it reads.
+    assert ops["relus_fused"] > 0
+    producers, readers = {n["name"]: n for n in nodes}, collections.Counter()
+    for node in nodes:
+        readers.update(node_name(reference) for reference in node.get("input", []))
+    lone = [
+        n for n in nodes if n["op"] == "Relu"
+        and producers[node_name(n["input"][0])]["op"] == "_FusedConv2D"
+        and readers[node_name(n["input"][0])] == 1
+    ]  # fmt: skip
+    assert lone == []
     graph = TfjsGraph.load(options.output)
     digests = [
         hashlib.sha256(w.data).hexdigest() for w in graph.weights.values() if not is_small(w.spec)
