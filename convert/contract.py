@@ -15,8 +15,9 @@ from sanet import request
 from sanet.request import memory_rule
 
 # 2: the creative controls and the style resolution joined the signature; 3: the encodings
-# and the memory rule; 4: the tile side.
-SCHEMA_VERSION = 4
+# and the memory rule; 4: the tile side; 5: the tiled memory rule of the graph that holds no
+# image in control flow, with the cost of each further pass.
+SCHEMA_VERSION = 5
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {

@@ -30,14 +30,20 @@ BYTES_PER_FLOAT = 4
 # first block's activations before and after its ReLU and the next convolution's padded input.
 ATTENTION_COPIES = 3
 ACTIVATION_COPIES = 3
-# estimate_tiled_memory_mb's copies, measured: the wasm heap of TF.js in Chromium after one run
-# (docs/web-app.md "Full size"), with room for the heap's growth steps. Whole: float [H, W, 3]
-# images (input, resized, transposed, decoded cells, assembled, clipped, scaled back) and the
-# relu4_1 and relu5_1 maps (cells, the normalised copies); per tile: its activations at full
-# resolution (padded input, convolution, layout transposes).
-TILED_IMAGE_COPIES = 16
-TILED_MAP_COPIES = 5
-TILED_ACTIVATION_COPIES = 8
+# estimate_tiled_memory_mb's copies, fitted to the wasm heap of TF.js after one run (the heap
+# only grows: its size is the run's peak plus the allocator's growth steps): the full-size
+# model at 2 and 12 megapixels in 256, 512 and 896 px tiles, and the small model in the page
+# (docs/web-app.md "Full size"), each at least 10 % under its estimate. Whole: float [H, W, 3]
+# images (the input, the decoded tiles, and joining, clipping and returning them) and the
+# relu4_1 and relu5_1 maps (the cells), which also stand for the heap's fixed part (the
+# weights, held by TF.js and again by XNNPACK); per tile: its activations at full resolution
+# (padded input and convolution, and the blocks the heap grows by around them). Each pass
+# after the first holds its input image and decoded tiles, and the content's maps, once more.
+TILED_IMAGE_COPIES = 6
+TILED_MAP_COPIES = 2
+TILED_ACTIVATION_COPIES = 9
+TILED_PASS_IMAGE_COPIES = 2
+TILED_PASS_MAP_COPIES = 1
 
 
 def iterations_problem(value: int) -> str | None:
@@ -103,6 +109,7 @@ def estimate_tiled_memory_mb(
     margins: tuple[int, int],
     blend: bool,
     style2: tuple[int, int] | None = None,
+    passes: int = 1,
 ) -> int:
     """Peak working memory of one stylization through the serving signature's `tile` input.
 
@@ -113,7 +120,7 @@ def estimate_tiled_memory_mb(
     the decoder's full-resolution activations on the tile with its margins, and the attention
     of the decoder tile's content positions over the style's. `blend` (strength below 1 or a
     mask) attends over ALL the content's positions for every tile: memory that grows with
-    the image, not the tile.
+    the image, not the tile. `passes`: the iterations.
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -126,14 +133,21 @@ def estimate_tiled_memory_mb(
     attention = _attention_floats(decoded, style, blend, style2, content)
     tiles = [region(image, encoder_margin) for image in images] + [decoded]
     activations = widths[0] * max(height * width for height, width in tiles)
-    maps = widths[3] * sum(_positions(image, 8) + _positions(image, 16) for image in images)
+    pixels, content_maps = 3 * content[0] * content[1], widths[3] * _maps(content)
+    maps = widths[3] * sum(_maps(image) for image in images)
     floats = (
-        TILED_IMAGE_COPIES * 3 * content[0] * content[1]
+        TILED_IMAGE_COPIES * pixels
         + TILED_MAP_COPIES * maps
         + TILED_ACTIVATION_COPIES * activations
         + ATTENTION_COPIES * attention
+        + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * content_maps)
     )
     return floats * BYTES_PER_FLOAT // 2**20
+
+
+def _maps(size: tuple[int, int]) -> int:
+    """Positions of relu4_1 and relu5_1 together, for an image of `size`."""
+    return _positions(size, 8) + _positions(size, 16)
 
 
 def _positions(size: tuple[int, int], stride: int) -> int:
@@ -167,5 +181,7 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "tiled_image_copies": TILED_IMAGE_COPIES,
         "tiled_map_copies": TILED_MAP_COPIES,
         "tiled_activation_copies": TILED_ACTIVATION_COPIES,
+        "tiled_pass_image_copies": TILED_PASS_IMAGE_COPIES,
+        "tiled_pass_map_copies": TILED_PASS_MAP_COPIES,
         "map_channels": widths[3],
     }

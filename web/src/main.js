@@ -380,7 +380,7 @@ async function stylize() {
   clearError();
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
-  const { tile } = memoryPlan(params.maxResolution, sizes);
+  const { tile } = memoryPlan(params.maxResolution, sizes, params.iterations);
   machine.send('run');
   setNotice('run', null);
   const tiles = tile ? ` in ${describeTiles(contentSize, tile)}` : '';
@@ -469,7 +469,7 @@ function obstacle(resolution, iterations) {
       'by the speed measured here'
     );
   }
-  const { neededMb, budgetMb, blend } = memoryPlan(resolution, sizes);
+  const { neededMb, budgetMb, blend } = memoryPlan(resolution, sizes, iterations);
   if (neededMb > budgetMb) {
     const tiles = resolution ? '' : ' even in the smallest tiles';
     const positions =
@@ -494,14 +494,15 @@ function obstacle(resolution, iterations) {
  * resolution, the largest that fits this device's budget at full size (null if none does).
  * @returns {{tile: number|null, neededMb: number, budgetMb: number, blend: boolean}}
  */
-function memoryPlan(resolution, [content, style, style2 = null]) {
+function memoryPlan(resolution, [content, style, style2 = null], iterations) {
   const blend = readControls().strength < 1 || Boolean(region.describe());
   const budgetMb = memoryBudgetMb(data.backend.name, navigator.deviceMemory);
   if (resolution) {
     const neededMb = estimateMemoryMb(data.memory, content, style, blend, style2);
     return { tile: 0, neededMb, budgetMb, blend };
   }
-  const plan = largestTile(data.memory, data.tiled, content, style, blend, style2, budgetMb);
+  const { memory, tiled } = data;
+  const plan = largestTile(memory, tiled, content, style, blend, style2, budgetMb, iterations);
   return { ...plan, budgetMb, blend };
 }
 
@@ -528,7 +529,9 @@ function refuse(problem, params) {
   let alternative = params.iterations > 1 ? ', or fewer iterations' : ', or another backend';
   if (fullSize) {
     const blend = params.strength < 1 || region.describe();
-    alternative = blend ? ', or strength 1 without a region' : ', or a finer stroke size';
+    // Each further pass holds the photo's maps once more.
+    const fewer = params.iterations > 1 ? ', or fewer iterations' : ', or a finer stroke size';
+    alternative = blend ? ', or strength 1 without a region' : fewer;
   }
   const advice = fits.length
     ? `Choose ${Math.max(...fits)} px or less${alternative}.`

@@ -67,8 +67,9 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 
 /**
  * @typedef {{imageCopies: number, mapCopies: number, activationCopies: number,
- *   mapChannels: number, align: number, minTile: number, encoderMargin: number,
- *   featuresMargin: number}} TiledRule margins in pixels
+ *   passImageCopies: number, passMapCopies: number, mapChannels: number, align: number,
+ *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in
+ *   pixels
  */
 
 /**
@@ -83,6 +84,8 @@ export function tiledRule(metadata) {
     imageCopies: memory.tiled_image_copies,
     mapCopies: memory.tiled_map_copies,
     activationCopies: memory.tiled_activation_copies,
+    passImageCopies: memory.tiled_pass_image_copies,
+    passMapCopies: memory.tiled_pass_map_copies,
     mapChannels: memory.map_channels,
     align: tiling.align,
     minTile: tiling.min_tile,
@@ -102,8 +105,18 @@ export function tiledRule(metadata) {
  * @param {number} tile
  * @param {boolean} blend
  * @param {Size|null} style2
+ * @param {number} passes the iterations
  */
-export function estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2 = null) {
+export function estimateTiledMemoryMb(
+  rule,
+  tiled,
+  content,
+  style,
+  tile,
+  blend,
+  style2 = null,
+  passes = 1,
+) {
   const images = [content, style, style2].filter(Boolean);
   const region = ({ height, width }, margin) => ({
     height: Math.min(height, tile + 2 * margin),
@@ -113,14 +126,15 @@ export function estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, 
   const attention = attentionFloats(decoded, style, blend, style2, content);
   const tiles = [...images.map((image) => region(image, tiled.encoderMargin)), decoded];
   const activations = rule.activationChannels * Math.max(...tiles.map(area));
-  const maps =
-    tiled.mapChannels *
-    images.reduce((sum, image) => sum + positions(image, 8) + positions(image, 16), 0);
+  const mapsOf = (image) => tiled.mapChannels * (positions(image, 8) + positions(image, 16));
+  const pixels = 3 * area(content);
+  const maps = images.reduce((sum, image) => sum + mapsOf(image), 0);
   const floats =
-    tiled.imageCopies * 3 * area(content) +
+    tiled.imageCopies * pixels +
     tiled.mapCopies * maps +
     tiled.activationCopies * activations +
-    rule.attentionCopies * attention;
+    rule.attentionCopies * attention +
+    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * mapsOf(content));
   return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }
 
@@ -130,11 +144,11 @@ export function estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, 
  * (then `needed` is the smallest tile's estimate).
  * @returns {{tile: number|null, neededMb: number}}
  */
-export function largestTile(rule, tiled, content, style, blend, style2, budgetMb) {
+export function largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
   const whole = Math.ceil(Math.max(content.height, content.width) / tiled.align) * tiled.align;
   let neededMb = Infinity;
   for (let tile = Math.max(whole, tiled.minTile); tile >= tiled.minTile; tile -= tiled.align) {
-    neededMb = estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2);
+    neededMb = estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2, passes);
     if (neededMb <= budgetMb) return { tile, neededMb };
   }
   return { tile: null, neededMb };

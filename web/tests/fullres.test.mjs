@@ -26,6 +26,9 @@ const MEAN_LEVELS = 0.5;
 const PHOTO = { width: 4000, height: 3000 };
 const STYLE = { width: 120, height: 90 }; // reference.py's style-a.png
 const RUN_MS = 150_000;
+// A 4 GB device, so a 2 GB budget: the small test model's 12 MP then runs in 4 tiles (with 8 GB
+// or more, a 4 GiB budget on wasm, it would fit in one).
+const DEVICE_GB = 4;
 
 /**
  * A smooth 4000x3000 photo, a 30000x400 strip, and the photo as a JPEG cut in half and with
@@ -106,7 +109,7 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
     metadata = JSON.parse(await readFile(join(config.modelDir, 'metadata.json'), 'utf8'));
     site = await startSite();
     browser = await launchChromium();
-    page = await openPage(browser, site.origin);
+    page = await openPage(browser, site.origin, DEVICE_GB);
   });
 
   after(async () => {

@@ -54,6 +54,8 @@ describe('full size in tiles without a browser', () => {
       tiled_image_copies: 16,
       tiled_map_copies: 5,
       tiled_activation_copies: 8,
+      tiled_pass_image_copies: 2,
+      tiled_pass_map_copies: 1,
       map_channels: 512,
     },
     tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
