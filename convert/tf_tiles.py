@@ -8,11 +8,14 @@ decoder then run together, tile by tile, on a region gathered from a cell and it
 the attention takes one region's positions at a time. Each tile's kept part equals the
 untiled result up to float rounding. A tile side of 0 runs each image as one tile.
 
-Written for TF.js as much as for TensorFlow: TF.js copies every tensor that a loop or a
-branch carries, at every step, and keeps the copies until the run ends. So the loops here
-carry only scalars and TensorArrays (handles): large tensors are `hold`-ed in a TensorArray
-before a loop and read inside it. Cells are stored padded to the tile's full side, because
-TF.js can only stack, not concatenate, a TensorArray whose elements differ in shape.
+Written for TF.js as much as for TensorFlow. TF.js never frees a tensor that enters or
+leaves a loop or a branch before the run ends, and copies it there unless it is kept; a
+TensorArray's elements and handle are kept. So loops and branches here carry only scalars
+and TensorArrays: large tensors are `hold`-ed in a TensorArray and read where needed, and a
+branch passes its result out in one (`either`). TF.js also runs loop steps ahead of their
+work, so each loop's test waits for the step before (`_for_each`). Cells are stored padded
+to the tile's full side, because TF.js can only stack, not concatenate, a TensorArray whose
+elements differ in shape (docs/how-it-works.md has the measurements).
 """
 
 from collections.abc import Callable
