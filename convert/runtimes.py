@@ -152,9 +152,9 @@ def run_tfjs_jobs(
         results = []
         for job, process, lines, request in zip(jobs, processes, outputs, requests, strict=True):
             if process.wait() != 0:
-                lines = request.with_name("stderr.txt").read_text().strip().splitlines()
+                errors = request.with_name("stderr.txt").read_text().strip().splitlines()
                 # Node ends an uncaught error's report with its own version: name the error.
-                named = [line for line in lines if "Error" in line] or lines or ["no output"]
+                named = [line for line in errors if "Error" in line] or errors or ["no output"]
                 raise SANetError(f"TF.js ({job.backend}) failed on {job.model}: {named[0]}")
             runs = json.loads(request.read_text())["runs"]
             values = [np.fromfile(run["output"], np.float32) for run in runs]

@@ -173,6 +173,12 @@ def deduplicate(graph: TfjsGraph) -> int:
     return saved
 
 
+def fused_ops(node: dict) -> list[str]:
+    """The ops a `_FusedConv2D` node applies after its convolution, e.g. ["BiasAdd", "Relu"]."""
+    encoded = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+    return [base64.b64decode(op).decode() for op in encoded]
+
+
 def fuse_relus(graph: TfjsGraph) -> int:
     """Fold each ReLU that alone reads a convolution (plus bias) into it; returns how many.
 
@@ -187,10 +193,9 @@ def fuse_relus(graph: TfjsGraph) -> int:
         conv = by_name.get(node_name(relu["input"][0]))
         if not conv or conv["op"] != "_FusedConv2D" or len(users[conv["name"]]) != 1:
             continue
-        fused = conv["attr"]["fused_ops"]["list"]["s"]
-        if [base64.b64decode(op) for op in fused] != [b"BiasAdd"]:
+        if fused_ops(conv) != ["BiasAdd"]:
             continue
-        fused.append(base64.b64encode(b"Relu").decode())
+        conv["attr"]["fused_ops"]["list"]["s"].append(base64.b64encode(b"Relu").decode())
         alias[relu["name"]] = conv["name"]
     graph.model["modelTopology"]["node"] = [n for n in graph.nodes if n["name"] not in alias]
     graph.rename_inputs(alias)
@@ -400,9 +405,8 @@ def _adds_only_a_bias(graph: TfjsGraph, conv: dict, kernel: str) -> bool:
     commutes with it."""
     if conv["op"] != "_FusedConv2D" or len(conv["input"]) != 3:
         return False
-    fused = conv.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
     return (
-        [base64.b64decode(op) for op in fused] in ([b"BiasAdd"], [b"BiasAdd", b"Relu"])
+        fused_ops(conv) in (["BiasAdd"], ["BiasAdd", "Relu"])
         and node_name(conv["input"][1]) == kernel
         and node_name(conv["input"][0]) != kernel
         and graph.float_values(node_name(conv["input"][2])) is not None

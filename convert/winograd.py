@@ -28,7 +28,7 @@ import base64
 
 import numpy as np
 
-from convert.tfjs_graph import TfjsGraph, node_name
+from convert.tfjs_graph import TfjsGraph, fused_ops, node_name
 
 # Both channel counts at least this: below, the transforms' memory traffic costs more than the
 # multiplies saved (bench/winograd.json: 1.7x faster at 512 channels, about 1.2x at 256,
@@ -57,11 +57,6 @@ def _ints(values: list[int]) -> dict:
     return {"list": {"i": [str(v) for v in values]}}
 
 
-def _fused_ops(node: dict) -> list[str]:
-    encoded = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
-    return [base64.b64decode(op).decode() for op in encoded]
-
-
 def _attr_text(node: dict, name: str, default: str) -> str:
     value = node.get("attr", {}).get(name, {}).get("s")
     return base64.b64decode(value).decode() if value else default
@@ -79,7 +74,7 @@ def rewritable(graph: TfjsGraph, node: dict, min_channels: int = MIN_CHANNELS) -
         and kernel.shape[:2] == (3, 3)
         and min(kernel.shape[2:]) >= min_channels
         and graph.float_values(node_name(node["input"][2])) is not None
-        and _fused_ops(node) in (["BiasAdd"], ["BiasAdd", "Relu"])
+        and fused_ops(node) in (["BiasAdd"], ["BiasAdd", "Relu"])
         and _attr_text(node, "padding", "") == "VALID"
         and _attr_text(node, "data_format", "NHWC") == "NHWC"
         and attr.get("strides", {}).get("list", {}).get("i") == ["1"] * 4
@@ -238,7 +233,7 @@ def _rewrite(graph: TfjsGraph, conv: dict, stored: bool) -> None:
     ], _INT)  # fmt: skip
     crop_inputs = [y, build.ints("begin", [0, 0, 0, 0]), size]
     slice_attr = _FLOAT | {"Index": {"type": "DT_INT32"}}
-    if _fused_ops(conv) == ["BiasAdd"]:
+    if fused_ops(conv) == ["BiasAdd"]:
         build.node(output, "Slice", crop_inputs, slice_attr, full=True)
     else:
         cropped = build.node("crop", "Slice", crop_inputs, slice_attr)
