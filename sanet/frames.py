@@ -9,7 +9,7 @@ from torch import Tensor
 from sanet import controls
 from sanet.errors import SANetError
 from sanet.images import ImageLike, to_rgb_array
-from sanet.request import DEFAULT_KEEP_COLORS
+from sanet.request import DEFAULT_KEEP_COLORS, DEFAULT_MAX_RESOLUTION
 from sanet.stylizer import (
     Stylizer,
     mask_tensor,
@@ -56,7 +56,7 @@ class FrameStylizer:
         frame_shape: tuple[int, int],
         iterations: int = 1,
         strength: float = 1.0,
-        max_resolution: int = 512,
+        max_resolution: int = DEFAULT_MAX_RESOLUTION,
         stabilize: float = 0.0,
         style_resolution: int | None = None,
         keep_colors: float = DEFAULT_KEEP_COLORS,
