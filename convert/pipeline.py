@@ -138,8 +138,9 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     """Each size as given at one iteration and full strength, and at two iterations with
     strength 0.5 (the loop and the blend); and scaled down by `max_resolution` (to 3/4 of its
     longest side) and back up. Then the controls: the last size with a second style mixed in,
-    a mask and the content's colours over two iterations; the first with the style scaled to
-    its own resolution; and the first with its encodings given (`Case.reuse`). Last, tiles
+    a mask and the content's colours over two iterations; the first with a second style at
+    full strength (the signature's branch without the blend); the first with the style
+    scaled to its own resolution; and the first with its encodings given (`Case.reuse`). Last, tiles
     (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4 tiles, and
     the controls' case in tiles."""
     cases = []
@@ -154,6 +155,7 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
         *cases,
         Case(last, last_style, iterations=2, strength=0.8, style2=(60, 44), mix=0.6,
              mask=(37, 53), keep_colors=0.7),
+        Case(first, first_style, style2=(60, 44), mix=0.6),
         Case(first, first_style, style_resolution=max(MIN_SIDE, max(first_style) * 2 // 3)),
         Case(first, first_style, reuse=True),
         Case(TILED_CONTENT, first_style, tile=MIN_TILE),

@@ -219,14 +219,15 @@ class SANetModule(tf.Module):
                 *tf_tiles.channel_statistics(content5_1),
             )
 
-            def decode(transforms: int) -> tf.TensorArray:
-                """The pass with `transforms` transforms: the style's; the second style's
-                (mix > 0); the content's own (strength < 1 or a mask), with keys from its
-                whole maps. A branch each, outside the tiles' loop: in a loop, TF.js would
-                keep a copy of every tile's features that a `tf.cond` passes through."""
+            def decode(second: bool, blended: bool) -> tf.TensorArray:
+                """The pass with the style's transform, the second style's (`second`: mix >
+                0) and the content's own (`blended`: strength < 1 or a mask), with keys from
+                its whole maps. A branch for each combination, outside the tiles' loop: in a
+                loop, TF.js would keep a copy of every tile's features that a `tf.cond`
+                passes through; and a transform that is not needed costs a fifth of a run."""
                 own = (
                     tuple(tf_tiles.hold(tf_tiles.whole(c)) for c in (content4_1, content5_1))
-                    if transforms > 2
+                    if blended
                     else None
                 )
 
@@ -242,9 +243,9 @@ class SANetModule(tf.Module):
                         )
 
                     stylized = transform(held["style"])
-                    if transforms > 1:
+                    if second:
                         stylized = _mix(stylized, transform(held["style2"]), mix)
-                    if transforms > 2:
+                    if blended:
                         part_mask = mask4_1.read(0)[
                             :, :, rows[2] : rows[3], columns[2] : columns[3]
                         ]
@@ -256,11 +257,12 @@ class SANetModule(tf.Module):
 
                 return tf_tiles.decode(features, decoder, content4_1, self.margins.features)
 
-            return tf.cond(
-                partial,
-                lambda: decode(3),
-                lambda: tf.cond(mix > 0.0, lambda: decode(2), lambda: decode(1)),
-            )
+            def by_mix(blended: bool) -> tf.TensorArray:
+                return tf.cond(
+                    mix > 0.0, lambda: decode(True, blended), lambda: decode(False, blended)
+                )
+
+            return tf.cond(partial, lambda: by_mix(True), lambda: by_mix(False))
 
         passes = _passes(iterations)
 

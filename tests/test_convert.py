@@ -46,11 +46,12 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3 + 5
+        assert len(cases) == len(SIZES) * 3 + 6
         assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
         assert len([c for c in cases if ", max " in c]) == len(SIZES)
         # the controls: a second style, a mask and the content's colours; the style resolution
         assert len([c for c in cases if "mix 0.6" in c and "mask" in c and "keep" in c]) == 2
+        assert len([c for c in cases if "str 1, mix 0.6" in c]) == 1  # mixed, not blended
         assert len([c for c in cases if "style res" in c]) == 1
         # the encodings given instead of the images
         assert len([c for c in cases if "encodings given" in c]) == 1
