@@ -208,10 +208,10 @@ def test_tfjs_graph_is_optimised(converted):
     assert ops["optimized"]["Transpose"] < ops["converted"]["Transpose"]
     assert ops["transpose_pairs_removed"] > 0 and ops["duplicate_bytes_removed"] > 0
     # No matrix product keeps a transpose flag (they send TF.js wasm down a slow path).
-    # 2 attention blocks x 2 products x 6 transforms: one branch per set of transforms a pass
-    # runs (convert/tf_module.py), with the style's; and the second style's; and the
-    # content's own for strength and mask.
-    assert ops["matmul_transpose_flags_unfolded"] == 2 * 2 * (1 + 2 + 3)
+    # 2 attention blocks x 2 products x 8 transforms: one branch per set of transforms a pass
+    # runs (convert/tf_module.py): the style's; with the second style's; with the content's
+    # own for strength and mask; with both.
+    assert ops["matmul_transpose_flags_unfolded"] == 2 * 2 * (1 + 2 + 2 + 3)
     flags = ("adj_x", "adj_y", "transpose_a", "transpose_b")
     nodes = TfjsGraph.load(options.output).nodes
     flagged = [n for n in nodes if any(n.get("attr", {}).get(f, {}).get("b") for f in flags)]
