@@ -140,9 +140,9 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     longest side) and back up. Then the controls: the last size with a second style mixed in,
     a mask and the content's colours over two iterations; the first with a second style at
     full strength (the signature's branch without the blend); the first with the style
-    scaled to its own resolution; and the first with its encodings given (`Case.reuse`). Last, tiles
-    (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4 tiles, and
-    the controls' case in tiles."""
+    scaled to its own resolution; and the first with its encodings given (`Case.reuse`).
+    Last, tiles (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4
+    tiles, and the controls' case in tiles."""
     cases = []
     for content, style in sizes:
         cases += [
