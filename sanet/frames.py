@@ -76,9 +76,11 @@ class FrameStylizer:
         self.model, self.iterations, self.strength = stylizer.model, iterations, strength
         self.keep_colors, self.mix = keep_colors, mix_weight(mix, shape2 is not None)
         size2 = style_working_size(shape2, max_resolution, style_resolution) if self.mix else None
-        # Over the memory budget, every frame runs in tiles, as `Stylizer.stylize` would.
-        masked = mask is not None
-        self.tiling = stylizer.tiling(self.content_size, style_size, strength, size2, masked)
+        # Over the memory budget, every frame runs in tiles, as `Stylizer.stylize` would, but
+        # holding its maps: the smoothing needs the whole of them.
+        self.tiling = stylizer.tiling(
+            self.content_size, style_size, strength, size2, mask is not None, streamable=False
+        )
         encoder = self.model.encoder
         encode = partial(self.tiling.encode, encoder) if self.tiling else encoder
         with torch.no_grad():

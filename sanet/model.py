@@ -63,7 +63,8 @@ class SANet(nn.Module):
         input before it is decoded (a video's temporal smoothing).
 
         `tiling` runs the encoder and the decoder in tiles and the attention in chunks: the
-        same result in bounded memory (see `sanet.tiling`).
+        same result in bounded memory (see `sanet.tiling`). A streamed one holds no content
+        map; it takes neither a strength below 1, nor a mask, nor `smooth`.
 
         The creative controls (`sanet.controls`): `style2` (an image or its features, encoded
         once like `style`) is mixed in with weight `mix` in [0, 1]; `mask` [N, 1, H, W] in
@@ -81,15 +82,36 @@ class SANet(nn.Module):
         if isinstance(style2, Tensor) and mix:
             with stage("encode"):
                 style2 = encode(style2)
+        if tiling and tiling.streamed and (strength < 1.0 or mask is not None or smooth):
+            raise ValueError("a streamed tiling attends no content to itself and smooths nothing")
+
+        def transformed(content4_1: Tensor, content5_1: Tensor, statistics=(None, None)) -> Tensor:
+            """The decoder's input before the strength blend: the style's, mixed."""
+            features = self.transform(
+                content4_1, style4_1, content5_1, style5_1, chunk, *statistics
+            )
+            if mix and style2 is not None:
+                second = self.transform(
+                    content4_1, style2[0], content5_1, style2[1], chunk, *statistics
+                )
+                features = mix_styles(features, second, mix)
+            return features
+
         image = content
         for iteration in range(iterations):
+            if tiling and tiling.streamed:
+                with stage("encode"):
+                    statistics = tiling.statistics(self.encoder, image)
+                with stage("decode"):
+                    stylized = partial(transformed, statistics=statistics)
+                    image = crop_to(
+                        tiling.stream(self.encoder, stylized, self.decoder, image), content
+                    )
+                continue
             with stage("encode"):
                 content4_1, content5_1 = encode(image)
             with stage("transform"):
-                features = self.transform(content4_1, style4_1, content5_1, style5_1, chunk)
-                if mix and style2 is not None:
-                    second = self.transform(content4_1, style2[0], content5_1, style2[1], chunk)
-                    features = mix_styles(features, second, mix)
+                features = transformed(content4_1, content5_1)
                 if strength < 1.0 or mask is not None:
                     identity = self.transform(content4_1, content4_1, content5_1, content5_1, chunk)
                     features = blend(identity, features, strength, mask)

@@ -202,11 +202,13 @@ class Stylizer:
         strength: float,
         style2_size: tuple[int, int] | None = None,
         masked: bool = False,
+        streamable: bool = True,
     ) -> Tiling | None:
-        """None when the untiled run fits the memory budget, else the largest tiles and chunks
-        that do; refuses a request that does not fit even in tiles. A second style is planned
-        for as the first: the attention's chunks fit the style with more positions, and the
-        other style's features, held whole, come off the budget."""
+        """None when the untiled run fits the memory budget, else the tiling that does with
+        the least work (`plan_tiling`; streamed only if `streamable`); refuses a request that
+        does not fit even in tiles. A second style is planned for as the first: the
+        attention's chunks fit the style with more positions, and the other style's features,
+        held whole, come off the budget."""
         blend, widths = strength < 1.0 or masked, self.model.widths
         needed = estimate_memory_mb(content_size, style_size, widths, blend, style2_size)
         if not self.memory_budget_mb or needed <= self.memory_budget_mb:
@@ -218,8 +220,9 @@ class Stylizer:
             held = held_floats((0, 0), other, widths, blend=False)  # the other style's part
         model = self.model
         tiling, floats = plan_tiling(
-            model.encoder, model.decoder, widths, content_size, largest, blend, budget - held
-        )
+            model.transform, model.encoder, model.decoder, widths, content_size, largest, blend,
+            budget - held, streamable,
+        )  # fmt: skip
         needed = (floats + held) * BYTES_PER_FLOAT // 2**20
         if needed > self.memory_budget_mb:
             raise SANetError(

@@ -6,6 +6,11 @@ rounding, for any image size.
   style's), so chunks of positions give the same rows. The mean-variance normalisation needs
   per-channel statistics of the whole content map: the transform runs on the whole relu4_1 and
   relu5_1 maps (1/64 and 1/256 of the pixels, times 512 channels), chunked inside.
+- A *streamed* tiling holds neither map, so that its memory does not grow with the photo: a
+  first pass over the encoder's tiles only gathers the maps' statistics, then each decoder
+  tile encodes its own region again and runs the transform on it with those statistics. It
+  encodes the content twice, and it cannot attend the content to itself (a strength below 1
+  or a mask), which needs all the content's positions at once.
 - The encoder and the decoder are convolutions. A tile computed with a margin at least their
   halo (how far the reflection padding at a cut edge reaches inward) has the untiled values in
   the part that is kept. Margins stop at the image's true borders, where the padding is the
@@ -21,8 +26,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
 
+import torch
 from torch import Tensor, nn
 
+from sanet.attention import EPS, Statistics
 from sanet.decoder import Decoder
 from sanet.encoder import RELU4_1, CeilMaxPool, Encoder
 from sanet.transform import Transform
@@ -41,6 +48,8 @@ MAX_CHUNK_SCORES = 2**24
 IMAGE_COPIES = 6
 HELD_MAPS = 8
 BLEND_MAPS = 3  # more for strength < 1: the identity transform, the content's keys and values
+# Decoder input for a region of relu4_1 maps: the transform, as the serving signature's tiles.
+Features = Callable[[Tensor, Tensor], Tensor]
 
 
 def halo(layers: Sequence[nn.Module]) -> Fraction:
@@ -89,18 +98,24 @@ def _spans(length: int, tile: int, margin: int) -> Iterator[tuple[int, int, int,
 
 @dataclass
 class Tiling:
-    """How to run a stylization in tiles and chunks. Sides in pixels; `step` hears each tile."""
+    """How to run a stylization in tiles and chunks. Sides in pixels; `step` hears each tile.
+    `streamed`: hold no content map (see the module's docstring); its decoder tiles then take
+    `decoder_margin` from `features_margin`."""
 
     tile: int  # kept side of a tile, pixels, a multiple of ALIGN
     chunk: int  # content positions the attention takes at a time
     encoder_margin: int  # pixels, a multiple of ALIGN
     decoder_margin: int  # relu4_1 positions
     step: Callable[[], None] | None = None
+    streamed: bool = False
 
     def __post_init__(self) -> None:
         # Off the grid, a pooling would pair different pixels than untiled.
         if self.tile <= 0 or self.tile % ALIGN or self.encoder_margin % ALIGN:
             raise ValueError(f"tiles must be a positive multiple of {ALIGN} px, margins a multiple")
+        # A streamed region must start on relu5_1's grid, as its tile does.
+        if self.streamed and self.decoder_margin % (RELU5_1_STRIDE // RELU4_1_STRIDE):
+            raise ValueError("a streamed tiling's decoder margin must be even")
 
     def tiles(self, size: tuple[int, int]) -> int:
         """How many tiles one encoding (or one decoding) of an image this size runs."""
@@ -145,9 +160,93 @@ class Tiling:
         assert image is not None
         return image
 
+    def statistics(self, encoder: Encoder, image: Tensor) -> tuple[Statistics, Statistics]:
+        """`channel_statistics` of `encoder(image)`'s relu4_1 and relu5_1, tile by tile,
+        holding neither map."""
+        height, width = image.shape[2:]
+        moments4_1, moments5_1 = _Moments(), _Moments()
+        for rows, cols in product(
+            _spans(height, self.tile, self.encoder_margin),
+            _spans(width, self.tile, self.encoder_margin),
+        ):
+            out4_1, out5_1 = encoder(image[:, :, rows[2] : rows[3], cols[2] : cols[3]])
+            moments4_1.add(_cut(out4_1, rows, cols, RELU4_1_STRIDE))
+            moments5_1.add(_cut(out5_1, rows, cols, RELU5_1_STRIDE))
+            self._stepped()
+        return moments4_1.statistics(), moments5_1.statistics()
+
+    def stream(
+        self, encoder: Encoder, features: Features, decoder: Decoder, image: Tensor
+    ) -> Tensor:
+        """`decoder(features(*encoder(image)))`, tile by tile, holding neither map: each
+        decoder tile encodes its region (its relu4_1 positions and `decoder_margin` more on
+        each cut side, from their pixels and `encoder_margin` more) and transforms it.
+        [N, 3, H, W] -> [N, 3, 8h, 8w] with h, w relu4_1's sides."""
+        height, width = image.shape[2:]
+        tile = self.tile // RELU4_1_STRIDE
+        decoded = None
+        for rows, cols in product(
+            _spans(math.ceil(height / RELU4_1_STRIDE), tile, self.decoder_margin),
+            _spans(math.ceil(width / RELU4_1_STRIDE), tile, self.decoder_margin),
+        ):
+            # The region's pixels as a kept span, and with the encoder's margins around it.
+            region_rows = _encoded(rows, height, self.encoder_margin)
+            region_cols = _encoded(cols, width, self.encoder_margin)
+            pixels = image[:, :, region_rows[2] : region_rows[3], region_cols[2] : region_cols[3]]
+            out4_1, out5_1 = encoder(pixels)
+            out = decoder(
+                features(
+                    _cut(out4_1, region_rows, region_cols, RELU4_1_STRIDE),
+                    _cut(out5_1, region_rows, region_cols, RELU5_1_STRIDE),
+                )
+            )
+            if decoded is None:
+                decoded = _empty(out, *_map_side(height, width), Fraction(1, RELU4_1_STRIDE))
+            _keep(decoded, out, _pixels(rows), _pixels(cols), 1)
+            self._stepped()
+        assert decoded is not None
+        return decoded
+
     def _stepped(self) -> None:
         if self.step:
             self.step()
+
+
+class _Moments:
+    """Per-channel count, mean and sum of squared deviations of a map's parts [N, C, h, w],
+    combined part by part (Chan, Golub and LeVeque's pairwise update) in float64."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = self.squares = torch.zeros(())
+
+    def add(self, part: Tensor) -> None:
+        count = part.shape[2] * part.shape[3]
+        mean = part.double().mean(dim=(2, 3), keepdim=True)
+        squares = (part.double() - mean).square().sum(dim=(2, 3), keepdim=True)
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (count / total)
+        self.squares = self.squares + squares + delta.square() * (self.count * count / total)
+        self.count = total
+
+    def statistics(self) -> Statistics:
+        """As `channel_statistics`: the mean and the unbiased standard deviation with EPS."""
+        std = (self.squares / (self.count - 1) + EPS).sqrt()
+        return self.mean.float(), std.float()
+
+
+def _map_side(height: int, width: int) -> tuple[int, int]:
+    return math.ceil(height / RELU4_1_STRIDE), math.ceil(width / RELU4_1_STRIDE)
+
+
+def _encoded(
+    span: tuple[int, int, int, int], length: int, margin: int
+) -> tuple[int, int, int, int]:
+    """A decoder tile's region (a span in relu4_1 positions) as the span of pixels to keep from
+    the encoder, with `margin` pixels more on each side to encode (see `_spans`)."""
+    start, stop = RELU4_1_STRIDE * span[2], min(length, RELU4_1_STRIDE * span[3])
+    return start, stop, max(0, start - margin), min(length, stop + margin)
 
 
 def _empty(like: Tensor, height: int, width: int, stride: int | Fraction) -> Tensor:
@@ -168,14 +267,24 @@ def _keep(
     cols: tuple[int, int, int, int],
     stride: int,
 ) -> None:
-    """Copy a tile's kept part to `target`, which has `stride` input pixels per position.
-    `rows` and `cols` are spans in input pixels (see `_spans`); they start on the stride's
-    grid, and only the image's last span may end off it."""
-    (top, bottom, region_top, _), (left, right, region_left, _) = rows, cols
+    """Copy a tile's kept part to `target`, which has `stride` input pixels per position."""
+    (top, bottom, _, _), (left, right, _, _) = rows, cols
     r0, r1 = top // stride, math.ceil(bottom / stride)
     c0, c1 = left // stride, math.ceil(right / stride)
+    target[:, :, r0:r1, c0:c1] = _cut(source, rows, cols, stride)
+
+
+def _cut(
+    source: Tensor, rows: tuple[int, int, int, int], cols: tuple[int, int, int, int], stride: int
+) -> Tensor:
+    """A tile's kept part of `source`, which has `stride` input pixels per position. `rows` and
+    `cols` are spans in input pixels (see `_spans`); they start on the stride's grid, and only
+    the image's last span may end off it."""
+    (top, bottom, region_top, _), (left, right, region_left, _) = rows, cols
     y, x = (top - region_top) // stride, (left - region_left) // stride
-    target[:, :, r0:r1, c0:c1] = source[:, :, y : y + r1 - r0, x : x + c1 - c0]
+    height = math.ceil(bottom / stride) - top // stride
+    width = math.ceil(right / stride) - left // stride
+    return source[:, :, y : y + height, x : x + width]
 
 
 def _positions(size: tuple[int, int]) -> int:
@@ -183,19 +292,27 @@ def _positions(size: tuple[int, int]) -> int:
 
 
 def held_floats(
-    content: tuple[int, int], style: tuple[int, int], widths: tuple[int, int, int, int], blend: bool
+    content: tuple[int, int],
+    style: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    blend: bool,
+    streamed: bool = False,
 ) -> int:
     """Floats a tiled stylization holds whole: images and relu4_1-sized feature maps.
-    `blend`: strength < 1 (the content-content transform)."""
-    maps = widths[3] * (
-        (HELD_MAPS + BLEND_MAPS * blend) * _positions(content) + HELD_MAPS * _positions(style)
-    )
+    `blend`: strength < 1 (the content-content transform); `streamed`: no content map."""
+    content_maps = 0 if streamed else (HELD_MAPS + BLEND_MAPS * blend) * _positions(content)
+    maps = widths[3] * (content_maps + HELD_MAPS * _positions(style))
     return maps + 3 * IMAGE_COPIES * (content[0] * content[1] + style[0] * style[1])
 
 
 def _keys(content: tuple[int, int], style: tuple[int, int], blend: bool) -> int:
     """Key positions of the largest attention: the content's own for strength < 1."""
     return max(_positions(style), _positions(content) if blend else 0)
+
+
+def _region(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """A tile of `side` pixels with its margins, cut to an image of `size`."""
+    return min(side, size[0]), min(side, size[1])
 
 
 def tiled_floats(
@@ -207,14 +324,50 @@ def tiled_floats(
 ) -> int:
     """Peak floats alive in a tiled stylization: what it holds whole, plus the larger of one
     encoder tile's activations (the decoder's tiles have smaller margins) and one attention
-    chunk (its scores, their softmax and a transposed copy)."""
+    chunk (its scores, their softmax and a transposed copy). A streamed tile also holds its
+    region's maps; its region adds the decoder's margin to the encoder's."""
     side = tiling.tile + 2 * tiling.encoder_margin
-    region = max(min(side, size[0]) * min(side, size[1]) for size in (content, style))
+    streamed = side + 2 * RELU4_1_STRIDE * tiling.decoder_margin if tiling.streamed else side
+    regions = [_region(content, streamed), _region(style, side)]
+    largest = max(height * width for height, width in regions)
     attention = 3 * tiling.chunk * _keys(content, style, blend)
-    return held_floats(content, style, widths, blend) + max(attention, 3 * widths[0] * region)
+    return _held(content, style, widths, blend, tiling) + max(attention, 3 * widths[0] * largest)
+
+
+def _held(
+    content: tuple[int, int],
+    style: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    blend: bool,
+    tiling: Tiling,
+) -> int:
+    """`held_floats`, and a streamed tile's own maps, on its region."""
+    held = held_floats(content, style, widths, blend, tiling.streamed)
+    if not tiling.streamed:
+        return held
+    side = tiling.tile + 2 * (tiling.encoder_margin + RELU4_1_STRIDE * tiling.decoder_margin)
+    return held + HELD_MAPS * widths[3] * _positions(_region(content, side))
+
+
+def tiled_work(size: tuple[int, int], tiling: Tiling) -> int:
+    """Pixels a tiled stylization of an image of `size` runs through the encoder and the
+    decoder, margins included, once a pass: the measure `plan_tiling` compares tilings by
+    (a convolution's cost grows with its pixels; the encoder's and the decoder's are close)."""
+
+    def pixels(margin: int) -> int:
+        height, width = (
+            sum(stop - start for _, _, start, stop in _spans(length, tiling.tile, margin))
+            for length in size
+        )
+        return height * width
+
+    decoder = RELU4_1_STRIDE * tiling.decoder_margin
+    work = pixels(tiling.encoder_margin) + pixels(decoder)
+    return work + pixels(tiling.encoder_margin + decoder) if tiling.streamed else work
 
 
 def plan_tiling(
+    transform: Transform,
     encoder: Encoder,
     decoder: Decoder,
     widths: tuple[int, int, int, int],
@@ -222,19 +375,29 @@ def plan_tiling(
     style: tuple[int, int],
     blend: bool,
     budget_floats: int,
+    streamable: bool = True,
 ) -> tuple[Tiling, int]:
-    """The largest tiles and chunks whose peak fits `budget_floats`, and that peak in floats;
-    when nothing fits, the smallest tiling and its peak (over the budget)."""
-    margins = encoder_margin(encoder), decoder_margin(decoder)
-    spare = budget_floats - held_floats(content, style, widths, blend)
+    """The tiling whose peak fits `budget_floats` with the least work (`tiled_work`), and that
+    peak in floats: the largest tiles that fit, holding the content's maps or, if `streamable`
+    and not `blend`, streamed; when nothing fits, the smallest tiling and its peak."""
     queries = max(_positions(content), _positions(style))
     keys = _keys(content, style, blend)
-    chunk = max(1, min(queries, MAX_CHUNK_SCORES // keys, spare // (3 * keys)))
     largest = max(MIN_TILE, min(MAX_TILE, ALIGN * math.ceil(max(*content, *style) / ALIGN)))
-    for tile in range(largest, MIN_TILE - 1, -ALIGN):
-        tiling = Tiling(tile, chunk, *margins)
-        needed = tiled_floats(content, style, widths, blend, tiling)
-        if needed <= budget_floats:
-            return tiling, needed
-    smallest = Tiling(MIN_TILE, 1, *margins)
-    return smallest, tiled_floats(content, style, widths, blend, smallest)
+    fitting, smallest = [], []
+    for streamed in (False, True) if streamable and not blend else (False,):
+        margin = features_margin(transform, decoder) if streamed else decoder_margin(decoder)
+        for tile in range(largest, MIN_TILE - 1, -ALIGN):
+            tiling = Tiling(tile, 1, encoder_margin(encoder), margin, streamed=streamed)
+            spare = budget_floats - _held(content, style, widths, blend, tiling)
+            tiling.chunk = max(1, min(queries, MAX_CHUNK_SCORES // keys, spare // (3 * keys)))
+            needed = tiled_floats(content, style, widths, blend, tiling)
+            if needed <= budget_floats:
+                fitting.append((tiled_work(content, tiling), streamed, tiling, needed))
+                break
+        least = Tiling(MIN_TILE, 1, encoder_margin(encoder), margin, streamed=streamed)
+        smallest.append((tiled_floats(content, style, widths, blend, least), streamed, least))
+    if fitting:
+        _, _, tiling, needed = min(fitting, key=lambda plan: plan[:2])
+        return tiling, needed
+    needed, _, tiling = min(smallest, key=lambda plan: plan[:2])
+    return tiling, needed

@@ -1,6 +1,7 @@
 """Full resolution in tiles: the same result as the untiled model, in bounded memory."""
 
 import copy
+import dataclasses
 import io
 import subprocess
 import sys
@@ -17,7 +18,15 @@ from sanet.encoder import FULL_WIDTHS
 from sanet.model import SANet
 from sanet.request import MIN_SIDE
 from sanet.stylizer import estimate_memory_mb, style_working_size, working_size
-from sanet.tiling import Tiling, decoder_margin, encoder_margin, plan_tiling, tiled_floats
+from sanet.tiling import (
+    Tiling,
+    _Moments,
+    decoder_margin,
+    encoder_margin,
+    features_margin,
+    plan_tiling,
+    tiled_floats,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,29 +39,32 @@ def _images(size, dtype):
     def tensor(image):
         return torch.from_numpy(image).permute(2, 0, 1)[None].to(dtype)
 
-    return tensor(smooth_image(*size, seed=1)), tensor(smooth_image(48, 40, seed=2))
+    images = (smooth_image(*size, seed=1), smooth_image(48, 40, seed=2), smooth_image(36, 52, 9))
+    return tuple(tensor(image) for image in images)
 
 
 @torch.no_grad()
-def _run(model, size, iterations, strength, tiling=None, dtype=torch.float32):
-    content, style = _images(size, dtype)
-    return model(content, style, iterations, strength, tiling=tiling).double()
+def _run(model, size, iterations, strength, tiling=None, dtype=torch.float32, mix=0.0):
+    """A stylization of `size`; `mix` > 0 mixes in a second style."""
+    content, style, style2 = _images(size, dtype)
+    second = {"style2": style2, "mix": mix} if mix else {}
+    return model(content, style, iterations, strength, tiling=tiling, **second).double()
 
 
 @pytest.fixture(scope="module")
 def reference(models):
-    """(size, iterations, strength) -> (the untiled float64 result, the tolerance): the
+    """(size, iterations, strength, mix) -> (the untiled float64 result, the tolerance): the
     parity suite's rule (convert/parity.py), which judges a tiled run like a converted one."""
     cache = {}
 
-    def untiled(size, iterations, strength):
-        key = (size, iterations, strength)
+    def untiled(size, iterations, strength, mix=0.0):
+        key = (size, iterations, strength, mix)
         if key not in cache:
             single, double = models
-            exact = _run(double, size, iterations, strength, dtype=torch.float64)
-            plain = _run(single, size, iterations, strength)
+            exact = _run(double, size, iterations, strength, dtype=torch.float64, mix=mix)
+            plain = _run(single, size, iterations, strength, mix=mix)
             with Float32Noise(seed=size[0] * 7919 + size[1]).on(single):
-                noisy = _run(single, size, iterations, strength)
+                noisy = _run(single, size, iterations, strength, mix=mix)
             floor = max(float((run - exact).abs().max()) for run in (plain, noisy))
             cache[key] = exact, Expected(exact.numpy(), floor, visible=True).tolerance
         return cache[key]
@@ -106,6 +118,56 @@ def test_a_defective_tiling_is_caught(models, reference, defect):
     assert float((tiled - untiled).abs().max()) > 10 * tolerance
 
 
+def _streamed(model, decoder_cut=0):
+    """A streamed tiling of 32 px tiles (see `_small_tiles`)."""
+    margin = features_margin(model.transform, model.decoder) - decoder_cut
+    return Tiling(32, 7, encoder_margin(model.encoder), margin, streamed=True)
+
+
+@pytest.mark.parametrize("size", [(97, 131), (20, 700), (700, 20), (161, 229)])
+@pytest.mark.parametrize(("iterations", "mix"), [(1, 0.0), (2, 0.0), (1, 0.4)])
+def test_streamed_equals_untiled(models, reference, size, iterations, mix):
+    """Holding no content map (statistics first, then each decoder tile encoding its own
+    region) gives the untiled result, a second style mixed in included."""
+    untiled, tolerance = reference(size, iterations, 1.0, mix)
+    tiling = _streamed(models[0])
+    steps = []
+    tiling.step = lambda: steps.append(1)
+    streamed = _run(models[0], size, iterations, 1.0, tiling, mix=mix)
+    assert streamed.shape == untiled.shape
+    assert float((streamed - untiled).abs().max()) <= tolerance
+    # Each style's tiles once; the content's twice (statistics, then encode-and-decode) a pass.
+    content_tiles = -(-size[0] // 32) * -(-size[1] // 32)
+    assert len(steps) == 4 + 4 * (mix > 0) + 2 * iterations * content_tiles
+
+
+class _WithinTiles(_Moments):
+    """A defect: each tile's spread about its own mean, the spread between tiles forgotten."""
+
+    def add(self, part):
+        previous = self.squares
+        super().add(part)
+        mean = part.double().mean(dim=(2, 3), keepdim=True)
+        self.squares = previous + (part.double() - mean).square().sum(dim=(2, 3), keepdim=True)
+
+
+@pytest.mark.parametrize("defect", ["decoder margin 2 short", "statistics within tiles"])
+def test_a_defective_streamed_tiling_is_caught(models, reference, monkeypatch, defect):
+    size = (161, 229)
+    untiled, tolerance = reference(size, 1, 1.0)
+    if defect == "statistics within tiles":
+        monkeypatch.setattr("sanet.tiling._Moments", _WithinTiles)
+    tiling = _streamed(models[0], decoder_cut=2 if "margin" in defect else 0)
+    streamed = _run(models[0], size, 1, 1.0, tiling)
+    assert float((streamed - untiled).abs().max()) > 10 * tolerance
+
+
+def test_a_streamed_tiling_refuses_what_needs_the_whole_map(models):
+    content, style, _ = _images((64, 64), torch.float32)
+    with pytest.raises(ValueError, match="streamed"):
+        models[0](content, style, strength=0.5, tiling=_streamed(models[0]))
+
+
 @pytest.mark.parametrize(("tile", "margin"), [(40, 80), (32, 72), (0, 80)])
 def test_tiles_must_lie_on_the_pooling_grid(tile, margin):
     with pytest.raises(ValueError, match="multiple"):
@@ -138,17 +200,59 @@ def test_stylizer_tiles_a_request_over_the_budget(demo_weights):
     assert heard == [(done, 2 * 9 + 4) for done in range(1, 23)]
 
 
-def test_plan_fits_the_budget_and_uses_it():
+def _plan(content, budget_mb, blend=False, streamable=True):
     model = SANet(FULL_WIDTHS)  # the architecture alone: untrained weights are fine
-    content, style, budget = (3000, 4000), (512, 512), 6 * 2**30 // 4
-    tiling, floats = plan_tiling(
-        model.encoder, model.decoder, model.widths, content, style, False, budget
+    parts = model.transform, model.encoder, model.decoder, model.widths
+    budget = budget_mb * 2**20 // 4
+    return plan_tiling(*parts, content, (512, 512), blend, budget, streamable), budget
+
+
+def test_stylizer_streams_a_request_whose_maps_do_not_fit(demo_weights):
+    """A budget under what holding the content's maps needs even in the smallest tiles, but
+    over what streaming needs: the same picture, streamed, with a tick per tile."""
+    content, style = smooth_image(800, 700, seed=3), smooth_image(300, 300, seed=4)
+    unlimited = _stylizer(demo_weights, 0)
+    model = unlimited.model
+    parts = model.transform, model.encoder, model.decoder, model.widths
+    _, held = plan_tiling(*parts, (800, 700), (300, 300), False, 1, streamable=False)
+    budget = held * 4 // 2**20 - 1
+    streamed = _stylizer(demo_weights, budget)
+    tiling = streamed.tiling((800, 700), (300, 300), 1.0)
+    assert tiling is not None and tiling.streamed
+    heard = []
+    result = streamed.stylize(
+        content, style, max_resolution=0, tile_progress=lambda *tick: heard.append(tick)
     )
-    assert floats <= budget and tiling.tile % 16 == 0
-    assert floats == tiled_floats(content, style, model.widths, False, tiling)
+    expected = unlimited.stylize(content, style, max_resolution=0)
+    # Two float32 runs of one computation; the statistics are summed in another order.
+    assert np.abs(result - expected).max() <= 1e-4
+    total = tiling.count((800, 700), (300, 300), 1)
+    assert heard == [(done, total) for done in range(1, total + 1)]
+
+
+def test_plan_fits_the_budget_and_uses_it():
+    (tiling, floats), budget = _plan((3000, 4000), 6 * 1024)
+    assert floats <= budget and tiling.tile % 16 == 0 and not tiling.streamed
+    assert floats == tiled_floats((3000, 4000), (512, 512), FULL_WIDTHS, False, tiling)
     # The next tile size up would not fit, or the tiles are already at their largest.
-    larger = Tiling(tiling.tile + 16, tiling.chunk, tiling.encoder_margin, tiling.decoder_margin)
-    assert tiling.tile == 1024 or tiled_floats(content, style, model.widths, False, larger) > budget
+    larger = dataclasses.replace(tiling, tile=tiling.tile + 16)
+    needed = tiled_floats((3000, 4000), (512, 512), FULL_WIDTHS, False, larger)
+    assert tiling.tile == 1024 or needed > budget
+
+
+def test_plan_streams_when_the_maps_do_not_fit():
+    """At 12 MP, 1.5 GB holds the images but not the content's maps: streamed, in the
+    largest tiles that fit. A strength below 1 (or a caller that needs the maps) cannot
+    stream: over the budget."""
+    (tiling, floats), budget = _plan((3000, 4000), 1536)
+    assert tiling.streamed and floats <= budget
+    larger = dataclasses.replace(tiling, tile=tiling.tile + 16)
+    assert tiled_floats((3000, 4000), (512, 512), FULL_WIDTHS, False, larger) > budget
+    (held, floats), _ = _plan((3000, 4000), 6 * 1024)
+    assert not held.streamed  # what fits both ways runs the cheaper, holding the maps
+    for refused in (_plan((3000, 4000), 1536, blend=True), _plan((3000, 4000), 1536, False, False)):
+        (tiling, floats), budget = refused
+        assert not tiling.streamed and floats > budget
 
 
 def test_refuses_what_does_not_fit_even_in_tiles(demo_weights):
