@@ -8,9 +8,10 @@ the resident memory as the baseline, the peak reset (VmHWM through /proc/self/cl
 one timed stylization, and the peak again: `added_mb` is what the stylization itself needed.
 PyTorch tiles through `Stylizer`'s memory budget: at each size, the smallest budget whose
 plan has tiles of at least `tile` px (`budget_for_tile`), so that its tiles match the
-signature's. The SavedModel and TF.js get the signature's `tile` input. TF.js runs in a fresh
-browser context per size; its memory is the worker's wasm heap (which only grows: its size
-after the run is the peak) and the renderer process's peak (bench/tfjs/run.mjs).
+signature's; once holding the content's maps, once streamed (`pytorch-streamed`). The
+SavedModel and TF.js get the signature's `tile` input. TF.js runs in a fresh browser context
+per size; its memory is the worker's wasm heap (which only grows: its size after the run is
+the peak) and the renderer process's peak (bench/tfjs/run.mjs).
 
 REQUEST: {"build", "weights", "shape": [h, w], "style_side", "tile" (0: untiled),
 "warmup_side", "keep": a .npy path or null}. RESPONSE: one record, or {"error"}.
@@ -18,6 +19,7 @@ REQUEST: {"build", "weights", "shape": [h, w], "style_side", "tile" (0: untiled)
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import subprocess
@@ -47,7 +49,7 @@ class FullresPlan:
     tile: int = 512
     style_side: int = 512
     warmup_side: int = 256
-    python: tuple[str, ...] = ("pytorch", "tensorflow")
+    python: tuple[str, ...] = ("pytorch", "pytorch-streamed", "tensorflow")
     browser: bool = True
     quiet: bool = True
     timeout_s: int = 3600  # a browser run: TF.js wasm takes 40 s or more per megapixel here
@@ -57,7 +59,8 @@ class FullresPlan:
         return [
             f"Full resolution: contents of {sides} px (4:3) with a {self.style_side} px square "
             f"style, iterations 1, one timed run each, in tiles of {self.tile} px (PyTorch: "
-            "the smallest memory budget whose plan has tiles that large); the first size also "
+            "the smallest memory budget whose plan has tiles that large, holding the content's "
+            "relu4_1 and relu5_1 maps, and streamed: holding neither); the first size also "
             "untiled. Python: a fresh process per run, after a warm-up at "
             f"{self.warmup_side} px (untiled); TF.js wasm: a fresh browser context per run (the "
             "worker's load and warm-up, then the run). Size by size, every runtime before the "
@@ -74,18 +77,20 @@ def megapixels(shape: tuple[int, int]) -> float:
     return shape[0] * shape[1] / 1e6
 
 
-def budget_for_tile(stylizer, content: tuple[int, int], style: tuple[int, int], tile: int):
-    """The smallest memory budget (MB) whose tiling plan has tiles of at least `tile` px, and
-    that plan; (None, None) when the untiled run fits that budget. (The full-size model's
-    plans then have the attention in chunks of 4096 positions; the small one's in far
-    smaller chunks.)"""
+def budget_for_tile(
+    stylizer, content: tuple[int, int], style: tuple[int, int], tile: int, streamed: bool
+):
+    """The smallest memory budget (MB) whose tiling plan, holding the content's maps or
+    `streamed`, has tiles of at least `tile` px, and that plan; (None, None) when the untiled
+    run fits that budget. (The full-size model's plans then have the attention in chunks of
+    4096 positions; the small one's in far smaller chunks.)"""
     from sanet import SANetError
 
     def plan(budget: int) -> tuple[bool, object]:
         """(whether `budget` tiles at `tile` px or more, or runs untiled; its plan)."""
         try:
             tiling = dataclasses.replace(stylizer, memory_budget_mb=budget).tiling(
-                content, style, 1.0
+                content, style, 1.0, streamed=streamed
             )
         except SANetError:  # does not fit even in tiles
             return False, None
@@ -101,18 +106,21 @@ def budget_for_tile(stylizer, content: tuple[int, int], style: tuple[int, int], 
     return (high, tiling) if tiling is not None else (None, None)
 
 
-def load_pytorch(build: Path):
+def load_pytorch(build: Path, streamed: bool = False):
+    """PyTorch's tiled runs hold the content's maps, or are `streamed` (sanet.tiling)."""
     stylizer = worker.pytorch_stylizer(build)  # no budget: untiled
     facts: dict = {}
 
     def stylize(content: np.ndarray, style: np.ndarray, tile: int) -> np.ndarray:
         tiled = stylizer
         if tile:
-            budget, tiling = budget_for_tile(stylizer, content.shape[:2], style.shape[:2], tile)
+            shapes = content.shape[:2], style.shape[:2]
+            budget, tiling = budget_for_tile(stylizer, *shapes, tile, streamed)
             if budget is None:
                 raise ValueError(f"no memory budget tiles {label(content.shape[:2])} at {tile} px")
             tiled = dataclasses.replace(stylizer, memory_budget_mb=budget)
             facts.update(budget_mb=budget, tile_px=tiling.tile, chunk=tiling.chunk)
+            facts.update(streamed=tiling.streamed)
         return tiled.stylize(content, style, max_resolution=0)
 
     return stylize, facts
@@ -131,7 +139,11 @@ def load_tensorflow(build: Path):
     return stylize, {}
 
 
-LOADERS = {"pytorch": load_pytorch, "tensorflow": load_tensorflow}
+LOADERS = {
+    "pytorch": load_pytorch,
+    "pytorch-streamed": functools.partial(load_pytorch, streamed=True),
+    "tensorflow": load_tensorflow,
+}
 
 
 def measure(runtime: str, request: dict) -> dict:

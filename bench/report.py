@@ -4,6 +4,7 @@ from bench.results import clip_problem
 
 LABELS = {
     ("pytorch", "cpu"): "PyTorch (CPU)",
+    ("pytorch-streamed", "cpu"): "PyTorch (CPU), streamed",
     ("original-loop", "cpu"): "original SANet loop (PyTorch)",
     ("onnxruntime", "cpu"): "ONNX Runtime (3 graphs chained)",
     ("tensorflow", "cpu"): "TF SavedModel",

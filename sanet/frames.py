@@ -79,7 +79,7 @@ class FrameStylizer:
         # Over the memory budget, every frame runs in tiles, as `Stylizer.stylize` would, but
         # holding its maps: the smoothing needs the whole of them.
         self.tiling = stylizer.tiling(
-            self.content_size, style_size, strength, size2, mask is not None, streamable=False
+            self.content_size, style_size, strength, size2, mask is not None, streamed=False
         )
         encoder = self.model.encoder
         encode = partial(self.tiling.encode, encoder) if self.tiling else encoder

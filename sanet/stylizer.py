@@ -202,11 +202,11 @@ class Stylizer:
         strength: float,
         style2_size: tuple[int, int] | None = None,
         masked: bool = False,
-        streamable: bool = True,
+        streamed: bool | None = None,
     ) -> Tiling | None:
         """None when the untiled run fits the memory budget, else the tiling that does with
-        the least work (`plan_tiling`; streamed only if `streamable`); refuses a request that
-        does not fit even in tiles. A second style is planned for as the first: the
+        the least work (`plan_tiling`; `streamed` True or False asks for one kind); refuses a
+        request that does not fit even in tiles. A second style is planned for as the first: the
         attention's chunks fit the style with more positions, and the other style's features,
         held whole, come off the budget."""
         blend, widths = strength < 1.0 or masked, self.model.widths
@@ -221,7 +221,7 @@ class Stylizer:
         model = self.model
         tiling, floats = plan_tiling(
             model.transform, model.encoder, model.decoder, widths, content_size, largest, blend,
-            budget - held, streamable,
+            budget - held, streamed,
         )  # fmt: skip
         needed = (floats + held) * BYTES_PER_FLOAT // 2**20
         if needed > self.memory_budget_mb:

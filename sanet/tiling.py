@@ -375,27 +375,29 @@ def plan_tiling(
     style: tuple[int, int],
     blend: bool,
     budget_floats: int,
-    streamable: bool = True,
+    streamed: bool | None = None,
 ) -> tuple[Tiling, int]:
     """The tiling whose peak fits `budget_floats` with the least work (`tiled_work`), and that
-    peak in floats: the largest tiles that fit, holding the content's maps or, if `streamable`
-    and not `blend`, streamed; when nothing fits, the smallest tiling and its peak."""
+    peak in floats: the largest tiles that fit, holding the content's maps or streamed (never
+    with `blend`); `streamed` True or False asks for one of the two. When nothing fits, the
+    smallest tiling and its peak."""
     queries = max(_positions(content), _positions(style))
     keys = _keys(content, style, blend)
     largest = max(MIN_TILE, min(MAX_TILE, ALIGN * math.ceil(max(*content, *style) / ALIGN)))
     fitting, smallest = [], []
-    for streamed in (False, True) if streamable and not blend else (False,):
-        margin = features_margin(transform, decoder) if streamed else decoder_margin(decoder)
+    modes = [mode for mode in (False, True) if streamed in (None, mode) and not (mode and blend)]
+    for mode in modes or [False]:
+        margin = features_margin(transform, decoder) if mode else decoder_margin(decoder)
         for tile in range(largest, MIN_TILE - 1, -ALIGN):
-            tiling = Tiling(tile, 1, encoder_margin(encoder), margin, streamed=streamed)
+            tiling = Tiling(tile, 1, encoder_margin(encoder), margin, streamed=mode)
             spare = budget_floats - _held(content, style, widths, blend, tiling)
             tiling.chunk = max(1, min(queries, MAX_CHUNK_SCORES // keys, spare // (3 * keys)))
             needed = tiled_floats(content, style, widths, blend, tiling)
             if needed <= budget_floats:
-                fitting.append((tiled_work(content, tiling), streamed, tiling, needed))
+                fitting.append((tiled_work(content, tiling), mode, tiling, needed))
                 break
-        least = Tiling(MIN_TILE, 1, encoder_margin(encoder), margin, streamed=streamed)
-        smallest.append((tiled_floats(content, style, widths, blend, least), streamed, least))
+        least = Tiling(MIN_TILE, 1, encoder_margin(encoder), margin, streamed=mode)
+        smallest.append((tiled_floats(content, style, widths, blend, least), mode, least))
     if fitting:
         _, _, tiling, needed = min(fitting, key=lambda plan: plan[:2])
         return tiling, needed

@@ -200,11 +200,11 @@ def test_stylizer_tiles_a_request_over_the_budget(demo_weights):
     assert heard == [(done, 2 * 9 + 4) for done in range(1, 23)]
 
 
-def _plan(content, budget_mb, blend=False, streamable=True):
+def _plan(content, budget_mb, blend=False, streamed=None):
     model = SANet(FULL_WIDTHS)  # the architecture alone: untrained weights are fine
     parts = model.transform, model.encoder, model.decoder, model.widths
     budget = budget_mb * 2**20 // 4
-    return plan_tiling(*parts, content, (512, 512), blend, budget, streamable), budget
+    return plan_tiling(*parts, content, (512, 512), blend, budget, streamed), budget
 
 
 def test_stylizer_streams_a_request_whose_maps_do_not_fit(demo_weights):
@@ -214,7 +214,7 @@ def test_stylizer_streams_a_request_whose_maps_do_not_fit(demo_weights):
     unlimited = _stylizer(demo_weights, 0)
     model = unlimited.model
     parts = model.transform, model.encoder, model.decoder, model.widths
-    _, held = plan_tiling(*parts, (800, 700), (300, 300), False, 1, streamable=False)
+    _, held = plan_tiling(*parts, (800, 700), (300, 300), False, 1, streamed=False)
     budget = held * 4 // 2**20 - 1
     streamed = _stylizer(demo_weights, budget)
     tiling = streamed.tiling((800, 700), (300, 300), 1.0)
@@ -250,6 +250,8 @@ def test_plan_streams_when_the_maps_do_not_fit():
     assert tiled_floats((3000, 4000), (512, 512), FULL_WIDTHS, False, larger) > budget
     (held, floats), _ = _plan((3000, 4000), 6 * 1024)
     assert not held.streamed  # what fits both ways runs the cheaper, holding the maps
+    (forced, _), _ = _plan((3000, 4000), 6 * 1024, streamed=True)
+    assert forced.streamed and forced.tile > tiling.tile  # asked for, and with more room
     for refused in (_plan((3000, 4000), 1536, blend=True), _plan((3000, 4000), 1536, False, False)):
         (tiling, floats), budget = refused
         assert not tiling.streamed and floats > budget
