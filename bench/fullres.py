@@ -118,7 +118,7 @@ def load_pytorch(build: Path, streamed: bool = False):
             budget, tiling = budget_for_tile(stylizer, *shapes, tile, streamed)
             if budget is None:
                 raise ValueError(f"no memory budget tiles {label(content.shape[:2])} at {tile} px")
-            tiled = dataclasses.replace(stylizer, memory_budget_mb=budget)
+            tiled = dataclasses.replace(stylizer, memory_budget_mb=budget, streamed=streamed)
             facts.update(budget_mb=budget, tile_px=tiling.tile, chunk=tiling.chunk)
             facts.update(streamed=tiling.streamed)
         return tiled.stylize(content, style, max_resolution=0)

@@ -110,6 +110,7 @@ def estimate_tiled_memory_mb(
     blend: bool,
     style2: tuple[int, int] | None = None,
     passes: int = 1,
+    streamed: bool = False,
 ) -> int:
     """Peak working memory of one stylization through the serving signature's `tile` input.
 
@@ -120,7 +121,9 @@ def estimate_tiled_memory_mb(
     the decoder's full-resolution activations on the tile with its margins, and the attention
     of the decoder tile's content positions over the style's. `blend` (strength below 1 or a
     mask) attends over ALL the content's positions for every tile: memory that grows with
-    the image, not the tile. `passes`: the iterations.
+    the image, not the tile. `passes`: the iterations. `streamed` (the signature's `stream`,
+    never with `blend`): the content's maps are not held, and each decoder tile encodes its
+    region with both margins.
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -131,10 +134,12 @@ def estimate_tiled_memory_mb(
 
     decoded = region(content, features_margin)
     attention = _attention_floats(decoded, style, blend, style2, content)
-    tiles = [region(image, encoder_margin) for image in images] + [decoded]
+    encoded = region(content, features_margin + encoder_margin) if streamed else decoded
+    tiles = [region(image, encoder_margin) for image in images] + [encoded]
     activations = widths[0] * max(height * width for height, width in tiles)
-    pixels, content_maps = 3 * content[0] * content[1], widths[3] * _maps(content)
-    maps = widths[3] * sum(_maps(image) for image in images)
+    pixels = 3 * content[0] * content[1]
+    content_maps = 0 if streamed else widths[3] * _maps(content)
+    maps = content_maps + widths[3] * sum(_maps(image) for image in images[1:])
     floats = (
         TILED_IMAGE_COPIES * pixels
         + TILED_MAP_COPIES * maps
@@ -143,6 +148,27 @@ def estimate_tiled_memory_mb(
         + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * content_maps)
     )
     return floats * BYTES_PER_FLOAT // 2**20
+
+
+def tiled_pixels(
+    content: tuple[int, int], tile: int, margins: tuple[int, int], streamed: bool
+) -> int:
+    """Pixels one pass in `tile`s runs through the encoder and the decoder, margins (in pixels:
+    the encoder's, the decoder's) included: what the planners compare tilings by, the cost of
+    a convolution growing with its pixels (and the encoder's and the decoder's being close).
+    `streamed` encodes the content twice, the second time with both margins."""
+    encoder, decoder = margins
+
+    def area(margin: int) -> int:
+        height, width = (
+            sum(min(length, start + tile + margin) - max(0, start - margin)
+                for start in range(0, length, tile))
+            for length in content
+        )  # fmt: skip
+        return height * width
+
+    work = area(encoder) + area(decoder)
+    return work + area(encoder + decoder) if streamed else work
 
 
 def _maps(size: tuple[int, int]) -> int:

@@ -67,7 +67,9 @@ def to_array(result: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Stylizer:
-    """A loaded SANet ready to stylize. `memory_budget_mb` 0 sets no memory limit.
+    """A loaded SANet ready to stylize. `memory_budget_mb` 0 sets no memory limit; `streamed`
+    True or False makes a run over it hold the content's maps or not (`sanet.tiling`), None
+    (the default) chooses the tiling with less work.
 
     >>> stylizer = Stylizer.from_checkpoints("weights/")           # doctest: +SKIP
     >>> result = stylizer.stylize(content, style, iterations=2)    # doctest: +SKIP
@@ -76,6 +78,7 @@ class Stylizer:
     model: SANet
     untrained: bool = False
     memory_budget_mb: int = 0
+    streamed: bool | None = None
 
     @classmethod
     def from_checkpoints(
@@ -205,10 +208,10 @@ class Stylizer:
         streamed: bool | None = None,
     ) -> Tiling | None:
         """None when the untiled run fits the memory budget, else the tiling that does with
-        the least work (`plan_tiling`; `streamed` True or False asks for one kind); refuses a
-        request that does not fit even in tiles. A second style is planned for as the first: the
-        attention's chunks fit the style with more positions, and the other style's features,
-        held whole, come off the budget."""
+        the least work (`plan_tiling`; `streamed` True or False, else the field's, asks for
+        one kind); refuses a request that does not fit even in tiles. A second style is planned
+        for as the first: the attention's chunks fit the style with more positions, and the
+        other style's features, held whole, come off the budget."""
         blend, widths = strength < 1.0 or masked, self.model.widths
         needed = estimate_memory_mb(content_size, style_size, widths, blend, style2_size)
         if not self.memory_budget_mb or needed <= self.memory_budget_mb:
@@ -221,7 +224,7 @@ class Stylizer:
         model = self.model
         tiling, floats = plan_tiling(
             model.transform, model.encoder, model.decoder, widths, content_size, largest, blend,
-            budget - held, streamed,
+            budget - held, self.streamed if streamed is None else streamed,
         )  # fmt: skip
         needed = (floats + held) * BYTES_PER_FLOAT // 2**20
         if needed > self.memory_budget_mb:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from sanet.attention import EPS, Statistics
 from sanet.decoder import Decoder
 from sanet.encoder import RELU4_1, CeilMaxPool, Encoder
+from sanet.request import tiled_pixels
 from sanet.transform import Transform
 
 ALIGN = 16  # pixels: 2**4 for the encoder's four poolings
@@ -48,6 +49,10 @@ MAX_CHUNK_SCORES = 2**24
 IMAGE_COPIES = 6
 HELD_MAPS = 8
 BLEND_MAPS = 3  # more for strength < 1: the identity transform, the content's keys and values
+# One tile's peak, in full-resolution activations of its region (widths[0] channels): the
+# tensors, and what PyTorch's CPU convolutions hold besides them. Measured 7.3 on the full-size
+# model (streamed 512 and 256 px tiles, 1 and 4 MP, whose peak grew with the region's area).
+TILE_ACTIVATION_COPIES = 8
 # Decoder input for a region of relu4_1 maps: the transform, as the serving signature's tiles.
 Features = Callable[[Tensor, Tensor], Tensor]
 
@@ -331,7 +336,8 @@ def tiled_floats(
     regions = [_region(content, streamed), _region(style, side)]
     largest = max(height * width for height, width in regions)
     attention = 3 * tiling.chunk * _keys(content, style, blend)
-    return _held(content, style, widths, blend, tiling) + max(attention, 3 * widths[0] * largest)
+    tile = TILE_ACTIVATION_COPIES * widths[0] * largest
+    return _held(content, style, widths, blend, tiling) + max(attention, tile)
 
 
 def _held(
@@ -350,20 +356,9 @@ def _held(
 
 
 def tiled_work(size: tuple[int, int], tiling: Tiling) -> int:
-    """Pixels a tiled stylization of an image of `size` runs through the encoder and the
-    decoder, margins included, once a pass: the measure `plan_tiling` compares tilings by
-    (a convolution's cost grows with its pixels; the encoder's and the decoder's are close)."""
-
-    def pixels(margin: int) -> int:
-        height, width = (
-            sum(stop - start for _, _, start, stop in _spans(length, tiling.tile, margin))
-            for length in size
-        )
-        return height * width
-
-    decoder = RELU4_1_STRIDE * tiling.decoder_margin
-    work = pixels(tiling.encoder_margin) + pixels(decoder)
-    return work + pixels(tiling.encoder_margin + decoder) if tiling.streamed else work
+    """`tiled_pixels` of `tiling` on an image of `size`: what `plan_tiling` compares by."""
+    margins = tiling.encoder_margin, RELU4_1_STRIDE * tiling.decoder_margin
+    return tiled_pixels(size, tiling.tile, margins, tiling.streamed)
 
 
 def plan_tiling(
