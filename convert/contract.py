@@ -16,8 +16,9 @@ from sanet.request import memory_rule
 
 # 2: the creative controls and the style resolution joined the signature; 3: the encodings
 # and the memory rule; 4: the tile side; 5: the tiled memory rule of the graph that holds no
-# image in control flow, with the cost of each further pass.
-SCHEMA_VERSION = 5
+# image in control flow, with the cost of each further pass; 6: `stream`, tiles that hold no
+# content map, and their memory rule.
+SCHEMA_VERSION = 6
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {
@@ -32,6 +33,7 @@ INPUTS = {
     "mask": ("float32", "[hm, wm]", "in [0, 1], any size; all ones = everywhere"),
     "keep_colors": ("float32", "[]", "in [0, 1]"),
     "tile": ("int32", "[]", "tile side in working pixels, rounded up to 16, at least 64; 0 = none"),
+    "stream": ("int32", "[]", "1 = tiles hold no content map (strength 1, no mask); 0 = they do"),
 }
 # The encoder's features of each image at its working size, returned by every call and taken
 # back by the next: a caller that keeps them skips the encoder (the style of a clip's frames;
@@ -54,6 +56,7 @@ CONTROLS_OFF = {
     "mask": np.ones((1, 1), np.float32),
     "keep_colors": np.array(0.0, np.float32),
     "tile": np.array(0, np.int32),
+    "stream": np.array(0, np.int32),
     **{name: np.zeros((1, 1, 0, 0), np.float32) for name in ENCODINGS},
 }
 OUTPUTS = {

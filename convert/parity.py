@@ -70,6 +70,8 @@ class Case:
     # The signature's tile side (0: untiled). The expected result is the untiled one: tiles
     # change only float rounding.
     tile: int = 0
+    # Tiles that hold no content map (the signature's `stream`): the same expected result.
+    stream: bool = False
     # The module is given the content's and the style's encodings (float32 PyTorch's) and a
     # decoy style image: the result must follow the encodings. Sizes as given (max_resolution
     # 0, the style's own rule), so that the encodings are of the images themselves.
@@ -90,7 +92,7 @@ class Case:
         if self.keep_colors:
             parts.append(f"keep colours {self.keep_colors:g}")
         if self.tile:
-            parts.append(f"tiles {self.tile}")
+            parts.append(f"{'streamed ' if self.stream else ''}tiles {self.tile}")
         if self.reuse:
             parts.append("encodings given")
         return ", ".join(parts)

@@ -142,7 +142,8 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     full strength (the signature's branch without the blend); the first with the style
     scaled to its own resolution; and the first with its encodings given (`Case.reuse`).
     Last, tiles (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4
-    tiles, and the controls' case in tiles."""
+    tiles, held and streamed (`Case.stream`); the controls' case in tiles; and two streamed
+    passes with a second style mixed in."""
     cases = []
     for content, style in sizes:
         cases += [
@@ -159,8 +160,11 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
         Case(first, first_style, style_resolution=max(MIN_SIDE, max(first_style) * 2 // 3)),
         Case(first, first_style, reuse=True),
         Case(TILED_CONTENT, first_style, tile=MIN_TILE),
+        Case(TILED_CONTENT, first_style, tile=MIN_TILE, stream=True),
         Case(last, last_style, iterations=2, strength=0.8, style2=(60, 44), mix=0.6,
              mask=(37, 53), keep_colors=0.7, tile=MIN_TILE),
+        Case(TILED_CONTENT, first_style, iterations=2, style2=(60, 44), mix=0.6,
+             keep_colors=0.7, tile=MIN_TILE, stream=True),
     ]  # fmt: skip
 
 

@@ -75,6 +75,7 @@ def module_inputs(case: Case, encodings: Arrays | None = None) -> Arrays:
         "mask": mask,
         "keep_colors": np.array(case.keep_colors, np.float32),
         "tile": np.array(case.tile, np.int32),
+        "stream": np.array(int(case.stream), np.int32),
         **{name: CONTROLS_OFF[name] for name in ENCODINGS},
         **(encodings or {}),
     }

@@ -15,7 +15,10 @@ scales the style to that longest side instead (0: as given, -1: the content's ru
 any size; all ones: everywhere) makes the strength blend per position; `keep_colors` moves the
 result's chroma to the content's. `tile` > 0 runs the encoder, the transform and the decoder in
 tiles of about that side (`convert.tf_tiles`): the same result in memory that grows with the
-tile, not the image, apart from the image and its relu4_1 and relu5_1 maps.
+tile, not the image, apart from the image and its relu4_1 and relu5_1 maps. `stream` > 0 holds
+neither map (`sanet.tiling`, streamed): statistics in a first pass over the tiles, then each
+decoder tile encodes its own region; it applies at strength 1 without a mask and without given
+content encodings (else the maps are held), and returns the content's encodings empty.
 """
 
 from pathlib import Path
@@ -42,6 +45,7 @@ SIGNATURE = [
     tf.TensorSpec([None, None], tf.float32, name="mask"),
     tf.TensorSpec([], tf.float32, name="keep_colors"),
     tf.TensorSpec([], tf.int32, name="tile"),
+    tf.TensorSpec([], tf.int32, name="stream"),
     *(tf.TensorSpec([None, None, None, None], tf.float32, name=name) for name in ENCODINGS),
 ]
 # RGB difference -> its chroma part (`sanet.controls.keep_colors`).
@@ -181,7 +185,7 @@ class SANetModule(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def serve(self, content, style, iterations, max_resolution, strength, style_resolution,
-              style2, mix, mask, keep_colors, tile, content_relu4_1, content_relu5_1,
+              style2, mix, mask, keep_colors, tile, stream, content_relu4_1, content_relu5_1,
               style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
         source, original = content, tf.shape(content)[:2]
         size = working_size(original, max_resolution)
@@ -199,8 +203,35 @@ class SANetModule(tf.Module):
         partial = tf.logical_or(strength < 1.0, masked)
         height, width = size[0], size[1]
         content_tile = tf_tiles.tile_side(tile, height, width)
+        # Streamed: tiles that hold no content map (`sanet.tiling`), which the content's own
+        # attention and given content encodings need.
+        given = tf.size(content_relu4_1) > 0
+        streaming = tf.logical_and(
+            tf.logical_and(stream > 0, tile > 0),
+            tf.logical_not(tf.logical_or(partial, given)),
+        )
         # Encodings an earlier call returned are used as given; empty ones are computed.
-        first = self.encoded(content, content_tile, content_relu4_1, content_relu5_1)
+        held_content = tf_tiles.hold(content)
+        # What a branch returns must depend on a tensor it takes in: TF.js runs a branch made
+        # of constants whatever the predicate, and may pass its result on instead.
+        nothing = 0 * height
+        first = tf_tiles.cells_of(
+            tf.cond(
+                streaming,
+                lambda: (
+                    tf_tiles.empty_cells(self.channels, nothing),
+                    tf_tiles.empty_cells(self.channels, nothing),
+                ),
+                lambda: tuple(
+                    c.array
+                    for c in self.encoded(
+                        held_content.read(0), content_tile, content_relu4_1, content_relu5_1
+                    )
+                ),
+            ),
+            size,
+            content_tile,
+        )
         styles = {
             "style": self.encoded_whole(style, tile, style_relu4_1, style_relu5_1),
             "style2": self.encoded_whole(style2, tile, style2_relu4_1, style2_relu5_1),
@@ -255,7 +286,9 @@ class SANetModule(tf.Module):
                 def decoder(part: tf.Tensor) -> tf.Tensor:
                     return self.decoder(features=part)["image"]
 
-                return tf_tiles.decode(features, decoder, content4_1, self.margins.features)
+                return tf_tiles.decode(
+                    features, decoder, content4_1.size, content4_1.side, self.margins.features
+                )
 
             def by_mix(blended: bool) -> tf.TensorArray:
                 return tf.cond(
@@ -265,6 +298,63 @@ class SANetModule(tf.Module):
             return tf.cond(partial, lambda: by_mix(True), lambda: by_mix(False))
 
         passes = _passes(iterations)
+
+        def stream_pass(image: tf.TensorArray) -> tf.TensorArray:
+            """One streamed pass: the held image -> the decoded image's tiles."""
+
+            def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                out = self.encoder(image=part)
+                return out["relu4_1"], out["relu5_1"]
+
+            statistics = tf_tiles.streamed_statistics(
+                encoder, image, size, content_tile, self.margins.encoder
+            )
+
+            def decode(second: bool) -> tf.TensorArray:
+                """The pass with the style's transform and, if `second`, the second style's."""
+
+                def features(index: tf.Tensor, rows: tuple, columns: tuple) -> tf.Tensor:
+                    part4_1, part5_1 = tf_tiles.encoded_region(
+                        encoder, image, size, rows, columns, self.margins.encoder
+                    )
+
+                    def transform(keys: tuple) -> tf.Tensor:
+                        style4_1, style5_1 = (k.read(0) for k in keys)
+                        return self.stylize_features(
+                            part4_1, style4_1, part5_1, style5_1, statistics
+                        )
+
+                    stylized = transform(held["style"])
+                    return _mix(stylized, transform(held["style2"]), mix) if second else stylized
+
+                def decoder(part: tf.Tensor) -> tf.Tensor:
+                    return self.decoder(features=part)["image"]
+
+                side = content_tile // RELU4_1_STRIDE
+                return tf_tiles.decode(
+                    features, decoder, first[0].size, side, self.margins.features
+                )
+
+            return tf.cond(mix > 0.0, lambda: decode(True), lambda: decode(False))
+
+        def streamed() -> tf.TensorArray:
+            """Every pass streamed; the image between passes held, not encoded."""
+
+            def step(i, tiles, image):
+                tiles = stream_pass(image)
+                image = tf.cond(
+                    i + 1 < passes,
+                    lambda: tf_tiles.hold(tf_tiles.assemble(tiles, size, content_tile)),
+                    lambda: image,
+                )
+                return i + 1, tiles, image
+
+            _, tiles, _ = tf.while_loop(
+                lambda i, *_: i < passes,
+                step,
+                [tf.constant(0), tf_tiles.image_tiles(size, content_tile), held_content],
+            )
+            return tiles
 
         def step(i, tiles, cells4_1, cells5_1):
             """One pass from the content's cells; then the output's, for the next pass
@@ -282,23 +372,33 @@ class SANetModule(tf.Module):
             cells4_1, cells5_1 = tf.cond(i + 1 < passes, encode_next, nothing)
             return i + 1, tiles, cells4_1, cells5_1
 
-        _, tiles, _, _ = tf.while_loop(
-            lambda i, *_: i < passes,
-            step,
-            [
-                tf.constant(0),
-                tf_tiles.image_tiles(size, content_tile),
-                first[0].array,
-                first[1].array,
-            ],
-        )
+        def held_maps() -> tf.TensorArray:
+            _, tiles, _, _ = tf.while_loop(
+                lambda i, *_: i < passes,
+                step,
+                [
+                    tf.constant(0),
+                    tf_tiles.image_tiles(size, content_tile),
+                    first[0].array,
+                    first[1].array,
+                ],
+            )
+            return tiles
+
+        tiles = tf.cond(streaming, streamed, held_maps)
         image = tf_tiles.assemble(tiles, size, content_tile)
         # Clipped before scaling back, as the PyTorch model returns its image; the resize
         # averages with non-negative weights, so the result stays in [0, 1].
         result = _resize(tf.clip_by_value(image, 0.0, 1.0), original)
         result = _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))
         outputs = {"result": result}
-        encodings = {"content": tuple(tf_tiles.whole(c) for c in first), **styles}
+        # A streamed run has no content maps to return: empty ones, as a caller sends.
+        content_maps = tf_tiles.either(
+            streaming,
+            lambda: (tf.zeros([1, self.channels, nothing, nothing]),) * 2,
+            lambda: tuple(tf_tiles.whole(c) for c in first),
+        )
+        encodings = {"content": content_maps, **styles}
         for image_name, (relu4_1, relu5_1) in encodings.items():
             outputs |= {f"{image_name}_relu4_1": relu4_1, f"{image_name}_relu5_1": relu5_1}
         return outputs

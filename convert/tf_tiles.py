@@ -120,7 +120,8 @@ def _for_each_tile(rows: tf.Tensor, columns: tf.Tensor, body: Callable, arrays: 
     return _for_each(rows * columns, tile, arrays)
 
 
-def _cells(channels: int, count: tf.Tensor) -> tf.TensorArray:
+def empty_cells(channels: int, count: tf.Tensor | int) -> tf.TensorArray:
+    """An empty TensorArray for `count` cells of a map with `channels`."""
     shape = tf.TensorShape([1, channels, None, None])
     return tf.TensorArray(tf.float32, size=count, element_shape=shape, infer_shape=False)
 
@@ -164,7 +165,9 @@ def encode(
             cells5_1.write(index, _padded(_kept(relu5_1, rows, cols, RELU5_1_STRIDE), tile // 16)),
         )
 
-    arrays = _for_each_tile(*grid, body, (_cells(channels, count), _cells(channels, count)))
+    arrays = _for_each_tile(
+        *grid, body, (empty_cells(channels, count), empty_cells(channels, count))
+    )
     return cells_of(arrays, size, tile)
 
 
@@ -199,7 +202,7 @@ def split(
         part = features.read(0)[:, :, top : top + side, left : left + side]
         return (array.write(index, _padded(part, side)),)
 
-    (array,) = _for_each(count, body, (_cells(channels, count),))
+    (array,) = _for_each(count, body, (empty_cells(channels, count),))
     return array
 
 
@@ -278,28 +281,102 @@ def region(cells: Cells, index: tf.Tensor, margin: int) -> tf.Tensor:
 def decode(
     features: Callable[[tf.Tensor, Span, Span], tf.Tensor],
     decoder: Callable[[tf.Tensor], tf.Tensor],
-    cells: Cells,
+    size: tuple[tf.Tensor, tf.Tensor],
+    side: tf.Tensor,
     margin: int,
 ) -> tf.TensorArray:
-    """The decoded image of the relu4_1 map that `cells` cut, tile by tile, as its tiles
-    [tile, tile, 3] (`assemble` joins them): `features(index, rows, columns)` is the decoder's
-    input on tile `index`'s region (spans in relu4_1 positions, `margin` the features margin)."""
-    rows, columns = _grid(cells.size, cells.side)
-    side = RELU4_1_STRIDE * cells.side  # pixels
+    """The decoded image of a relu4_1 map of `size`, tile by tile (`side` positions a tile),
+    as its tiles [8 side, 8 side, 3] (`assemble` joins them): `features(index, rows, columns)`
+    is the decoder's input on tile `index`'s region (spans in relu4_1 positions, `margin` the
+    features margin)."""
+    rows, columns = _grid(size, side)
+    pixels_side = RELU4_1_STRIDE * side
 
     def body(index: tf.Tensor, tiles: tf.TensorArray) -> tuple:
         spans = (
-            _span(index // columns, cells.side, margin, cells.size[0]),
-            _span(index % columns, cells.side, margin, cells.size[1]),
+            _span(index // columns, side, margin, size[0]),
+            _span(index % columns, side, margin, size[1]),
         )
         image = decoder(features(index, *spans))
         pixels = [tuple(RELU4_1_STRIDE * end for end in span) for span in spans]
-        tile = _padded(_kept(image, *pixels, 1), side)[0]
+        tile = _padded(_kept(image, *pixels, 1), pixels_side)[0]
         return (tiles.write(index, tf.transpose(tile, [1, 2, 0])),)
 
-    size = (RELU4_1_STRIDE * cells.size[0], RELU4_1_STRIDE * cells.size[1])
-    (tiles,) = _for_each_tile(rows, columns, body, (image_tiles(size, side),))
+    image_size = (RELU4_1_STRIDE * size[0], RELU4_1_STRIDE * size[1])
+    (tiles,) = _for_each_tile(rows, columns, body, (image_tiles(image_size, pixels_side),))
     return tiles
+
+
+def streamed_statistics(
+    encoder: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    image: tf.TensorArray,
+    size: tuple[tf.Tensor, tf.Tensor],
+    tile: tf.Tensor,
+    margin: int,
+) -> tuple[tf.Tensor, ...]:
+    """`channel_statistics` of relu4_1 and of relu5_1 of the held image [H, W, 3] of `size`
+    (mean4_1, std4_1, mean5_1, std5_1), tile by tile, holding neither map: each tile's kept
+    part's count, mean and sum of squared deviations, combined at the end (the pairwise rule
+    of `sanet.tiling._Moments`, for all tiles at once)."""
+    grid = _grid(size, tile)
+    columns, count = grid[1], grid[0] * grid[1]
+
+    def moments(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        shape = tf.shape(part)
+        mean = tf.reduce_mean(part, axis=[2, 3], keepdims=True)  # [1, C, 1, 1]
+        squares = tf.reduce_sum(tf.square(part - mean), axis=[2, 3], keepdims=True)
+        return tf.fill([1, 1, 1, 1], tf.cast(shape[2] * shape[3], tf.float32)), mean, squares
+
+    def body(index: tf.Tensor, *arrays: tf.TensorArray) -> tuple:
+        rows = _span(index // columns, tile, margin, size[0])
+        cols = _span(index % columns, tile, margin, size[1])
+        region = image.read(0)[rows[2] : rows[3], cols[2] : cols[3]]
+        relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
+        values = (
+            *moments(_kept(relu4_1, rows, cols, RELU4_1_STRIDE)),
+            *moments(_kept(relu5_1, rows, cols, RELU5_1_STRIDE)),
+        )
+        return tuple(array.write(index, value) for array, value in zip(arrays, values, strict=True))
+
+    def sums() -> tf.TensorArray:
+        return tf.TensorArray(tf.float32, size=count, element_shape=[1, None, 1, 1])
+
+    arrays = _for_each_tile(*grid, body, tuple(sums() for _ in range(6)))
+    statistics = []
+    for counts, means, squares in (arrays[:3], arrays[3:]):
+        counts, means = counts.stack(), means.stack()  # [tiles, 1, 1 or C, 1, 1]
+        total = tf.reduce_sum(counts, axis=0)
+        mean = tf.reduce_sum(counts * means, axis=0) / total
+        spread = tf.reduce_sum(squares.stack(), axis=0)
+        spread += tf.reduce_sum(counts * tf.square(means - mean), axis=0)
+        statistics += [mean, tf.sqrt(spread / (total - 1.0) + EPS)]
+    return tuple(statistics)
+
+
+def encoded_region(
+    encoder: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    image: tf.TensorArray,
+    size: tuple[tf.Tensor, tf.Tensor],
+    rows: Span,
+    columns: Span,
+    margin: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """relu4_1 and relu5_1 on a decoder tile's region (`rows` and `columns`: `_span`s in
+    relu4_1 positions, region starts on relu5_1's grid), encoded from the held image [H, W, 3]
+    of `size` with `margin` pixels more on each cut side (`sanet.tiling.Tiling.stream`)."""
+
+    def pixels(span: Span, length: tf.Tensor) -> Span:
+        start = RELU4_1_STRIDE * span[2]
+        stop = tf.minimum(length, RELU4_1_STRIDE * span[3])
+        return start, stop, tf.maximum(0, start - margin), tf.minimum(length, stop + margin)
+
+    rows, columns = pixels(rows, size[0]), pixels(columns, size[1])
+    region = image.read(0)[rows[2] : rows[3], columns[2] : columns[3]]
+    relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
+    return (
+        _kept(relu4_1, rows, columns, RELU4_1_STRIDE),
+        _kept(relu5_1, rows, columns, RELU5_1_STRIDE),
+    )
 
 
 def image_tiles(size: tuple, tile: tf.Tensor) -> tf.TensorArray:

@@ -130,30 +130,36 @@ def test_page_estimates_tiled_memory_by_the_model_packages_rule():
     widths = (64, 128, 256, 512)
     tiling = tiling_rule(SANet(SMALL_WIDTHS))  # the margins do not depend on the widths
     margins = (tiling["encoder_margin"], tiling["features_margin"] * tiling["relu4_1_stride"])
-    requests = [  # content, style (height, width), tile, blend, second style, passes
-        ((3000, 4000), (512, 512), 512, False, None, 1),
-        ((3000, 4000), (512, 512), 64, True, None, 3),
-        ((17, 30000), (1024, 700), 1024, False, (300, 200), 1),
-        ((100, 80), (2048, 1536), 4096, True, (17, 17), 2),
+    requests = [  # content, style (height, width), tile, blend, second style, passes, streamed
+        ((3000, 4000), (512, 512), 512, False, None, 1, False),
+        ((3000, 4000), (512, 512), 512, False, None, 1, True),
+        ((3000, 4000), (512, 512), 64, True, None, 3, False),
+        ((17, 30000), (1024, 700), 1024, False, (300, 200), 1, False),
+        ((1500, 2000), (700, 1024), 256, False, (300, 200), 2, True),
+        ((100, 80), (2048, 1536), 4096, True, (17, 17), 2, False),
     ]
     sizes = [
         [*({"height": h, "width": w} for h, w in (content, style)), tile, blend, second and
-         {"height": second[0], "width": second[1]}, passes]
-        for content, style, tile, blend, second, passes in requests
+         {"height": second[0], "width": second[1]}, passes, streamed]
+        for content, style, tile, blend, second, passes, streamed in requests
     ]  # fmt: skip
     metadata = {"memory": request.memory_rule(widths), "tiling": tiling}
     page = js_eval(
         "memory.js",
         f"(() => {{ const metadata = {json.dumps(metadata)};"
         "const rule = m.memoryRule(metadata), tiled = m.tiledRule(metadata);"
-        f"return {json.dumps(sizes)}.map(([c, s, tile, blend, s2, passes]) => "
-        "m.estimateTiledMemoryMb(rule, tiled, c, s, tile, blend, s2 || null, passes)); })()",
+        f"return {json.dumps(sizes)}.map(([c, s, tile, blend, s2, passes, streamed]) => ["
+        "m.estimateTiledMemoryMb(rule, tiled, c, s, tile, blend, s2 || null, passes, streamed),"
+        "m.tiledPixels(c, tile, tiled, streamed)]); })()",
     )
     python = [
-        request.estimate_tiled_memory_mb(c, s, widths, tile, margins, b, s2, passes)
-        for c, s, tile, b, s2, passes in requests
-    ]
+        [request.estimate_tiled_memory_mb(c, s, widths, tile, margins, b, s2, passes, streamed),
+         request.tiled_pixels(c, tile, margins, streamed)]
+        for c, s, tile, b, s2, passes, streamed in requests
+    ]  # fmt: skip
     assert page == python
+    # Streamed holds no content map, and runs more pixels (the content encoded twice).
+    assert python[1][0] < python[0][0] and python[1][1] > python[0][1]
     # Each further pass holds its image, its decoded tiles and the content's maps once more.
     one, three = (
         request.estimate_tiled_memory_mb((3000, 4000), (512, 512), widths, 64, margins, True,
@@ -165,5 +171,5 @@ def test_page_estimates_tiled_memory_by_the_model_packages_rule():
     quarter = request.estimate_tiled_memory_mb(
         (1500, 2000), (512, 512), widths, 512, margins, False
     )
-    assert python[0] <= 4 * quarter
-    assert python[0] < request.estimate_memory_mb((3000, 4000), (512, 512), widths, False) / 2
+    assert python[0][0] <= 4 * quarter
+    assert python[0][0] < request.estimate_memory_mb((3000, 4000), (512, 512), widths, False) / 2

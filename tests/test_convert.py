@@ -46,17 +46,21 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3 + 6
+        assert len(cases) == len(SIZES) * 3 + 8
         assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
         assert len([c for c in cases if ", max " in c]) == len(SIZES)
         # the controls: a second style, a mask and the content's colours; the style resolution
         assert len([c for c in cases if "mix 0.6" in c and "mask" in c and "keep" in c]) == 2
-        assert len([c for c in cases if "str 1, mix 0.6" in c]) == 1  # mixed, not blended
+        mixed = [c for c in cases if "str 1, mix 0.6" in c and "tiles" not in c]
+        assert len(mixed) == 1  # mixed, not blended
         assert len([c for c in cases if "style res" in c]) == 1
         # the encodings given instead of the images
         assert len([c for c in cases if "encodings given" in c]) == 1
-        # and tiles: a larger content in 3 x 4 of them, and the controls' case
-        assert len([c for c in cases if "tiles 64" in c]) == 2
+        # and tiles: a larger content in 3 x 4 of them, and the controls' case; streamed, the
+        # larger content, and two passes with a second style mixed in
+        assert len([c for c in cases if ", tiles 64" in c]) == 2
+        streamed = [c for c in cases if "streamed tiles 64" in c]
+        assert len(streamed) == 2 and any("it 2" in c and "mix 0.6" in c for c in streamed)
     assert [c.case for c in report.checks if c.stage == "tfjs/cpu"] == [CPU_BACKEND_CASE.label]
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
@@ -98,6 +102,7 @@ def test_serving_signature(module):
         "mask": ("float32", [None, None]),
         "keep_colors": ("float32", []),
         "tile": ("int32", []),
+        "stream": ("int32", []),
         **{name: ("float32", [None] * 4) for name in ENCODINGS},
     }
     outputs = module.signature.structured_outputs
@@ -208,10 +213,10 @@ def test_tfjs_graph_is_optimised(converted):
     assert ops["optimized"]["Transpose"] < ops["converted"]["Transpose"]
     assert ops["transpose_pairs_removed"] > 0 and ops["duplicate_bytes_removed"] > 0
     # No matrix product keeps a transpose flag (they send TF.js wasm down a slow path).
-    # 2 attention blocks x 2 products x 8 transforms: one branch per set of transforms a pass
+    # 2 attention blocks x 2 products x 11 transforms: one branch per set of transforms a pass
     # runs (convert/tf_module.py): the style's; with the second style's; with the content's
-    # own for strength and mask; with both.
-    assert ops["matmul_transpose_flags_unfolded"] == 2 * 2 * (1 + 2 + 2 + 3)
+    # own for strength and mask; with both; and streamed, the style's, with the second's.
+    assert ops["matmul_transpose_flags_unfolded"] == 2 * 2 * (1 + 2 + 2 + 3 + 1 + 2)
     flags = ("adj_x", "adj_y", "transpose_a", "transpose_b")
     nodes = TfjsGraph.load(options.output).nodes
     flagged = [n for n in nodes if any(n.get("attr", {}).get(f, {}).get("b") for f in flags)]

@@ -33,7 +33,7 @@ import {
 } from './view.js';
 import { setUpVideo } from './video-panel.js';
 import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
-import { estimateMemoryMb, largestTile, memoryBudgetMb, memoryRule, tiledRule } from './memory.js';
+import { estimateMemoryMb, memoryBudgetMb, memoryRule, planTiles, tiledRule } from './memory.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -380,10 +380,10 @@ async function stylize() {
   clearError();
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
-  const { tile } = memoryPlan(params.maxResolution, sizes, params.iterations);
+  const { tile, streamed } = memoryPlan(params.maxResolution, sizes, params.iterations);
   machine.send('run');
   setNotice('run', null);
-  const tiles = tile ? ` in ${describeTiles(contentSize, tile)}` : '';
+  const tiles = tile ? ` in ${describeTiles(contentSize, tile, streamed)}` : '';
   const message = `Stylizing at ${sizeOf(contentSize)} px${tiles} on ${data.backend.name}…`;
   showStage(message, 'busy', estimate > 2000 ? estimate : null);
   try {
@@ -410,7 +410,7 @@ async function stylize() {
     };
     const reply = await inference.call(
       Request.STYLIZE,
-      { ...params, tile, ...images },
+      { ...params, tile, stream: streamed, ...images },
       Object.values(images).flatMap((pixels) => (pixels ? [pixels.data.buffer] : [])),
     );
     data.speed = reply.speed;
@@ -424,7 +424,7 @@ async function stylize() {
       };
     }
     if (machine.state === State.RUNNING) {
-      showResult(reply, content, params, contentSize, { ...used, tile });
+      showResult(reply, content, params, contentSize, { ...used, tile, streamed });
     }
   } catch (error) {
     if (error.kind === CANCELLED) return;
@@ -491,25 +491,27 @@ function obstacle(resolution, iterations) {
 
 /**
  * The memory a run at `resolution` needs (memory.js), and its tile side: 0 (untiled) at a
- * resolution, the largest that fits this device's budget at full size (null if none does).
- * @returns {{tile: number|null, neededMb: number, budgetMb: number, blend: boolean}}
+ * resolution; at full size, memory.js planTiles's (null if none fits this device's budget),
+ * `streamed` when its tiles hold no content map.
+ * @returns {{tile: number|null, neededMb: number, budgetMb: number, blend: boolean,
+ *   streamed: boolean}}
  */
 function memoryPlan(resolution, [content, style, style2 = null], iterations) {
   const blend = readControls().strength < 1 || Boolean(region.describe());
   const budgetMb = memoryBudgetMb(data.backend.name, navigator.deviceMemory);
   if (resolution) {
     const neededMb = estimateMemoryMb(data.memory, content, style, blend, style2);
-    return { tile: 0, neededMb, budgetMb, blend };
+    return { tile: 0, neededMb, budgetMb, blend, streamed: false };
   }
   const { memory, tiled } = data;
-  const plan = largestTile(memory, tiled, content, style, blend, style2, budgetMb, iterations);
+  const plan = planTiles(memory, tiled, content, style, blend, style2, budgetMb, iterations);
   return { ...plan, budgetMb, blend };
 }
 
-/** "12 tiles of 1024 px". */
-function describeTiles({ width, height }, tile) {
+/** "12 tiles of 1024 px", "… streamed" when they hold no content map. */
+function describeTiles({ width, height }, tile, streamed) {
   const count = Math.ceil(width / tile) * Math.ceil(height / tile);
-  return `${count} tile${count > 1 ? 's' : ''} of ${tile} px`;
+  return `${count} tile${count > 1 ? 's' : ''} of ${tile} px${streamed ? ', streamed' : ''}`;
 }
 
 /** The resolution menu's full-size entry, with the content's size when there is one. */
@@ -578,7 +580,7 @@ function showResult(reply, content, params, size, used) {
   const settings = [iterations, `strength ${params.strength.toFixed(2)}`, ...used.controls].join(
     ', ',
   );
-  const tiles = used.tile ? ` in ${describeTiles(size, used.tile)}` : '';
+  const tiles = used.tile ? ` in ${describeTiles(size, used.tile, used.streamed)}` : '';
   ui.resultMeta.textContent =
     `${sizeOf(content)} px, computed at ${sizeOf(size)}${tiles}${lowered}; ${settings}; ` +
     `${seconds} s, ${data.variant} model on ${reply.backend.name}`;

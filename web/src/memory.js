@@ -106,6 +106,7 @@ export function tiledRule(metadata) {
  * @param {boolean} blend
  * @param {Size|null} style2
  * @param {number} passes the iterations
+ * @param {boolean} streamed the signature's `stream` (never with `blend`): no content map held
  */
 export function estimateTiledMemoryMb(
   rule,
@@ -116,26 +117,56 @@ export function estimateTiledMemoryMb(
   blend,
   style2 = null,
   passes = 1,
+  streamed = false,
 ) {
-  const images = [content, style, style2].filter(Boolean);
+  const styles = [style, style2].filter(Boolean);
   const region = ({ height, width }, margin) => ({
     height: Math.min(height, tile + 2 * margin),
     width: Math.min(width, tile + 2 * margin),
   });
   const decoded = region(content, tiled.featuresMargin);
   const attention = attentionFloats(decoded, style, blend, style2, content);
-  const tiles = [...images.map((image) => region(image, tiled.encoderMargin)), decoded];
+  const encoded = streamed ? region(content, tiled.featuresMargin + tiled.encoderMargin) : decoded;
+  const tiles = [
+    ...[content, ...styles].map((image) => region(image, tiled.encoderMargin)),
+    encoded,
+  ];
   const activations = rule.activationChannels * Math.max(...tiles.map(area));
   const mapsOf = (image) => tiled.mapChannels * (positions(image, 8) + positions(image, 16));
   const pixels = 3 * area(content);
-  const maps = images.reduce((sum, image) => sum + mapsOf(image), 0);
+  const contentMaps = streamed ? 0 : mapsOf(content);
+  const maps = styles.reduce((sum, image) => sum + mapsOf(image), contentMaps);
   const floats =
     tiled.imageCopies * pixels +
     tiled.mapCopies * maps +
     tiled.activationCopies * activations +
     rule.attentionCopies * attention +
-    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * mapsOf(content));
+    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * contentMaps);
   return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
+}
+
+/**
+ * Pixels one pass in `tile`s runs through the encoder and the decoder, margins included: what a
+ * plan is compared by (sanet/request.py tiled_pixels). `streamed` encodes the content twice.
+ * @param {Size} content
+ * @param {number} tile
+ * @param {TiledRule} tiled
+ * @param {boolean} streamed
+ */
+export function tiledPixels(content, tile, tiled, streamed) {
+  const area = (margin) =>
+    [content.height, content.width]
+      .map((length) => {
+        let sum = 0;
+        for (let start = 0; start < length; start += tile) {
+          sum += Math.min(length, start + tile + margin) - Math.max(0, start - margin);
+        }
+        return sum;
+      })
+      .reduce((a, b) => a * b);
+  const { encoderMargin, featuresMargin } = tiled;
+  const work = area(encoderMargin) + area(featuresMargin);
+  return streamed ? work + area(encoderMargin + featuresMargin) : work;
 }
 
 /**
@@ -144,14 +175,42 @@ export function estimateTiledMemoryMb(
  * (then `needed` is the smallest tile's estimate).
  * @returns {{tile: number|null, neededMb: number}}
  */
-export function largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
+function largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes, streamed) {
   const whole = Math.ceil(Math.max(content.height, content.width) / tiled.align) * tiled.align;
   let neededMb = Infinity;
   for (let tile = Math.max(whole, tiled.minTile); tile >= tiled.minTile; tile -= tiled.align) {
-    neededMb = estimateTiledMemoryMb(rule, tiled, content, style, tile, blend, style2, passes);
+    neededMb = estimateTiledMemoryMb(
+      rule,
+      tiled,
+      content,
+      style,
+      tile,
+      blend,
+      style2,
+      passes,
+      streamed,
+    );
     if (neededMb <= budgetMb) return { tile, neededMb };
   }
   return { tile: null, neededMb };
+}
+
+/**
+ * How to run a request at full size within `budgetMb` (sanet/tiling.py plan_tiling's rule): the
+ * largest tile that fits holding the content's maps, or streamed (not with `blend`), whichever
+ * runs fewer pixels (`tiledPixels`); `tile` null when neither fits (then `neededMb` is the
+ * least the smallest tiles need).
+ * @returns {{tile: number|null, neededMb: number, streamed: boolean}}
+ */
+export function planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
+  const plans = [false, ...(blend ? [] : [true])].map((streamed) => ({
+    ...largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes, streamed),
+    streamed,
+  }));
+  const fitting = plans.filter(({ tile }) => tile !== null);
+  if (!fitting.length) return plans.reduce((a, b) => (b.neededMb < a.neededMb ? b : a));
+  const work = ({ tile, streamed }) => tiledPixels(content, tile, tiled, streamed);
+  return fitting.reduce((a, b) => (work(b) < work(a) ? b : a));
 }
 
 /**

@@ -24,6 +24,7 @@ export const INPUT_NAMES = [
   'mask',
   'keep_colors',
   'tile',
+  'stream',
   ...ENCODING_NAMES,
 ];
 export const OUTPUT_NAME = 'result';

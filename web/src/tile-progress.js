@@ -14,15 +14,23 @@ const COLOURS = 3;
 
 /**
  * How many tiles a request runs: the encoder's for each image not re-used, the decoder's once a
- * pass, and the encoder's again on each pass's output but the last.
+ * pass, and the encoder's again on each pass's output but the last. Streamed (the content's
+ * encodings are never fed then), each pass runs the encoder's tiles for the statistics, then
+ * each decoder tile opens with its own encoder tile: three steps a tile a pass.
  * @param {{content: Size, style: Size, style2: Size|null}} sizes working sizes; style2 null when
  *   not mixed in (the graph then encodes a placeholder of the smallest side: one tile)
  * @param {string[]} encoded the images the graph encodes (their encodings are not fed)
  * @param {number} side the tile side, on the grid (convert/tf_tiles.py tile_side)
  * @param {number} iterations
+ * @param {boolean} streamed the signature's `stream`
  */
-export function countTiles(sizes, encoded, side, iterations) {
+export function countTiles(sizes, encoded, side, iterations, streamed = false) {
   const tiles = (size) => (size ? Math.ceil(size.height / side) * Math.ceil(size.width / side) : 1);
+  if (streamed) {
+    const styles = encoded.filter((image) => image !== 'content');
+    const encoder = styles.reduce((sum, image) => sum + tiles(sizes[image]), 0);
+    return encoder + 3 * iterations * tiles(sizes.content);
+  }
   const encoder = encoded.reduce((sum, image) => sum + tiles(sizes[image]), 0);
   return encoder + (2 * iterations - 1) * tiles(sizes.content);
 }

@@ -122,6 +122,7 @@ function feedValues({
   mask = null,
   keepColors = 0,
   tile = 0,
+  stream = false,
 }) {
   const mixed = Boolean(style2) && mix > 0;
   return {
@@ -136,6 +137,7 @@ function feedValues({
     mask: mask ? maskTensor(mask) : tf.ones([1, 1], 'float32'),
     keep_colors: tf.scalar(keepColors, 'float32'),
     tile: tf.scalar(tile, 'int32'),
+    stream: tf.scalar(stream ? 1 : 0, 'int32'),
   };
 }
 
@@ -201,10 +203,10 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
  * decoder tiles run; `reused`: the images whose encodings are fed. Returns the function that
  * stops it.
  */
-function reportTiles({ content, style, style2, mix, tile, iterations }, reused) {
+function reportTiles({ content, style, style2, mix, tile, iterations, stream }, reused) {
   const sizes = { content, style, style2: style2 && mix > 0 ? style2 : null };
   const encoded = IMAGES.filter((image) => !reused.includes(image));
-  const tiles = countTiles(sizes, encoded, tile, iterations);
+  const tiles = countTiles(sizes, encoded, tile, iterations, stream);
   let done = 0;
   return watchTiles(tf, (step) => {
     done += 1;

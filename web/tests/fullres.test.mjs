@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { estimateTiledMemoryMb, memoryRule, tiledRule } from '../src/memory.js';
+import { estimateTiledMemoryMb, memoryRule, planTiles, tiledRule } from '../src/memory.js';
 import {
   compareWithSavedModel,
   config,
@@ -195,6 +195,75 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
     assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
     const { live, baseline } = await tensorCounts(page);
     assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
+  });
+
+  it('streams the photo on a device where holding its maps does not fit', async (t) => {
+    // The largest budget at which the page's plan (memory.js planTiles) streams this photo:
+    // the small test model's maps are small, so the window is narrow.
+    const [rule, tiled] = [memoryRule(metadata), tiledRule(metadata)];
+    let budgetMb = 4096;
+    while (!planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb).streamed) budgetMb -= 8;
+    const plan = planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb);
+    assert.ok(plan.tile, `streamed tiles fit ${budgetMb} MB`);
+    const small = await openPage(browser, site.origin, (2 * budgetMb) / 1024);
+    const byId = (id) => small.locator(`[data-testid="${id}"]`);
+    await byId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+    await byId('content-input').setInputFiles(join(inputs, 'photo.png'));
+    await small.waitForFunction(() =>
+      document
+        .querySelector('[data-testid="max-resolution"] option[value="0"]')
+        ?.textContent.includes('4000'),
+    );
+    await byId('max-resolution').selectOption('0');
+    const logged = (await small.evaluate(() => window.statusLog)).length;
+    const started = Date.now();
+    await byId('stylize-button').click();
+    await small.waitForFunction(
+      () =>
+        document.querySelector('[data-testid="result"]').dataset.run === '1' ||
+        !document.querySelector('[data-testid="error"]').hidden,
+      null,
+      { timeout: 3 * RUN_MS },
+    );
+    assert.equal(await byId('error').isHidden(), true, await byId('error').textContent());
+    const meta = await small.locator('#result-meta').textContent();
+    const [, count, side] = meta
+      .match(/computed at 4000×3000 in (\d+) tiles of (\d+) px, streamed/)
+      .map(Number);
+    assert.equal(side, plan.tile);
+    // Streamed (convert/tf_tiles.py): each pass, the encoder's tiles for the statistics, then
+    // each decoder tile with its own encoder tile; the styles' tiles before.
+    const tiles = ({ width, height }) => Math.ceil(width / side) * Math.ceil(height / side);
+    assert.equal(count, tiles(PHOTO));
+    const expected = 3 * tiles(PHOTO) + tiles(STYLE) + 1;
+    assert.deepEqual(
+      await tileReports(small, logged),
+      Array.from({ length: expected }, (_, i) => [i + 1, expected]),
+      'one report per step, 1 to N, in order',
+    );
+    const heap = await small.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
+    const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
+    t.diagnostic(
+      `${count} tiles of ${side} px, streamed, in ${Date.now() - started} ms; wasm heap ` +
+        `${heap}, estimate ${plan.neededMb} MB, budget ${budgetMb} MB`,
+    );
+    assert.ok(heapMb <= plan.neededMb, `the heap (${heapMb} MB) within the estimate`);
+    const download = await downloadTo(small, inputs, 'streamed.png');
+    assert.deepEqual(await pngSize(download), PHOTO);
+    const report = await compareWithSavedModel({
+      content: join(inputs, 'photo.png'),
+      style: join(inputs, 'style-a.png'),
+      result: download,
+      iterations: 1,
+      strength: 1,
+      max_resolution: 0,
+    });
+    t.diagnostic(`page (streamed) vs SavedModel (untiled): ${JSON.stringify(report)}`);
+    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
+    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    const { live, baseline } = await tensorCounts(small);
+    assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
+    await small.context().close();
   });
 
   it('cancels mid-run: no result, and the model reloaded with its tensors only', async () => {

@@ -5,8 +5,8 @@ The web page and its tests only rely on the model contract written by `convert/`
     inputs  content float32 [H, W, 3] in [0, 1], style float32 [h, w, 3] in [0, 1],
             iterations int32 scalar (>= 1), max_resolution int32 scalar (0 = as given),
             strength float32 scalar in [0, 1], and the controls (convert/contract.py INPUTS):
-            style_resolution, style2, mix, mask [hm, wm], keep_colors, tile, and the encodings
-            (convert/contract.py ENCODINGS: empty = computed from the image)
+            style_resolution, style2, mix, mask [hm, wm], keep_colors, tile, stream, and the
+            encodings (convert/contract.py ENCODINGS: empty = computed from the image)
     outputs result float32 [H, W, 3] in [0, 1] (the content's size), and the encodings
 
 with a `tf.while_loop` inside, so that the TF.js graph model needs `executeAsync` exactly like the
@@ -66,9 +66,10 @@ class StandIn(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def __call__(self, content, style, iterations, max_resolution, strength, style_resolution,
-                 style2, mix, mask, keep_colors, tile, content_relu4_1, content_relu5_1,
+                 style2, mix, mask, keep_colors, tile, stream, content_relu4_1, content_relu5_1,
                  style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
-        # `tile` is taken and not used: in the real model it changes only float rounding.
+        # `tile` and `stream` are taken and not used: in the real model they change only float
+        # rounding.
         size = tf.shape(content)[:2]
         work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
         work = _given(content_relu4_1, work)

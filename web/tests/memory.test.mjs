@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import {
   estimateMemoryMb,
   estimateTiledMemoryMb,
-  largestTile,
   memoryBudgetMb,
+  planTiles,
+  tiledPixels,
   tiledRule,
 } from '../src/memory.js';
 import { launchChromium, makeInputs, pageReady, startSite, waitForRun } from './helpers.mjs';
@@ -64,11 +65,25 @@ describe('full size in tiles without a browser', () => {
   const style = { height: 512, width: 512 };
 
   it('takes the largest tile on the grid whose estimate fits the budget', () => {
-    const { tile, neededMb } = largestTile(rule, tiled, photo, style, false, null, 4096);
+    const { tile, neededMb, streamed } = planTiles(rule, tiled, photo, style, false, null, 4096);
     assert.equal(tile % 16, 0);
-    assert.ok(neededMb <= 4096);
+    assert.ok(neededMb <= 4096 && !streamed);
     const larger = estimateTiledMemoryMb(rule, tiled, photo, style, tile + 16, false);
     assert.ok(larger > 4096, `a tile of ${tile + 16} px would need ${larger} MB`);
+  });
+
+  it('streams when holding the maps fits only in tiles that run more pixels', () => {
+    const larger = { height: 3000, width: 4000 };
+    const plan = planTiles(rule, tiled, larger, style, false, null, 4096);
+    assert.ok(plan.streamed && plan.neededMb <= 4096);
+    const args = [rule, tiled, larger, style, plan.tile + 16, false, null, 1, true];
+    assert.ok(estimateTiledMemoryMb(...args) > 4096, 'the largest streamed tile that fits');
+    const held = planTiles(rule, tiled, larger, style, true, null, 4096);
+    assert.ok(!held.streamed, 'a blend needs the maps');
+    assert.ok(
+      tiledPixels(larger, plan.tile, tiled, true) < tiledPixels(larger, 64, tiled, false),
+      'fewer pixels than the smallest held tiles',
+    );
   });
 
   it('grows at most with the pixels in tiles, under untiled, and a blend with the photo', () => {
@@ -82,9 +97,11 @@ describe('full size in tiles without a browser', () => {
 
   it('finds no tile for what cannot fit, and names what the smallest needs', () => {
     const huge = { height: 10000, width: 10000 }; // 100 megapixels
-    const { tile, neededMb } = largestTile(rule, tiled, huge, style, false, null, 4096);
+    const { tile, neededMb } = planTiles(rule, tiled, huge, style, false, null, 4096);
     assert.equal(tile, null);
-    assert.equal(neededMb, estimateTiledMemoryMb(rule, tiled, huge, style, 64, false));
+    const streamed = [rule, tiled, huge, style, 64, false, null, 1, true];
+    assert.equal(neededMb, estimateTiledMemoryMb(...streamed)); // the least of the two
+    assert.ok(neededMb < estimateTiledMemoryMb(rule, tiled, huge, style, 64, false));
     assert.ok(neededMb > 4096);
   });
 

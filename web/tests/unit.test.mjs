@@ -15,9 +15,16 @@ const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
 // The controls' and the encodings' inputs (convert/contract.py), as the converter names them.
 const CONTROLS = Object.fromEntries(
-  ['style_resolution', 'style2', 'mix', 'mask', 'keep_colors', 'tile', ...ENCODING_NAMES].map(
-    (n) => [`${n}:0`, entry(`${n}:0`)],
-  ),
+  [
+    'style_resolution',
+    'style2',
+    'mix',
+    'mask',
+    'keep_colors',
+    'tile',
+    'stream',
+    ...ENCODING_NAMES,
+  ].map((n) => [`${n}:0`, entry(`${n}:0`)]),
 );
 // The outputs: the result and the encodings.
 const OUTPUTS = Object.fromEntries(
