@@ -9,9 +9,10 @@ one timed stylization, and the peak again: `added_mb` is what the stylization it
 PyTorch tiles through `Stylizer`'s memory budget: at each size, the smallest budget whose
 plan has tiles of at least `tile` px (`budget_for_tile`), so that its tiles match the
 signature's; once holding the content's maps, once streamed (`pytorch-streamed`). The
-SavedModel and TF.js get the signature's `tile` input. TF.js runs in a fresh browser context
-per size; its memory is the worker's wasm heap (which only grows: its size after the run is
-the peak) and the renderer process's peak (bench/tfjs/run.mjs).
+SavedModel and TF.js get the signature's `tile` input; TF.js also streamed (`tfjs-streamed`,
+its `stream` input). TF.js runs in a fresh browser context per size; its memory is the
+worker's wasm heap (which only grows: its size after the run is the peak) and the renderer
+process's peak (bench/tfjs/run.mjs).
 
 REQUEST: {"build", "weights", "shape": [h, w], "style_side", "tile" (0: untiled),
 "warmup_side", "keep": a .npy path or null}. RESPONSE: one record, or {"error"}.
@@ -63,7 +64,8 @@ class FullresPlan:
             "relu4_1 and relu5_1 maps, and streamed: holding neither); the first size also "
             "untiled. Python: a fresh process per run, after a warm-up at "
             f"{self.warmup_side} px (untiled); TF.js wasm: a fresh browser context per run (the "
-            "worker's load and warm-up, then the run). Size by size, every runtime before the "
+            "worker's load and warm-up, then the run), holding the maps and streamed (the "
+            "signature's `stream`). Size by size, every runtime before the "
             f"next size; before each run a wait of at most {QUIET_GATE_S:.0f} s for a quiet "
             "machine.",
         ]
@@ -139,6 +141,7 @@ def load_tensorflow(build: Path):
     return stylize, {}
 
 
+BROWSER = ("tfjs", "tfjs-streamed")  # TF.js wasm in Chromium, holding the maps or streamed
 LOADERS = {
     "pytorch": load_pytorch,
     "pytorch-streamed": functools.partial(load_pytorch, streamed=True),
@@ -218,9 +221,12 @@ def run_python(
     return record | {"wall_s": response["wall_s"]}
 
 
-def run_browser(plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dict) -> dict:
+def run_browser(
+    plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dict, stream: bool = False
+) -> dict:
     """One TF.js wasm run through the shipped worker (bench/tfjs/run.mjs `fullres`) in a
-    fresh browser context; the first size's output kept."""
+    fresh browser context, holding the content's maps or `stream`ed; the first size's output
+    kept."""
     work = paths["work"]
     inputs_dir, outputs = work / "inputs", work / "tfjs-outputs"
     inputs_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +241,7 @@ def run_browser(plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dic
         image = content_image(*size) if name == "content" else style_image(*size)
         inputs[name] = collect.write_rgba(file, image)
     config = {"size": label(shape), "iterations": 1, "repeats": 0, "warmup": 0, "tile": tile}
+    config["stream"] = stream
     request = {
         "chromium": paths["chromium"],
         "repo": str(collect.REPO),
@@ -260,13 +267,14 @@ def run_browser(plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dic
         f"run.mjs exited with {done.returncode}" if done.returncode else None
     )
     raw = (response.get("fullres") or [{"size": label(shape), "tile": tile, "error": error}])[0]
-    return browser_record(raw, {label(shape): shape})
+    return browser_record(raw | {"stream": stream}, {label(shape): shape})
 
 
 def browser_record(raw: dict, shapes: dict) -> dict:
     """run.mjs's record in the Python records' terms."""
     shape = shapes[raw["size"]]
-    record = {"runtime": "tfjs", "backend": "wasm", "shape": list(shape), "tile": raw.get("tile")}
+    runtime = "tfjs-streamed" if raw.get("stream") else "tfjs"
+    record = {"runtime": runtime, "backend": "wasm", "shape": list(shape), "tile": raw.get("tile")}
     if raw.get("error"):
         return record | {"error": raw["error"], "page_errors": raw.get("page_errors", [])}
     run = raw["run"]
@@ -292,10 +300,11 @@ def browser_record(raw: dict, shapes: dict) -> dict:
 def _kept(record: dict, work: Path) -> np.ndarray | None:
     """The first size's result of a record, as float32 [h, w, 3] in [0, 1], if kept."""
     shape, tile = tuple(record["shape"]), record["tile"]
-    if record["runtime"] != "tfjs":
+    if record["runtime"] not in BROWSER:
         path = _kept_path(work, record["runtime"], shape, tile)
         return np.load(path) if path.exists() else None
-    path = work / "tfjs-outputs" / f"fullres-{label(shape)}-{tile}.rgb"  # as run.mjs names it
+    streamed = "-streamed" if record["runtime"] == "tfjs-streamed" else ""
+    path = work / "tfjs-outputs" / f"fullres-{label(shape)}-{tile}{streamed}.rgb"  # run.mjs's
     if not path.exists():
         return None
     return np.fromfile(path, np.uint8).reshape(*shape, 3).astype(np.float32) / 255.0
@@ -335,7 +344,7 @@ def run(
     `save` hears the document so far after each run."""
     started = time.perf_counter()
     paths = {"build": build, "weights": weights, "chromium": chromium, "work": work}
-    runtimes = list(plan.python) + (["tfjs"] if plan.browser and chromium else [])
+    runtimes = list(plan.python) + (list(BROWSER) if plan.browser and chromium else [])
     load, records = {"start": os.getloadavg()}, []
     document: dict = {}
     for shape, tile in steps(plan):
@@ -344,8 +353,8 @@ def run(
             gate = {"waited_s": 0, "quiet": None}
             if plan.quiet:  # runs take minutes: a short gate, then the meter says how busy
                 gate = quiet.wait_for_quiet(max_wait_s=QUIET_GATE_S)
-            if runtime == "tfjs":
-                record = run_browser(plan, shape, tile, paths)
+            if runtime in BROWSER:
+                record = run_browser(plan, shape, tile, paths, runtime == "tfjs-streamed")
             else:
                 record = run_python(plan, runtime, shape, tile, paths)
             records.append(record | {"quiet_gate": gate})

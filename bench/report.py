@@ -9,6 +9,7 @@ LABELS = {
     ("onnxruntime", "cpu"): "ONNX Runtime (3 graphs chained)",
     ("tensorflow", "cpu"): "TF SavedModel",
     ("tfjs", "wasm"): "TF.js wasm (Chromium)",
+    ("tfjs-streamed", "wasm"): "TF.js wasm (Chromium), streamed",
     ("onnxruntime-web", "wasm"): "ONNX Runtime Web wasm (Chromium)",
     ("tfjs", "webgl"): "TF.js webgl (Chromium, SwiftShader)",
     ("tfjs", "cpu"): "TF.js cpu (Chromium)",

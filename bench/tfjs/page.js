@@ -72,9 +72,9 @@ async function stylize(
   content,
   style,
   iterations,
-  { strength = 1, reuse = false, tile = 0 } = {},
+  { strength = 1, reuse = false, tile = 0, stream = false } = {},
 ) {
-  const payload = { content, style, iterations, strength, reuse, tile };
+  const payload = { content, style, iterations, strength, reuse, tile, stream };
   const started = performance.now();
   const reply = await call(Request.STYLIZE, payload, [
     content.data.buffer,
@@ -144,12 +144,13 @@ window.bench = {
 
   /**
    * One stylization of the prepared inputs; returns seconds. `keep` holds the output; `tile`
-   * (working px, 0: untiled) is the signature's tile input.
+   * (working px, 0: untiled) and `stream` are the signature's inputs.
    */
-  async run({ iterations, keep, tile = 0 }) {
+  async run({ iterations, keep, tile = 0, stream = false }) {
     const { content, style } = state.inputs;
     const { reply, s } = await stylize(copy(content), copy(style), iterations, {
       tile,
+      stream,
     });
     state.last = keep ? reply.image : null;
     const { width, height } = reply.image;

@@ -15,7 +15,7 @@
 //    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]},
 //    clip?: {inputs: {SIZE: {frames: [{file, width, height}], styles: [...]}},
 //            configs: [{size, iterations, singles, rerunStrength}]},
-//    fullres?: {configs: [{size, iterations, repeats, warmup, tile, keep?}]}, timeoutS?}
+//    fullres?: {configs: [{size, iterations, repeats, warmup, tile, stream?, keep?}]}, timeoutS?}
 // fullres (issue 11, bench/fullres.py): per configuration, in a fresh context on wasm, the
 // worker's run with the signature's `tile` input; `size` names an entry of `inputs` (any
 // shape). Besides the processes' memory, the record has the wasm heap (the worker's
@@ -341,6 +341,7 @@ async function measure(
         iterations: config.iterations,
         keep: k,
         tile: config.tile ?? 0,
+        stream: config.stream ?? false,
       });
     const first = await run(Boolean(keep));
     const output = keep
@@ -698,15 +699,16 @@ async function main() {
     if (request.fullres) {
       const records = (response.fullres = []);
       for (const config of request.fullres.configs) {
-        say(`full resolution ${config.size}, tile ${config.tile}`);
+        const streamed = config.stream ? "-streamed" : "";
+        say(`full resolution ${config.size}, tile ${config.tile}${streamed}`);
         const record = await measure(browser, url, "wasm", config, {
           keep: config.keep,
           wasmHeap: true,
         });
         records.push(
           keepOutput(
-            { ...record, tile: config.tile },
-            `fullres-${config.size}-${config.tile}.rgb`,
+            { ...record, tile: config.tile, stream: Boolean(config.stream) },
+            `fullres-${config.size}-${config.tile}${streamed}.rgb`,
           ),
         );
         save();
