@@ -342,15 +342,18 @@ def streamed_statistics(
         return tf.TensorArray(tf.float32, size=count, element_shape=[1, None, 1, 1])
 
     arrays = _for_each_tile(*grid, body, tuple(sums() for _ in range(6)))
-    statistics = []
-    for counts, means, squares in (arrays[:3], arrays[3:]):
-        counts, means = counts.stack(), means.stack()  # [tiles, 1, 1 or C, 1, 1]
-        total = tf.reduce_sum(counts, axis=0)
-        mean = tf.reduce_sum(counts * means, axis=0) / total
-        spread = tf.reduce_sum(squares.stack(), axis=0)
-        spread += tf.reduce_sum(counts * tf.square(means - mean), axis=0)
-        statistics += [mean, tf.sqrt(spread / (total - 1.0) + EPS)]
-    return tuple(statistics)
+    parts = (arrays[:3], arrays[3:])
+    return tuple(s for a in parts for s in combined(*(array.stack() for array in a)))
+
+
+def combined(counts: tf.Tensor, means: tf.Tensor, squares: tf.Tensor) -> tuple:
+    """The mean and the unbiased standard deviation with EPS ([1, C, 1, 1] each) of a map from
+    its parts' counts [n, 1, 1, 1, 1], means and sums of squared deviations [n, 1, C, 1, 1]:
+    the spread within the parts plus the spread of their means."""
+    total = tf.reduce_sum(counts, axis=0)
+    mean = tf.reduce_sum(counts * means, axis=0) / total
+    spread = tf.reduce_sum(squares, axis=0) + tf.reduce_sum(counts * tf.square(means - mean), 0)
+    return mean, tf.sqrt(spread / (total - 1.0) + EPS)
 
 
 def encoded_region(

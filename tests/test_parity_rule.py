@@ -294,6 +294,20 @@ def defect_tile_statistics(monkeypatch):
     return "module", r"tf\.Module"
 
 
+def defect_streamed_statistics(monkeypatch):
+    import tensorflow as tf
+
+    import convert.tf_tiles as t
+
+    def within_parts(counts, means, squares):  # the spread between the tiles forgotten
+        total = tf.reduce_sum(counts, axis=0)
+        mean = tf.reduce_sum(counts * means, axis=0) / total
+        return mean, tf.sqrt(tf.reduce_sum(squares, axis=0) / (total - 1.0) + 1e-5)
+
+    monkeypatch.setattr(t, "combined", within_parts)
+    return "module", r"tf\.Module"
+
+
 def defect_tfjs_kernel(monkeypatch):
     import convert.tfjs
 
@@ -315,6 +329,9 @@ DEFECTS = {
     "given encodings ignored (tf.Module)": defect_encodings_ignored,
     "tile margins short of the receptive field (tf.Module)": defect_margins_too_small,
     "each tile normalised by its own statistics (tf.Module)": defect_tile_statistics,
+    "streamed statistics without the spread between tiles (tf.Module)": (
+        defect_streamed_statistics
+    ),
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"
