@@ -12,7 +12,7 @@ import torch
 
 from convert import contract
 from convert.__main__ import main
-from convert.contract import ENCODINGS
+from convert.contract import ENCODINGS, SMALL_CONSTANT_ELEMENTS
 from convert.onnx_export import STATISTICS
 from convert.parity import Case
 from convert.pipeline import CPU_BACKEND_CASE, Options, run
@@ -237,13 +237,19 @@ def test_tfjs_graph_is_optimised(converted):
         hashlib.sha256(w.data).hexdigest() for w in graph.weights.values() if not is_small(w.spec)
     ]
     assert len(digests) == len(set(digests))  # no kernel stored twice
-    # Every float weight of the model is there once: about the PyTorch parameter bytes.
+    # Every kernel of the model is there once: the PyTorch parameters of that size, exactly.
+    # (Small constants, the biases among them, are stored once per call site of a graph: the
+    # streamed branches added three: 6 % of the small model's bytes, 0.4 % of the full one's.)
     from sanet.weights import load_model
 
     model, _ = load_model(options.build / "demo-weights-small")
-    parameters = sum(p.numel() for p in model.parameters()) * 4
-    stored = sum(len(w.data) for w in graph.weights.values() if w.spec["dtype"] == "float32")
-    assert parameters <= stored < parameters * 1.05
+    kernels = sum(p.numel() for p in model.parameters() if p.numel() >= SMALL_CONSTANT_ELEMENTS)
+    stored = sum(
+        len(w.data)
+        for w in graph.weights.values()
+        if w.spec["dtype"] == "float32" and not is_small(w.spec)
+    )
+    assert stored == 4 * kernels
 
 
 def test_quantized_variants_run_in_node_within_their_recorded_error(converted):

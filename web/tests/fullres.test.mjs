@@ -95,6 +95,40 @@ async function openPage(browser, origin, deviceMemoryGb = null) {
   return page;
 }
 
+/**
+ * Stylizes the photo at full size with style-a on `page`, and waits for the result or an error
+ * (the worker dies when its heap overflows the 4 GiB); returns where the status log stood
+ * before the click, the milliseconds taken and the result's description.
+ */
+async function runFullSize(page, inputs, timeout) {
+  const byId = (id) => page.locator(`[data-testid="${id}"]`);
+  await byId('style-input').setInputFiles(join(inputs, 'style-a.png'));
+  await byId('content-input').setInputFiles(join(inputs, 'photo.png'));
+  await page.waitForFunction(() =>
+    document
+      .querySelector('[data-testid="max-resolution"] option[value="0"]')
+      ?.textContent.includes('4000'),
+  );
+  assert.equal(
+    await byId('max-resolution').locator('option[value="0"]').textContent(),
+    'Full size (4000×3000)',
+  );
+  await byId('max-resolution').selectOption('0');
+  const logged = (await page.evaluate(() => window.statusLog)).length;
+  const started = Date.now();
+  await byId('stylize-button').click();
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-testid="result"]').dataset.run === '1' ||
+      !document.querySelector('[data-testid="error"]').hidden,
+    null,
+    { timeout },
+  );
+  const ms = Date.now() - started;
+  assert.equal(await byId('error').isHidden(), true, await byId('error').textContent());
+  return { logged, ms, meta: await page.locator('#result-meta').textContent() };
+}
+
 describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
   let site;
   let browser;
@@ -119,31 +153,7 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
   });
 
   it('stylizes a 4000×3000 photo at full size in tiles, tile by tile, as the SavedModel does', async (t) => {
-    await testId('style-input').setInputFiles(join(inputs, 'style-a.png'));
-    await testId('content-input').setInputFiles(join(inputs, 'photo.png'));
-    const full = testId('max-resolution').locator('option[value="0"]');
-    await page.waitForFunction(() =>
-      document
-        .querySelector('[data-testid="max-resolution"] option[value="0"]')
-        ?.textContent.includes('4000'),
-    );
-    assert.equal(await full.textContent(), 'Full size (4000×3000)');
-    await testId('max-resolution').selectOption('0');
-    const logged = (await page.evaluate(() => window.statusLog)).length;
-    const started = Date.now();
-    await testId('stylize-button').click();
-    // The result, or an error shown (the worker dies when its heap overflows the 4 GiB).
-    await page.waitForFunction(
-      () =>
-        document.querySelector('[data-testid="result"]').dataset.run === '1' ||
-        !document.querySelector('[data-testid="error"]').hidden,
-      null,
-      { timeout: RUN_MS },
-    );
-    const ms = Date.now() - started;
-    assert.equal(await testId('error').isHidden(), true, await testId('error').textContent());
-
-    const meta = await page.locator('#result-meta').textContent();
+    const { logged, ms, meta } = await runFullSize(page, inputs, RUN_MS);
     const [, count, side] = meta
       .match(/computed at 4000×3000 in (\d+) tiles of (\d+) px/)
       .map(Number);
@@ -206,27 +216,7 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
     const plan = planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb);
     assert.ok(plan.tile, `streamed tiles fit ${budgetMb} MB`);
     const small = await openPage(browser, site.origin, (2 * budgetMb) / 1024);
-    const byId = (id) => small.locator(`[data-testid="${id}"]`);
-    await byId('style-input').setInputFiles(join(inputs, 'style-a.png'));
-    await byId('content-input').setInputFiles(join(inputs, 'photo.png'));
-    await small.waitForFunction(() =>
-      document
-        .querySelector('[data-testid="max-resolution"] option[value="0"]')
-        ?.textContent.includes('4000'),
-    );
-    await byId('max-resolution').selectOption('0');
-    const logged = (await small.evaluate(() => window.statusLog)).length;
-    const started = Date.now();
-    await byId('stylize-button').click();
-    await small.waitForFunction(
-      () =>
-        document.querySelector('[data-testid="result"]').dataset.run === '1' ||
-        !document.querySelector('[data-testid="error"]').hidden,
-      null,
-      { timeout: 3 * RUN_MS },
-    );
-    assert.equal(await byId('error').isHidden(), true, await byId('error').textContent());
-    const meta = await small.locator('#result-meta').textContent();
+    const { logged, ms, meta } = await runFullSize(small, inputs, 3 * RUN_MS);
     const [, count, side] = meta
       .match(/computed at 4000×3000 in (\d+) tiles of (\d+) px, streamed/)
       .map(Number);
@@ -244,7 +234,7 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
     const heap = await small.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
     const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
     t.diagnostic(
-      `${count} tiles of ${side} px, streamed, in ${Date.now() - started} ms; wasm heap ` +
+      `${count} tiles of ${side} px, streamed, in ${ms} ms; wasm heap ` +
         `${heap}, estimate ${plan.neededMb} MB, budget ${budgetMb} MB`,
     );
     assert.ok(heapMb <= plan.neededMb, `the heap (${heapMb} MB) within the estimate`);
