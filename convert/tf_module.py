@@ -131,14 +131,16 @@ class SANetModule(tf.Module):
         self.margins = margins
         self.channels = channels  # of relu4_1 and relu5_1
 
+    def encoded_maps(self, part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """relu4_1 and relu5_1 of an image [1, 3, h, w]."""
+        out = self.encoder(image=part)
+        return out["relu4_1"], out["relu5_1"]
+
     def encode(self, image: tf.TensorArray, size: tuple, tile: tf.Tensor) -> tuple[Cells, Cells]:
         """relu4_1 and relu5_1 of the held image [h, w, 3] of `size`, in tiles of side `tile`."""
-
-        def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            out = self.encoder(image=part)
-            return out["relu4_1"], out["relu5_1"]
-
-        return tf_tiles.encode(encoder, image, size, tile, self.margins.encoder, self.channels)
+        return tf_tiles.encode(
+            self.encoded_maps, image, size, tile, self.margins.encoder, self.channels
+        )
 
     # The branches below read the image and the maps from TensorArrays: a tensor that a
     # branch captures, TF.js copies (twice) and keeps to the end of the run.
@@ -301,11 +303,7 @@ class SANetModule(tf.Module):
 
         def stream_pass(image: tf.TensorArray) -> tf.TensorArray:
             """One streamed pass: the held image -> the decoded image's tiles."""
-
-            def encoder(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                out = self.encoder(image=part)
-                return out["relu4_1"], out["relu5_1"]
-
+            encoder = self.encoded_maps
             statistics = tf_tiles.streamed_statistics(
                 encoder, image, size, content_tile, self.margins.encoder
             )

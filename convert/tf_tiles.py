@@ -158,17 +158,32 @@ def encode(
     def body(index: tf.Tensor, cells4_1: tf.TensorArray, cells5_1: tf.TensorArray) -> tuple:
         rows = _span(index // columns, tile, margin, size[0])
         cols = _span(index % columns, tile, margin, size[1])
-        region = image.read(0)[rows[2] : rows[3], cols[2] : cols[3]]
-        relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
+        relu4_1, relu5_1 = _encoded(encoder, image, rows, cols)
         return (
-            cells4_1.write(index, _padded(_kept(relu4_1, rows, cols, RELU4_1_STRIDE), tile // 8)),
-            cells5_1.write(index, _padded(_kept(relu5_1, rows, cols, RELU5_1_STRIDE), tile // 16)),
+            cells4_1.write(index, _padded(relu4_1, tile // 8)),
+            cells5_1.write(index, _padded(relu5_1, tile // 16)),
         )
 
     arrays = _for_each_tile(
         *grid, body, (empty_cells(channels, count), empty_cells(channels, count))
     )
     return cells_of(arrays, size, tile)
+
+
+def _encoded(
+    encoder: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    image: tf.TensorArray,
+    rows: Span,
+    columns: Span,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """relu4_1 and relu5_1 of the kept part of a tile of the held image [H, W, 3], encoded on
+    its region (`rows` and `columns`: `_span`s in pixels)."""
+    region = image.read(0)[rows[2] : rows[3], columns[2] : columns[3]]
+    relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
+    return (
+        _kept(relu4_1, rows, columns, RELU4_1_STRIDE),
+        _kept(relu5_1, rows, columns, RELU5_1_STRIDE),
+    )
 
 
 def _map_size(size: tuple, stride: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -330,12 +345,8 @@ def streamed_statistics(
     def body(index: tf.Tensor, *arrays: tf.TensorArray) -> tuple:
         rows = _span(index // columns, tile, margin, size[0])
         cols = _span(index % columns, tile, margin, size[1])
-        region = image.read(0)[rows[2] : rows[3], cols[2] : cols[3]]
-        relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
-        values = (
-            *moments(_kept(relu4_1, rows, cols, RELU4_1_STRIDE)),
-            *moments(_kept(relu5_1, rows, cols, RELU5_1_STRIDE)),
-        )
+        relu4_1, relu5_1 = _encoded(encoder, image, rows, cols)
+        values = (*moments(relu4_1), *moments(relu5_1))
         return tuple(array.write(index, value) for array, value in zip(arrays, values, strict=True))
 
     def sums() -> tf.TensorArray:
@@ -373,13 +384,7 @@ def encoded_region(
         stop = tf.minimum(length, RELU4_1_STRIDE * span[3])
         return start, stop, tf.maximum(0, start - margin), tf.minimum(length, stop + margin)
 
-    rows, columns = pixels(rows, size[0]), pixels(columns, size[1])
-    region = image.read(0)[rows[2] : rows[3], columns[2] : columns[3]]
-    relu4_1, relu5_1 = encoder(tf.transpose(region, [2, 0, 1])[tf.newaxis])
-    return (
-        _kept(relu4_1, rows, columns, RELU4_1_STRIDE),
-        _kept(relu5_1, rows, columns, RELU5_1_STRIDE),
-    )
+    return _encoded(encoder, image, pixels(rows, size[0]), pixels(columns, size[1]))
 
 
 def image_tiles(size: tuple, tile: tf.Tensor) -> tf.TensorArray:
