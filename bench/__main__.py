@@ -59,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only the full-resolution part (1, 4 and 12 MP in tiles): OUT/results-fullres.json",
     )
+    parser.add_argument(
+        "--fullres-page-plan",
+        action="store_true",
+        help="only the full-resolution part's last step (12 MP on the page's own plan for its "
+        "budget), replacing that record in OUT/results-fullres.json: after a memory-rule change",
+    )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument(
         "--peers-path",
@@ -166,6 +172,22 @@ def run_fullres(args: argparse.Namespace, weights: Path) -> dict:
     return document
 
 
+def run_fullres_page_plan(args: argparse.Namespace) -> int:
+    """The full-resolution part's page-plan step alone, into OUT/results-fullres.json."""
+    path = args.out / FULLRES
+    if not path.exists() or not shutil.which(args.chromium):
+        print(f"bench: the page-plan step needs {path} and Chromium", file=sys.stderr)
+        return 1
+    plan = fullres.FullresPlan()
+    with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
+        paths = {"build": args.build, "chromium": args.chromium, "work": Path(work)}
+        record = fullres.run_page_plan(plan, paths)
+    document = fullres.with_page_plan(json.loads(path.read_text()), record)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    say(f"wrote the page-plan record into {path}")
+    return render(args.out)
+
+
 def render(out: Path) -> int:
     """Rewrite the Markdown from the JSON (after a change to report.py, say)."""
     if not (out / "results.json").exists():
@@ -187,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.render:
         return render(args.out)
+    if args.fullres_page_plan:
+        return run_fullres_page_plan(args)
     if args.fullres_only:
         weights = args.weights or args.build / "demo-weights-full"
         if not (args.build / "tf" / "sanet_module").exists() or not weights.exists():

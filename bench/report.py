@@ -451,7 +451,9 @@ def fullres_lines(fullres: dict) -> list[str]:
             errors.append(f"{label} could not run this part: `{r.get('error')}`.")
             continue
         tiles = f"{r['tile']} px" if r["tile"] else "none"
-        if r.get("budget_mb"):
+        if r.get("page_plan"):
+            tiles += f" (the page's plan for {r['budget_mb']} MB; estimate {r['estimate_mb']} MB)"
+        elif r.get("budget_mb"):
             tiles += f" ({r['budget_mb']} MB budget)"
         lowered = r.get("working_resolution") not in (None, max(r["shape"]))
         lines.append(

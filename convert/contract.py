@@ -17,8 +17,9 @@ from sanet.request import memory_rule
 # 2: the creative controls and the style resolution joined the signature; 3: the encodings
 # and the memory rule; 4: the tile side; 5: the tiled memory rule of the graph that holds no
 # image in control flow, with the cost of each further pass; 6: `stream`, tiles that hold no
-# content map, and their memory rule.
-SCHEMA_VERSION = 6
+# content map, and their memory rule; 7: the tiled rule's fixed part (the weights and the heap's
+# growth step), which the maps no longer stand for.
+SCHEMA_VERSION = 7
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {

@@ -35,10 +35,14 @@ ACTIVATION_COPIES = 3
 # model at 2 and 12 megapixels in 256, 512 and 896 px tiles, and the small model in the page
 # (docs/web-app.md "Full size"), each at least 10 % under its estimate. Whole: float [H, W, 3]
 # images (the input, the decoded tiles, and joining, clipping and returning them) and the
-# relu4_1 and relu5_1 maps (the cells), which also stand for the heap's fixed part (the
-# weights, held by TF.js and again by XNNPACK); per tile: its activations at full resolution
-# (padded input and convolution, and the blocks the heap grows by around them). Each pass
-# after the first holds its input image and decoded tiles, and the content's maps, once more.
+# relu4_1 and relu5_1 maps (the cells); per tile: its activations at full resolution (padded
+# input and convolution, and the blocks the heap grows by around them). Each pass after the
+# first holds its input image and decoded tiles, and the content's maps, once more. Fixed, in
+# MiB: the full model's weights twice (80 MiB of float32 in every variant: TF.js's tensors and
+# XNNPACK's packed copy) and the heap's last growth step (emscripten grows it by at most 96 MiB
+# past the request). The maps used to stand for that part too, which a streamed run, holding
+# none, left out: 12 MP streamed in 256 px tiles measured 3 MiB over its estimate.
+TILED_FIXED_MB = 2 * 80 + 96
 TILED_IMAGE_COPIES = 6
 TILED_MAP_COPIES = 2
 TILED_ACTIVATION_COPIES = 9
@@ -117,13 +121,13 @@ def estimate_tiled_memory_mb(
     `tile` is the kept side of a tile in pixels, on the signature's grid (`convert.tf_tiles`
     `tile_side`); `margins` are the encoder's and the features' in pixels (metadata.json
     `tiling`: encoder_margin, and features_margin times relu4_1_stride). Held whole: the
-    images and every image's relu4_1 and relu5_1 maps. One tile at a time: the encoder's or
-    the decoder's full-resolution activations on the tile with its margins, and the attention
-    of the decoder tile's content positions over the style's. `blend` (strength below 1 or a
-    mask) attends over ALL the content's positions for every tile: memory that grows with
-    the image, not the tile. `passes`: the iterations. `streamed` (the signature's `stream`,
-    never with `blend`): the content's maps are not held, and each decoder tile encodes its
-    region with both margins.
+    weights, the images and every image's relu4_1 and relu5_1 maps. One tile at a time: the
+    encoder's or the decoder's full-resolution activations on the tile with its margins, and
+    the attention of the decoder tile's content positions over the style's. `blend` (strength
+    below 1 or a mask) attends over ALL the content's positions for every tile: memory that
+    grows with the image, not the tile. `passes`: the iterations. `streamed` (the signature's
+    `stream`, never with `blend`): the content's maps are not held, and each decoder tile
+    encodes its region with both margins.
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -147,7 +151,7 @@ def estimate_tiled_memory_mb(
         + ATTENTION_COPIES * attention
         + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * content_maps)
     )
-    return floats * BYTES_PER_FLOAT // 2**20
+    return TILED_FIXED_MB + floats * BYTES_PER_FLOAT // 2**20
 
 
 def tiled_pixels(
@@ -204,6 +208,7 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "attention_copies": ATTENTION_COPIES,
         "activation_copies": ACTIVATION_COPIES,
         "activation_channels": widths[0],
+        "tiled_fixed_mb": TILED_FIXED_MB,
         "tiled_image_copies": TILED_IMAGE_COPIES,
         "tiled_map_copies": TILED_MAP_COPIES,
         "tiled_activation_copies": TILED_ACTIVATION_COPIES,

@@ -66,7 +66,7 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 }
 
 /**
- * @typedef {{imageCopies: number, mapCopies: number, activationCopies: number,
+ * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, activationCopies: number,
  *   passImageCopies: number, passMapCopies: number, mapChannels: number, align: number,
  *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in
  *   pixels
@@ -81,6 +81,7 @@ export function tiledRule(metadata) {
   const memory = metadata?.memory ?? {};
   const tiling = metadata?.tiling ?? {};
   const rule = {
+    fixedMb: memory.tiled_fixed_mb,
     imageCopies: memory.tiled_image_copies,
     mapCopies: memory.tiled_map_copies,
     activationCopies: memory.tiled_activation_copies,
@@ -142,7 +143,7 @@ export function estimateTiledMemoryMb(
     tiled.activationCopies * activations +
     rule.attentionCopies * attention +
     (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * contentMaps);
-  return Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
+  return tiled.fixedMb + Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }
 
 /**
