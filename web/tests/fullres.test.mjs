@@ -26,7 +26,7 @@ const MEAN_LEVELS = 0.5;
 const PHOTO = { width: 4000, height: 3000 };
 const STYLE = { width: 120, height: 90 }; // reference.py's style-a.png
 const RUN_MS = 150_000;
-// A 4 GB device, so a 2 GB budget: the small test model's 12 MP then runs in 6 tiles of 1728 px
+// A 4 GB device, so a 2 GB budget: the small test model's 12 MP then runs in 6 tiles of 1504 px
 // (with 8 GB or more, a 4 GiB budget on wasm, in fewer and larger ones).
 const DEVICE_GB = 4;
 
