@@ -10,6 +10,7 @@ import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { ENCODING_NAMES, signatureAdapter } from './signature.js';
 import { EncodingCache, emptyEncodings, encodingKeys, IMAGES } from './encodings.js';
+import { imagePixels, imageTensor, maskTensor } from './pixels.js';
 import { countTiles, watchTiles } from './tile-progress.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
@@ -86,26 +87,6 @@ function heapBytes() {
 const megapixels = (...images) =>
   images.reduce((sum, { width, height }) => sum + width * height, 0) / 1e6;
 
-/** Uint8 RGBA pixels -> float32 [h, w, 3] in [0, 1], computed on the CPU (same on every backend). */
-function imageTensor({ data, width, height }) {
-  const rgb = new Float32Array(width * height * 3);
-  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
-    rgb[i] = data[j] / 255;
-    rgb[i + 1] = data[j + 1] / 255;
-    rgb[i + 2] = data[j + 2] / 255;
-  }
-  return tf.tensor3d(rgb, [height, width, 3], 'float32');
-}
-
-/** RGBA mask pixels -> float32 [h, w]: their BT.601 luminance (sanet/controls.py mask_from_rgb). */
-function maskTensor({ data, width, height }) {
-  const luminance = new Float32Array(width * height);
-  for (let i = 0, j = 0; i < luminance.length; i += 1, j += 4) {
-    luminance[i] = (0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]) / 255;
-  }
-  return tf.tensor2d(luminance, [height, width], 'float32');
-}
-
 /**
  * The signature's inputs for a request (logical names). A control left out of the request is
  * fed off (convert/contract.py CONTROLS_OFF): the result is then the plain stylization.
@@ -126,15 +107,15 @@ function feedValues({
 }) {
   const mixed = Boolean(style2) && mix > 0;
   return {
-    content: imageTensor(content),
-    style: imageTensor(style),
+    content: imageTensor(tf, content),
+    style: imageTensor(tf, style),
     iterations: tf.scalar(iterations, 'int32'),
     max_resolution: tf.scalar(maxResolution, 'int32'),
     strength: tf.scalar(strength, 'float32'),
     style_resolution: tf.scalar(styleResolution, 'int32'),
-    style2: mixed ? imageTensor(style2) : tf.ones([1, 1, 3], 'float32'),
+    style2: mixed ? imageTensor(tf, style2) : tf.ones([1, 1, 3], 'float32'),
     mix: tf.scalar(mixed ? mix : 0, 'float32'),
-    mask: mask ? maskTensor(mask) : tf.ones([1, 1], 'float32'),
+    mask: mask ? maskTensor(tf, mask) : tf.ones([1, 1], 'float32'),
     keep_colors: tf.scalar(keepColors, 'float32'),
     tile: tf.scalar(tile, 'int32'),
     stream: tf.scalar(stream ? 1 : 0, 'int32'),
@@ -171,22 +152,11 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
     const feed = adapter.feed({ ...values, ...encodings });
     Object.values(feed).forEach((tensor) => tf.keep(tensor));
     outputs = await model.executeAsync(feed, names);
-    const [output] = outputs;
-    const [height, width] = output.shape;
-    // Read out of the wasm heap at once and scaled here: no image-sized tensors beside it.
-    const flat = await output.data();
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    // A clamped array clips to [0, 255] and rounds half to even, as tf.round; fround is
-    // TF.js's float32 product.
-    for (let i = 0, j = 0; i < flat.length; i += 3, j += 4) {
-      rgba[j] = Math.fround(flat[i] * 255);
-      rgba[j + 1] = Math.fround(flat[i + 1] * 255);
-      rgba[j + 2] = Math.fround(flat[i + 2] * 255);
-      rgba[j + 3] = 255;
-    }
+    // Read out of the backend and scaled here: no image-sized tensors beside it.
+    const pixels = await imagePixels(tf, outputs[0]);
     const returned = Object.fromEntries(fetched.map((name, i) => [name, outputs[i + 1]]));
     if (cache) cache.keep(keys, returned);
-    return { data: rgba, width, height, reused };
+    return { ...pixels, reused };
   } finally {
     unwatch?.();
     const owned = (tensor) => cache?.owns(tensor);
