@@ -432,7 +432,7 @@ def clip_lines(clip: dict) -> list[str]:
 
 
 def _ratio(record: dict, key: str) -> str:
-    return "" if record.get(key) is None else f"{record[key]:.2f}"
+    return "" if record.get(key) is None else f"**{record[key]:.2f}**"
 
 
 def fullres_lines(fullres: dict) -> list[str]:
@@ -459,8 +459,8 @@ def fullres_lines(fullres: dict) -> list[str]:
         lines.append(
             f"| {label} | {r['shape'][1]}x{r['shape'][0]} | {tiles} | "
             f"{_seconds(r['seconds'])}{_busy(r)} | {r['s_per_mp']:.2f} | "
-            f"**{_ratio(r, 's_per_mp_over_first')}** | {r['memory_mb']:.0f} | "
-            f"**{_ratio(r, 'memory_over_first')}** | {r['process_peak_mb']:.0f} |"
+            f"{_ratio(r, 's_per_mp_over_first')} | {r['memory_mb']:.0f} | "
+            f"{_ratio(r, 'memory_over_first')} | {r['process_peak_mb']:.0f} |"
             + (f" (ran at {r['working_resolution']} px: out of memory)" if lowered else "")
         )
     for a in fullres["agreement"]:
@@ -475,7 +475,10 @@ def fullres_lines(fullres: dict) -> list[str]:
             f"difference {a['tiled_vs_untiled_max_abs']:.2g}.",
         ]
     # Each run's own meter (TF.js's counts Chromium's processes as its own), time-weighted.
-    timed = [r for r in fullres["records"] if r.get("others_cores") is not None]
+    timed = [
+        r for r in fullres["records"]
+        if r.get("others_cores") is not None and not r.get("page_plan")
+    ]  # fmt: skip
     shares = []
     for runtime in order:
         mine = [r for r in timed if r["runtime"] == runtime]
@@ -490,6 +493,12 @@ def fullres_lines(fullres: dict) -> list[str]:
         f"average (1 min) after its last run: {loads}. † marks a run they disturbed (over "
         f"{BUSY} of a core). Measured {fullres['date']} in {fullres['duration_s'] / 60:.1f} min.",
     ]
+    for r in (r for r in fullres["records"] if r.get("page_plan") and "others_cores" in r):
+        lines += [
+            "",
+            f"The page's plan was measured on its own at {r['date']} (`--fullres-page-plan`), "
+            f"other processes keeping {r['others_cores']:.2f} of a core busy.",
+        ]
     return lines + [line for e in errors for line in ("", e)]
 
 

@@ -18,8 +18,9 @@ from sanet.request import memory_rule
 # and the memory rule; 4: the tile side; 5: the tiled memory rule of the graph that holds no
 # image in control flow, with the cost of each further pass; 6: `stream`, tiles that hold no
 # content map, and their memory rule; 7: the tiled rule's fixed part (the weights and the heap's
-# growth step), which the maps no longer stand for.
-SCHEMA_VERSION = 7
+# growth step), which the maps no longer stand for; 8: the content's maps counted once in a
+# streamed run (fitted).
+SCHEMA_VERSION = 8
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {

@@ -41,10 +41,14 @@ ACTIVATION_COPIES = 3
 # MiB: the full model's weights twice (80 MiB of float32 in every variant: TF.js's tensors and
 # XNNPACK's packed copy) and the heap's last growth step (emscripten grows it by at most 96 MiB
 # past the request). The maps used to stand for that part too, which a streamed run, holding
-# none, left out: 12 MP streamed in 256 px tiles measured 3 MiB over its estimate.
+# none, left out: 12 MP streamed in 256 px tiles measured 3 MiB over its estimate. And a
+# streamed run's heap stops falling with its tiles below about 256 px on the full-size model:
+# fitted, it counts one copy of the content's maps after all (12 MP streamed in 160 px tiles
+# measured 1550 MiB of heap, 19 MiB over the estimate without it).
 TILED_FIXED_MB = 2 * 80 + 96
 TILED_IMAGE_COPIES = 6
 TILED_MAP_COPIES = 2
+TILED_STREAM_MAP_COPIES = 1
 TILED_ACTIVATION_COPIES = 9
 TILED_PASS_IMAGE_COPIES = 2
 TILED_PASS_MAP_COPIES = 1
@@ -126,8 +130,8 @@ def estimate_tiled_memory_mb(
     the attention of the decoder tile's content positions over the style's. `blend` (strength
     below 1 or a mask) attends over ALL the content's positions for every tile: memory that
     grows with the image, not the tile. `passes`: the iterations. `streamed` (the signature's
-    `stream`, never with `blend`): the content's maps are not held, and each decoder tile
-    encodes its region with both margins.
+    `stream`, never with `blend`): the content's maps are not held, each decoder tile
+    encodes its region with both margins; the maps still count once (fitted).
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -142,14 +146,16 @@ def estimate_tiled_memory_mb(
     tiles = [region(image, encoder_margin) for image in images] + [encoded]
     activations = widths[0] * max(height * width for height, width in tiles)
     pixels = 3 * content[0] * content[1]
-    content_maps = 0 if streamed else widths[3] * _maps(content)
-    maps = content_maps + widths[3] * sum(_maps(image) for image in images[1:])
+    content_maps = widths[3] * _maps(content)
+    held_maps = 0 if streamed else content_maps
+    maps = held_maps + widths[3] * sum(_maps(image) for image in images[1:])
     floats = (
         TILED_IMAGE_COPIES * pixels
         + TILED_MAP_COPIES * maps
+        + (TILED_STREAM_MAP_COPIES * content_maps if streamed else 0)
         + TILED_ACTIVATION_COPIES * activations
         + ATTENTION_COPIES * attention
-        + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * content_maps)
+        + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * held_maps)
     )
     return TILED_FIXED_MB + floats * BYTES_PER_FLOAT // 2**20
 
@@ -211,6 +217,7 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "tiled_fixed_mb": TILED_FIXED_MB,
         "tiled_image_copies": TILED_IMAGE_COPIES,
         "tiled_map_copies": TILED_MAP_COPIES,
+        "tiled_stream_map_copies": TILED_STREAM_MAP_COPIES,
         "tiled_activation_copies": TILED_ACTIVATION_COPIES,
         "tiled_pass_image_copies": TILED_PASS_IMAGE_COPIES,
         "tiled_pass_map_copies": TILED_PASS_MAP_COPIES,

@@ -67,7 +67,7 @@ def test_every_runtime_measures_each_size_in_tiles_and_the_first_untiled(documen
     assert [r for r in records if "error" in r] == []
     shapes = [list(s) for s in PLAN.sizes]
     for runtime in ("pytorch", "pytorch-streamed", "tensorflow", *fullres.BROWSER):
-        mine = [r for r in records if r["runtime"] == runtime]
+        mine = [r for r in records if r["runtime"] == runtime and not r.get("page_plan")]
         assert [(r["shape"], r["tile"]) for r in mine] == [
             (shapes[0], 64),
             (shapes[0], 0),
@@ -83,6 +83,14 @@ def test_every_runtime_measures_each_size_in_tiles_and_the_first_untiled(documen
         assert mine[2]["memory_over_first"] == pytest.approx(
             mine[2]["memory_mb"] / mine[0]["memory_mb"], abs=1e-3
         )
+
+
+def test_the_last_run_is_the_pages_own_plan_and_within_its_estimate(document):
+    last = document["records"][-1]
+    assert last["page_plan"] and last["runtime"] in fullres.BROWSER
+    assert last["shape"] == list(PLAN.sizes[-1]) and last["budget_mb"] == PLAN.page_budget_mb
+    assert last["tile"] > 0 and last["estimate_mb"] <= last["budget_mb"]
+    assert 0 < last["memory_mb"] <= last["estimate_mb"]  # what the page's rule promises
 
 
 def test_python_memory_is_read_from_each_runs_own_process(document):

@@ -66,8 +66,8 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 }
 
 /**
- * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, activationCopies: number,
- *   passImageCopies: number, passMapCopies: number, mapChannels: number, align: number,
+ * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, streamMapCopies: number,
+ *   activationCopies: number, passImageCopies: number, passMapCopies: number, mapChannels: number, align: number,
  *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in
  *   pixels
  */
@@ -84,6 +84,7 @@ export function tiledRule(metadata) {
     fixedMb: memory.tiled_fixed_mb,
     imageCopies: memory.tiled_image_copies,
     mapCopies: memory.tiled_map_copies,
+    streamMapCopies: memory.tiled_stream_map_copies,
     activationCopies: memory.tiled_activation_copies,
     passImageCopies: memory.tiled_pass_image_copies,
     passMapCopies: memory.tiled_pass_map_copies,
@@ -135,14 +136,16 @@ export function estimateTiledMemoryMb(
   const activations = rule.activationChannels * Math.max(...tiles.map(area));
   const mapsOf = (image) => tiled.mapChannels * (positions(image, 8) + positions(image, 16));
   const pixels = 3 * area(content);
-  const contentMaps = streamed ? 0 : mapsOf(content);
-  const maps = styles.reduce((sum, image) => sum + mapsOf(image), contentMaps);
+  const contentMaps = mapsOf(content);
+  const heldMaps = streamed ? 0 : contentMaps;
+  const maps = styles.reduce((sum, image) => sum + mapsOf(image), heldMaps);
   const floats =
     tiled.imageCopies * pixels +
     tiled.mapCopies * maps +
+    (streamed ? tiled.streamMapCopies * contentMaps : 0) +
     tiled.activationCopies * activations +
     rule.attentionCopies * attention +
-    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * contentMaps);
+    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * heldMaps);
   return tiled.fixedMb + Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }
 

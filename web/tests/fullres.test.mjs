@@ -212,7 +212,9 @@ describe('full size in Chromium on wasm', { timeout: 600_000 }, () => {
     // the small test model's maps are small, so the window is narrow.
     const [rule, tiled] = [memoryRule(metadata), tiledRule(metadata)];
     let budgetMb = 4096;
-    while (!planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb).streamed) budgetMb -= 8;
+    while (budgetMb > 0 && !planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb).streamed) {
+      budgetMb -= 8;
+    }
     const plan = planTiles(rule, tiled, PHOTO, STYLE, false, null, budgetMb);
     assert.ok(plan.tile, `streamed tiles fit ${budgetMb} MB`);
     const small = await openPage(browser, site.origin, (2 * budgetMb) / 1024);

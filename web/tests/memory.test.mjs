@@ -54,6 +54,7 @@ describe('full size in tiles without a browser', () => {
     memory: {
       tiled_fixed_mb: 256,
       tiled_image_copies: 16,
+      tiled_stream_map_copies: 1,
       tiled_map_copies: 5,
       tiled_activation_copies: 8,
       tiled_pass_image_copies: 2,
