@@ -67,9 +67,9 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 
 /**
  * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, streamMapCopies: number,
- *   activationCopies: number, passImageCopies: number, passMapCopies: number, mapChannels: number, align: number,
- *   minTile: number, encoderMargin: number, featuresMargin: number}} TiledRule margins in
- *   pixels
+ *   activationCopies: number, passImageCopies: number, passMapCopies: number,
+ *   mapChannels: number, align: number, minTile: number, encoderMargin: number,
+ *   featuresMargin: number}} TiledRule margins in pixels, fixedMb in MiB
  */
 
 /**
