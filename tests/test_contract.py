@@ -127,10 +127,16 @@ def test_page_estimates_memory_by_the_model_packages_rule():
     assert python[1] > 4096 > python[0]  # 2048 px does not fit WebAssembly's heap; 512 px does
 
 
+def tiling_margins() -> tuple[dict, tuple[int, int]]:
+    """metadata.json `tiling` and from it the encoder's and the features' margins in pixels
+    (they do not depend on the widths)."""
+    tiling = tiling_rule(SANet(SMALL_WIDTHS))
+    return tiling, (tiling["encoder_margin"], tiling["features_margin"] * tiling["relu4_1_stride"])
+
+
 def test_page_estimates_tiled_memory_by_the_model_packages_rule():
     widths = (64, 128, 256, 512)
-    tiling = tiling_rule(SANet(SMALL_WIDTHS))  # the margins do not depend on the widths
-    margins = (tiling["encoder_margin"], tiling["features_margin"] * tiling["relu4_1_stride"])
+    tiling, margins = tiling_margins()
     requests = [  # content, style (height, width), tile, blend, second style, passes, streamed
         ((3000, 4000), (512, 512), 512, False, None, 1, False),
         ((3000, 4000), (512, 512), 512, False, None, 1, True),
@@ -183,8 +189,7 @@ def heap_margins(monkeypatch: pytest.MonkeyPatch, **constants: int) -> list[tupl
     for name, value in constants.items():
         monkeypatch.setattr(request, name, value)
     document = json.loads((REPO / "bench" / "results-fullres.json").read_text())
-    tiling = tiling_rule(SANet(FULL_WIDTHS))
-    margins = (tiling["encoder_margin"], tiling["features_margin"] * tiling["relu4_1_stride"])
+    _, margins = tiling_margins()
     style = (document["style_side"],) * 2
     return [
         (r["runtime"], r["shape"], r["tile"], r["memory_mb"] / request.estimate_tiled_memory_mb(
