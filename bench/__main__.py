@@ -1,7 +1,7 @@
 """`python -m bench`: measure every runtime side by side and write the results.
 
     python -m bench [--build build/bench-model] [--out bench] [--quick] [--skip-tfjs]
-                    [--clip-only] [--fullres-only]
+                    [--clip-only] [--fullres-only] [--skip-fullres]
 
 Needs the model that `make bench-model` converts into --build (ONNX graphs, SavedModel,
 TF.js variants, the PyTorch weights they came from). Writes OUT/results.json,
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import collect, fullres, machine, profile, quiet, report, results
+from bench import collect, fullres, machine, profile, quiet, report, results, winograd_end_to_end
 from bench.collect import REPO, say
 from bench.flops import stylization_flops
 from bench.images import content_size, style_size
@@ -58,6 +58,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--fullres-only",
         action="store_true",
         help="only the full-resolution part (1, 4 and 12 MP in tiles): OUT/results-fullres.json",
+    )
+    parser.add_argument(
+        "--skip-fullres",
+        action="store_true",
+        help="no full-resolution part: results.md includes OUT/results-fullres.json as it is",
     )
     parser.add_argument(
         "--fullres-page-plan",
@@ -295,6 +300,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 contention["tfjs"] = others()
             load["tfjs"] = os.getloadavg()
+        winograd = None
+        if plan.winograd and not args.skip_tfjs and shutil.which(args.chromium):
+            say("the Winograd pass, with and without, in one browser run")
+            gates["winograd"] = gate()
+            others = quiet.meter()
+            config = plan.winograd
+            winograd = winograd_end_to_end.measure(
+                build, args.chromium, size=config.size, iterations=config.iterations,
+                rounds=config.repeats,
+            )  # fmt: skip
+            contention["winograd"] = others()
+            load["winograd"] = os.getloadavg()
 
         # The peak again at the end, the better of the two counts: a busy machine lowers both.
         gates["matmul_end"] = gate()
@@ -367,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             "matmul_check": tfjs.get("matmul_check", []),
             "photos": results.photo_records(tfjs),
             "quantization_study": quantization,
+            "winograd": winograd,
         }
         document["clip"] = results.clip_records(clip_responses, tfjs.get("clip"))
         for record in document["clip"]["frames"]:  # the arithmetic's share a frame still does
@@ -375,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             share = 1 - stages["encode_style"] / stages["total"]
             record["flops_frame_over_single"] = round(share, 3)
-        document["targets"] = results.targets(runs, variant_rows, document["clip"]["reruns"])
+        document["targets"] = results.targets(
+            runs, variant_rows, document["clip"]["reruns"], winograd
+        )
         if (
             args.baseline.exists()
             and args.baseline.resolve() != (args.out / "results.json").resolve()
@@ -398,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "profile.md").write_text(profile.markdown(summary))
             document["limits"] = results.limits(runs, summary["by_kernel"], document["flops"])
         (args.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
-        if not (args.quick or args.clip_only):
+        if not (args.quick or args.clip_only or args.skip_fullres):
             document["fullres"] = run_fullres(args, weights)
+        elif args.skip_fullres and (args.out / FULLRES).exists():
+            document["fullres"] = json.loads((args.out / FULLRES).read_text())
         (args.out / "results.md").write_text(report.render(document))
         say(
             f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} "

@@ -5,8 +5,8 @@
 #                        bounded waits while other processes keep the machine busy; writes
 #                        bench/results.json, bench/results.md, bench/profile.{json,md}
 #                        (the TF.js part drives the page's worker, web/dist/, built first);
-#                        then the full-resolution part (bench/fullres.py): 30 min on this
-#                        busy machine without TF.js at 12 MP, which adds about 20 min more
+#                        then the full-resolution part (bench/fullres.py): about 50 min on
+#                        2 quiet cores (BENCH_FLAGS=--skip-fullres keeps its last results)
 #   make bench-fullres   only the full-resolution part (1, 4 and 12 MP in tiles: PyTorch, TF,
 #                        TF.js wasm): bench/results-fullres.json, which bench/results.md includes
 #   make bench-model     convert the full-size architecture (untrained demo weights) into

@@ -83,6 +83,9 @@ class Plan:
     photos: Config | None = None
     profile: Config | None = None
     clip: Clip | None = None
+    # Issue 15: the bench model plain and with the Winograd pass (convert/winograd.py), through
+    # the shipped worker on wasm, `repeats` rounds taking the two in turn.
+    winograd: Config | None = None
     matmul_n: int = 4096
     description: list[str] = field(default_factory=list)
 
@@ -137,6 +140,7 @@ def full_plan() -> Plan:
         photos=Config(512, 1, 2, 0),
         profile=Config(512, 1, 0, 0),
         clip=Clip(sizes=(256, 512), frames=6, singles=2, rerun_size=512, reruns=2),
+        winograd=Config(512, 1, 3, 0),
         description=[
             "Before each part (Python) and each TF.js configuration the runner waits, up to "
             "45 s, for other processes to leave the machine quiet; what they still used is "
@@ -165,6 +169,11 @@ def full_plan() -> Plan:
             "Re-run at 512 px, iterations 1 (TF.js wasm, TF SavedModel): 2 rounds of a full run "
             "then the same images at strength 0.5 re-using the content's and style's "
             "encodings; each round a new pair of images, so that its full run encodes both.",
+            "Winograd pass (off by default): the bench model's fp32 graph plain and with the "
+            "pass (F(2x2,3x3), transforms stored, on the 3x3 convolutions with 256 or more "
+            "channels on both sides) through the shipped worker on wasm at 512 px, iterations "
+            "1: a context each, a cold run, then 3 rounds taking the two in turn (the order "
+            "alternating), each run after a bounded wait for quiet; wall and browser CPU time.",
         ],
     )
 

@@ -1,5 +1,7 @@
 """bench/results.md: the Markdown tables the docs include, from results.json alone."""
 
+import statistics
+
 from bench.results import clip_problem
 
 LABELS = {
@@ -246,6 +248,8 @@ def targets_lines(results: dict) -> list[str]:
         "variant_25mb_2_255": "a variant ≤ 25 MB with mean error ≤ 2/255",
         "tfjs_wasm_rerun_over_full_512": "TF.js wasm: a strength change within 0.5x of a full "
         "run (512 px)",
+        "tfjs_wasm_512_over_issue15": "TF.js wasm at 512 px within 0.6x of 22 November's "
+        "5.81 s (issue 15), against PyTorch in the same run",
     }
     before = results.get("before", {}).get("targets", {})
     for key, name in names.items():
@@ -257,6 +261,13 @@ def targets_lines(results: dict) -> list[str]:
             if entry.get("variant"):
                 size, error = entry["bytes"] / 1e6, entry["mean_abs_error"] * 255
                 value = f"{entry['variant']}: {size:.1f} MB, {error:.2f}/255"
+        elif key == "tfjs_wasm_512_over_issue15":
+            value = (
+                f"x{entry['ratio']:.2f} (in seconds x{entry['raw_ratio']:.2f}; PyTorch takes "
+                f"x{entry['pytorch_over_then']:.2f} as long as then)"
+            )
+            if "with_winograd" in entry:
+                value += f"; with the Winograd pass x{entry['with_winograd']:.2f}"
         else:
             value = f"x{entry['ratio']:.2f}"
             if key in before and before[key].get("ratio") is not None:
@@ -431,6 +442,44 @@ def clip_lines(clip: dict) -> list[str]:
     return lines
 
 
+def winograd_lines(document: dict) -> list[str]:
+    """Issue 15: the bench model plain and with the Winograd pass, in one browser run
+    (bench/winograd_end_to_end.py)."""
+    if document.get("error"):
+        return [f"Not measured: `{document['error']}`."]
+    plain = document["models"]["plain"]
+    lines = [
+        "| model | wall: median (best) | ratio of medians | browser CPU per run: median "
+        "| ratio | download | output against plain |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, model in document["models"].items():
+        times = model["times_s"]
+        kind, channels = name.split("-") if name != "plain" else ("", "")
+        label = f"F(2x2,3x3) at {channels}+ channels, transforms {kind}" if kind else "plain"
+        ratios = ("", "", "")
+        if name != "plain":
+            ratios = (
+                f"**{model['ratio_median']:.2f}**",
+                f"{model['ratio_cpu']:.2f}",
+                f"within {document['max_difference'][name]}/255",
+            )
+        lines.append(
+            f"| {label} ({model.get('layers', 0)} layers) | {statistics.median(times):.2f} s "
+            f"({min(times):.2f}) | {ratios[0]} | {statistics.median(model['cpu_s']):.1f} s "
+            f"| {ratios[1]} | {model['bytes'] / 2**20:.1f} MB | {ratios[2]} |"
+        )
+    load = document["load_average"]
+    return [
+        *lines,
+        "",
+        f"{document['variant']}, {document['threads']} wasm threads, "
+        f"{len(plain['times_s'])} rounds; load average (1 min) {min(load):.1f} to "
+        f"{max(load):.1f} over the rounds. The browser's CPU time per run hardly changes "
+        "with other processes; the wall time does.",
+    ]
+
+
 def _ratio(record: dict, key: str) -> str:
     return "" if record.get(key) is None else f"**{record[key]:.2f}**"
 
@@ -537,6 +586,13 @@ def render(results: dict) -> str:
         out += photo_lines(results["photos"])
     if results.get("clip"):
         out += clip_lines(results["clip"])
+    if results.get("winograd"):
+        out += _section(
+            "The Winograd pass, with and without (TF.js wasm, 512 px)",
+            "Whole stylizations (iterations 1) through the shipped worker, the bench model "
+            "plain and with the pass, in the same browser (see How this was measured).",
+        )
+        out += winograd_lines(results["winograd"])
     if results.get("fullres"):
         out += _section(
             "Full resolution in tiles",

@@ -14,6 +14,12 @@ TARGET_COLD_OVER_WARM = 2.0
 TARGET_VARIANT_BYTES = 25 * 10**6
 TARGET_VARIANT_MEAN_ERROR = 2 / 255
 TARGET_RERUN_OVER_FULL = 0.5  # issue 15: a strength change at most half a full run
+# Issue 15: TF.js wasm at 512 px, iterations 1, at most 0.6x of "today's" median when it was
+# filed: 5.81 s in the run of 22 November (bench/results.md at 31d8d0c), in which PyTorch took
+# 1.63 s. The machine has changed since (PyTorch alone now takes about 1.9x as long), so the
+# target is measured against PyTorch in the same run: (wasm / PyTorch) / (5.81 / 1.63).
+TARGET_OVER_ISSUE15 = 0.6
+ISSUE15_BASELINE = {"date": "2026-11-22", "tfjs_wasm_s": 5.81, "pytorch_s": 1.63}
 # A clip's frame against a single-image call on it, the same runtime: the encodings fed back are
 # the ones it computed, so the results agree up to a level of 255 (8-bit outputs) at most; a
 # wrong encoding (another image's, a layer's swapped) moves them by tenths.
@@ -310,8 +316,11 @@ def variant_bytes(model_json: Path) -> int:
     return model_json.stat().st_size + sum(p.stat().st_size for p in shards)
 
 
-def targets(records: list[dict], variants: list[dict], reruns: list[dict] = ()) -> dict:
-    """The issues' targets, measured (never asserted)."""
+def targets(
+    records: list[dict], variants: list[dict], reruns: list[dict] = (), winograd: dict | None = None
+) -> dict:
+    """The issues' targets, measured (never asserted). `winograd`: the document
+    bench.winograd_end_to_end.measure returns, whose ratio projects the pass onto the target."""
     result: dict = {}
     rerun = next((r for r in reruns if (r["runtime"], r["size"]) == ("tfjs", 512)), None)
     if rerun:
@@ -329,6 +338,22 @@ def targets(records: list[dict], variants: list[dict], reruns: list[dict] = ()) 
             "target": TARGET_TFJS_OVER_PYTORCH,
             "met": ratio <= TARGET_TFJS_OVER_PYTORCH,
         }
+    if wasm and torch:
+        then = ISSUE15_BASELINE["tfjs_wasm_s"] / ISSUE15_BASELINE["pytorch_s"]
+        ratio = round(wasm["median_s"] / torch["median_s"] / then, 3)
+        result["tfjs_wasm_512_over_issue15"] = {
+            "ratio": ratio,
+            "raw_ratio": round(wasm["median_s"] / ISSUE15_BASELINE["tfjs_wasm_s"], 3),
+            "pytorch_over_then": round(torch["median_s"] / ISSUE15_BASELINE["pytorch_s"], 3),
+            "target": TARGET_OVER_ISSUE15,
+            "met": ratio <= TARGET_OVER_ISSUE15,
+        }
+        pass_model = next(
+            (m for n, m in (winograd or {}).get("models", {}).items() if n != "plain"), None
+        )
+        if pass_model:
+            with_pass = round(ratio * pass_model["ratio_median"], 3)
+            result["tfjs_wasm_512_over_issue15"]["with_winograd"] = with_pass
     if wasm:
         result["tfjs_wasm_cold_over_warm_512"] = {
             "ratio": wasm["cold_over_warm"],

@@ -71,6 +71,65 @@ def summary(document: dict) -> str:
     return "\n".join(lines)
 
 
+def measure(
+    build: Path,
+    chromium: str,
+    *,
+    variant: str = "fp32",
+    kernels: tuple[str, ...] = ("stored",),
+    thresholds: tuple[int, ...] = (MIN_CHANNELS,),
+    size: int = 512,
+    iterations: int = 1,
+    rounds: int = 3,
+) -> dict:
+    """The bench model in `build` plain and with the pass in each form, through the shipped
+    worker in one browser run: the document `summary` reads, or {"error": one line}."""
+    model = build / "model"
+    if not (model / "model.json").exists():
+        return {"error": f"{model} is missing: run `make bench-model`"}
+    plain = model / Path(contract.variant_path(variant)).parent
+    models = {"plain": {"folder": plain, "bytes": model_bytes(plain)}}
+    with tempfile.TemporaryDirectory(prefix="winograd-e2e-") as scratch:
+        work = Path(scratch)
+        for kind in kernels:
+            for threshold in thresholds:
+                name = f"{kind}-{threshold}"
+                say(f"winograd: the pass on {variant}, {name}")
+                folder = work / name
+                made = with_winograd(model, variant, threshold, KERNELS[kind], folder)
+                models[name] = {"folder": folder} | made
+        request, response = work / "request.json", work / "response.json"
+        request.write_text(json.dumps({
+            "chromium": chromium, "repo": str(REPO), "inputsDir": str(work / "inputs"),
+            "inputs": write_inputs([size], work / "inputs")[str(size)],
+            "iterations": iterations, "rounds": rounds, "quiet": 0.3, "maxWaitS": 30,
+            "models": {name: str(m.pop("folder")) for name, m in models.items()},
+        }))  # fmt: skip
+        start = os.getloadavg()[0]
+        subprocess.run(["node", str(RUNNER), str(request), str(response)], cwd=REPO, check=False)
+        result = json.loads(response.read_text()) if response.exists() else {"errors": ["none"]}
+    if result.get("errors") or len(result.get("load_average", [])) != rounds:
+        return {"error": f"the browser part failed: {result.get('errors')}"}
+    best = min(result["models"]["plain"]["times_s"])
+    median = statistics.median(result["models"]["plain"]["times_s"])
+    cpu = statistics.median(result["models"]["plain"]["cpu_s"])
+    for name, measured in result["models"].items():
+        models[name] |= measured
+        if name != "plain":
+            models[name]["ratio_best"] = min(measured["times_s"]) / best
+            models[name]["ratio_median"] = statistics.median(measured["times_s"]) / median
+            models[name]["ratio_cpu"] = statistics.median(measured["cpu_s"]) / cpu
+    return {
+        "variant": variant,
+        "size": size,
+        "iterations": iterations,
+        "threads": result["models"]["plain"]["load"]["env"]["wasm_threads"],
+        "load_average": [round(start, 2)] + [round(x, 2) for x in result["load_average"]],
+        "max_difference": result["max_difference"],
+        "models": models,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.winograd_end_to_end", description=__doc__
@@ -85,60 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/winograd-end-to-end.json"))
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     args = parser.parse_args(argv)
-    kernels = args.kernels.split(",")
+    kernels = tuple(args.kernels.split(","))
     if not set(kernels) <= set(KERNELS):
         parser.error(f"--kernels: stored, in-graph or both, not {args.kernels!r}")
     if not all(c.isdigit() for c in args.min_channels.split(",")):
         parser.error(f"--min-channels: channel counts, not {args.min_channels!r}")
-    thresholds = [int(c) for c in args.min_channels.split(",")]
-    model = args.build / "model"
-    if not (model / "model.json").exists():
-        print(f"bench.winograd_end_to_end: {model} is missing: run `make bench-model`",
-              file=sys.stderr)  # fmt: skip
+    thresholds = tuple(int(c) for c in args.min_channels.split(","))
+    document = measure(
+        args.build, args.chromium, variant=args.variant, kernels=kernels,
+        thresholds=thresholds, size=args.size, iterations=args.iterations, rounds=args.rounds,
+    )  # fmt: skip
+    if "error" in document:
+        print(f"bench.winograd_end_to_end: {document['error']}", file=sys.stderr)
         return 1
-    plain = model / Path(contract.variant_path(args.variant)).parent
-    models = {"plain": {"folder": plain, "bytes": model_bytes(plain)}}
-    with tempfile.TemporaryDirectory(prefix="winograd-e2e-") as scratch:
-        work = Path(scratch)
-        for kind in kernels:
-            for threshold in thresholds:
-                name = f"{kind}-{threshold}"
-                say(f"winograd: the pass on {args.variant}, {name}")
-                folder = work / name
-                made = with_winograd(model, args.variant, threshold, KERNELS[kind], folder)
-                models[name] = {"folder": folder} | made
-        request, response = work / "request.json", work / "response.json"
-        request.write_text(json.dumps({
-            "chromium": args.chromium, "repo": str(REPO), "inputsDir": str(work / "inputs"),
-            "inputs": write_inputs([args.size], work / "inputs")[str(args.size)],
-            "iterations": args.iterations, "rounds": args.rounds, "quiet": 0.3, "maxWaitS": 30,
-            "models": {name: str(m.pop("folder")) for name, m in models.items()},
-        }))  # fmt: skip
-        start = os.getloadavg()[0]
-        subprocess.run(["node", str(RUNNER), str(request), str(response)], cwd=REPO, check=False)
-        result = json.loads(response.read_text()) if response.exists() else {"errors": ["none"]}
-    if result.get("errors") or len(result.get("load_average", [])) != args.rounds:
-        print(f"bench.winograd_end_to_end: the browser part failed: {result.get('errors')}",
-              file=sys.stderr)  # fmt: skip
-        return 1
-    best = min(result["models"]["plain"]["times_s"])
-    median = statistics.median(result["models"]["plain"]["times_s"])
-    cpu = statistics.median(result["models"]["plain"]["cpu_s"])
-    for name, measured in result["models"].items():
-        models[name] |= measured
-        if name != "plain":
-            models[name]["ratio_best"] = min(measured["times_s"]) / best
-            models[name]["ratio_median"] = statistics.median(measured["times_s"]) / median
-            models[name]["ratio_cpu"] = statistics.median(measured["cpu_s"]) / cpu
-    document = {
-        "variant": args.variant,
-        "size": args.size,
-        "iterations": args.iterations,
-        "threads": result["models"]["plain"]["load"]["env"]["wasm_threads"],
-        "load_average": [round(start, 2)] + [round(x, 2) for x in result["load_average"]],
-        "max_difference": result["max_difference"],
-        "models": models,
-    }
     args.out.write_text(json.dumps(document, indent=1) + "\n")
     print(summary(document))
     return 0

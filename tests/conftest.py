@@ -26,6 +26,19 @@ def demo_weights(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="session")
+def converted_small(tmp_path_factory) -> Path:
+    """A build folder with small demo weights converted through every stage (ONNX, SavedModel,
+    TF.js under model/), for the bench's tests: one parity case, the conversion is not under
+    test there."""
+    from convert.pipeline import Options, run
+
+    build = tmp_path_factory.mktemp("converted-small") / "build"
+    sizes = (((48, 48), (48, 48)),)
+    run(Options(demo="small", build=build, output=build / "model", sizes=sizes))
+    return build
+
+
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
     """A smooth random float image [H, W, 3] in [0, 1] (structure at several scales)."""
     import torch

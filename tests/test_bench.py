@@ -216,6 +216,60 @@ def test_report_renders_tfjs_variants_and_targets():
     assert results.limits(runs, [by_kernel[2]], document["flops"]) == {}
 
 
+def _winograd_document(ratio_median: float) -> dict:
+    plain = {"times_s": [9.0, 8.0, 10.0], "cpu_s": [16.0, 17.0, 18.0], "bytes": 80 * 2**20}
+    times = [t * ratio_median for t in plain["times_s"]]
+    stored = {"times_s": times, "cpu_s": [14.0, 15.0, 16.0], "bytes": 130 * 2**20, "layers": 39}
+    stored |= {"ratio_median": ratio_median, "ratio_best": ratio_median, "ratio_cpu": 15 / 17}
+    return {
+        "variant": "fp32",
+        "size": 512,
+        "iterations": 1,
+        "threads": 2,
+        "load_average": [1.2, 1.9, 2.0, 2.1],
+        "max_difference": {"plain": 0, "stored-256": 1},
+        "models": {"plain": plain, "stored-256": stored},
+    }
+
+
+def test_issue15_target_is_measured_against_pytorch_in_the_same_run():
+    """Issue 15's 0.6x is of a median taken on the machine of 22 November (5.81 s, PyTorch
+    1.63 s): here PyTorch takes twice as long (3.26 s), so the same 5.81 s is half the baseline,
+    and a pass whose runs take 0.9x brings it to 0.45."""
+    pytorch = {"runtime": "pytorch", "backend": "cpu", "size": 512, "iterations": 1}
+    runs = [pytorch | {"median_s": 3.26}, _tfjs_record("wasm", 512, 5.81)]
+    target = results.targets(runs, [], (), _winograd_document(0.9))["tfjs_wasm_512_over_issue15"]
+    assert target == {
+        "ratio": 0.5,
+        "raw_ratio": 1.0,
+        "pytorch_over_then": 2.0,
+        "target": 0.6,
+        "met": True,
+        "with_winograd": 0.45,
+    }
+    slower = [pytorch | {"median_s": 1.63}, _tfjs_record("wasm", 512, 5.81)]
+    assert results.targets(slower, [])["tfjs_wasm_512_over_issue15"]["ratio"] == 1.0
+    assert "with_winograd" not in results.targets(slower, [])["tfjs_wasm_512_over_issue15"]
+    lines = report.targets_lines({"targets": {"tfjs_wasm_512_over_issue15": target}})
+    assert lines[-1] == (
+        "| TF.js wasm at 512 px within 0.6x of 22 November's 5.81 s (issue 15), against "
+        "PyTorch in the same run | x0.50 (in seconds x1.00; PyTorch takes x2.00 as long as "
+        "then); with the Winograd pass x0.45 | yes |"
+    )
+
+
+def test_winograd_section_reports_medians_cpu_and_agreement():
+    text = "\n".join(report.winograd_lines(_winograd_document(0.75)))
+    assert "| plain (0 layers) | 9.00 s (8.00) |  | 17.0 s |  | 80.0 MB |  |" in text
+    assert (
+        "| F(2x2,3x3) at 256+ channels, transforms stored (39 layers) | 6.75 s (6.00) "
+        "| **0.75** | 15.0 s | 0.88 | 130.0 MB | within 1/255 |"
+    ) in text
+    assert "3 rounds; load average (1 min) 1.2 to 2.1" in text
+    failed = report.winograd_lines({"error": "the browser part failed: ['no Chromium']"})
+    assert failed == ["Not measured: `the browser part failed: ['no Chromium']`."]
+
+
 def test_problems_finds_a_malformed_record():
     document = {
         "runs": [

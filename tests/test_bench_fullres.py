@@ -16,7 +16,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import fullres, report, worker
-from convert.pipeline import Options, run
 from sanet import SANetError
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -28,11 +27,8 @@ PLAN = fullres.FullresPlan(
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fullres")
-    sizes = (((48, 48), (48, 48)),)  # one parity case: the conversion is not under test here
-    run(Options(demo="small", build=root / "build", output=root / "build" / "model", sizes=sizes))
-    return root / "build"
+def build(converted_small) -> Path:
+    return converted_small
 
 
 @pytest.fixture(scope="module")
