@@ -1,15 +1,38 @@
 // How long a stylization will take on this device, from the speed the worker measured.
 
+import { tiledPixels } from './memory.js';
+
 /** Longer runs are refused up front, with the resolution that would fit. */
 export const LIMIT_MS = 10 * 60 * 1000;
 
 /**
  * @param {{fixedMs: number, msPerMegapixel: number}} speed protocol.js Speed
  * @param {{width: number, height: number}[]} sizes working sizes of content and style
+ * @param {number} iterations
+ * @param {number|null} contentWork for a run in tiles, memory.js tiledPixels: the pixels its
+ *   encoder and decoder tiles run, margins included. An untiled run's content counts its pixels
+ *   once (for the encoder and the decoder together), so this counts half.
  */
-export function estimateMs(speed, sizes, iterations) {
-  const megapixels = sizes.reduce((sum, { width, height }) => sum + width * height, 0) / 1e6;
+export function estimateMs(speed, sizes, iterations, contentWork = null) {
+  const pixels = ({ width, height }) => width * height;
+  const [content, ...styles] = sizes;
+  const contentPixels = contentWork === null ? pixels(content) : contentWork / 2;
+  const megapixels = (contentPixels + styles.reduce((sum, s) => sum + pixels(s), 0)) / 1e6;
   return iterations * (speed.fixedMs + speed.msPerMegapixel * megapixels);
+}
+
+/**
+ * estimateMs of a run with `plan` (main.js memoryPlan): a run in tiles also runs their margins
+ * (and, streamed, encodes the content twice), which at full size can double the time or more.
+ * @param {{fixedMs: number, msPerMegapixel: number}} speed
+ * @param {{width: number, height: number}[]} sizes working sizes, the content's first
+ * @param {number} iterations
+ * @param {{tile: number|null, streamed: boolean}} plan tile 0 or null: untiled
+ * @param {import('./memory.js').TiledRule|null} tiled
+ */
+export function planMs(speed, sizes, iterations, { tile, streamed }, tiled) {
+  const work = tile ? tiledPixels(sizes[0], tile, tiled, streamed) : null;
+  return estimateMs(speed, sizes, iterations, work);
 }
 
 /** "45 s", "3 min", "1 h 20 min". */

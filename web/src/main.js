@@ -1,6 +1,6 @@
 // The page: image intake, controls and results, driven by one state machine (machine.js). All
 // TF.js work happens in the worker (worker.js), reached through inference.js.
-import { estimateMs, formatDuration, LIMIT_MS } from './estimate.js';
+import { formatDuration, LIMIT_MS, planMs } from './estimate.js';
 import {
   ACCEPTED_TYPES,
   formatBytes,
@@ -376,11 +376,12 @@ async function stylize() {
   const { content, style, style2 } = data;
   const sizes = sizesAt(params.maxResolution, params);
   const [contentSize, styleSize, style2Size] = sizes;
-  const estimate = estimateMs(data.speed, sizes, params.iterations);
   clearError();
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
-  const { tile, streamed } = memoryPlan(params.maxResolution, sizes, params.iterations);
+  const plan = memoryPlan(params.maxResolution, sizes, params.iterations);
+  const { tile, streamed } = plan;
+  const estimate = planMs(data.speed, sizes, params.iterations, plan, data.tiled);
   machine.send('run');
   setNotice('run', null);
   const tiles = tile ? ` in ${describeTiles(contentSize, tile, streamed)}` : '';
@@ -462,14 +463,15 @@ const attentionLoad = ([content, ...styles]) =>
 /** Why this device cannot run the current images at `resolution` (null: it can). */
 function obstacle(resolution, iterations) {
   const sizes = sizesAt(resolution);
-  const estimate = estimateMs(data.speed, sizes, iterations);
+  const plan = memoryPlan(resolution, sizes, iterations);
+  const estimate = planMs(data.speed, sizes, iterations, plan, data.tiled);
   if (estimate > LIMIT_MS) {
     return (
       `this device would need about ${formatDuration(estimate)} on ${data.backend.name}, ` +
       'by the speed measured here'
     );
   }
-  const { neededMb, budgetMb, blend } = memoryPlan(resolution, sizes, iterations);
+  const { neededMb, budgetMb, blend } = plan;
   if (neededMb > budgetMb) {
     const tiles = resolution ? '' : ' even in the smallest tiles';
     const positions =

@@ -9,7 +9,7 @@ import { grantThreads, wasmThreads } from '../src/threads.js';
 import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 import { createMachine, State } from '../src/machine.js';
 import { requestRules, roundHalfEven, SCHEMA_VERSION, workingSize } from '../src/working-size.js';
-import { estimateMs, formatDuration } from '../src/estimate.js';
+import { estimateMs, formatDuration, planMs } from '../src/estimate.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
@@ -343,6 +343,33 @@ describe('estimateMs', () => {
       { width: 500, height: 500 },
     ]; // 0.75 megapixels
     assert.equal(estimateMs(speed, sizes, 2), 2 * (100 + 1500));
+  });
+  it("counts a tiled run's content by the pixels its tiles run, margins included", () => {
+    const speed = { fixedMs: 100, msPerMegapixel: 2000 };
+    const sizes = [
+      { width: 1000, height: 500 },
+      { width: 500, height: 500 },
+    ];
+    // Encoder and decoder tiles ran 1.5 M pixels: 0.75 of content plus 0.25 of style.
+    assert.equal(estimateMs(speed, sizes, 2, 1_500_000), 2 * (100 + 2000));
+    assert.equal(estimateMs(speed, sizes, 1, 1_000_000), estimateMs(speed, sizes, 1));
+  });
+  it('charges a full-size plan in tiles for their margins', () => {
+    const speed = { fixedMs: 0, msPerMegapixel: 1000 };
+    const sizes = [
+      { width: 4000, height: 3000 },
+      { width: 512, height: 512 },
+    ];
+    const tiled = { encoderMargin: 80, featuresMargin: 48 };
+    // 512 px tiles with 80 px margins run 3800 x 5120 pixels through the encoder, with 48 px
+    // ones 3480 x 4672 through the decoder: 35,714,560, half of it against 12 M untiled.
+    const expected = (35_714_560 / 2 + 512 * 512) / 1000;
+    const held = planMs(speed, sizes, 1, { tile: 512, streamed: false }, tiled);
+    assert.ok(Math.abs(held - expected) < 1e-6, `${held} vs ${expected}`);
+    const untiled = planMs(speed, sizes, 1, { tile: 0, streamed: false }, tiled);
+    assert.ok(Math.abs(untiled - 12_262.144) < 1e-6, `${untiled}`);
+    const streamed = planMs(speed, sizes, 1, { tile: 512, streamed: true }, tiled);
+    assert.ok(streamed > 1.6 * held, 'streamed encodes the content a second time');
   });
   it('words durations', () => {
     assert.deepEqual([400, 45_000, 200_000, 5_400_000].map(formatDuration), [
