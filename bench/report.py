@@ -455,8 +455,13 @@ def winograd_lines(document: dict) -> list[str]:
     ]
     for name, model in document["models"].items():
         times = model["times_s"]
-        kind, channels = name.split("-") if name != "plain" else ("", "")
-        label = f"F(2x2,3x3) at {channels}+ channels, transforms {kind}" if kind else "plain"
+        label = "plain"
+        if name != "plain":
+            kind, channels = name.split("-")
+            label = (
+                f"F(2x2,3x3) at {channels}+ channels, transforms {kind} "
+                f"({model['layers']} convolution nodes)"
+            )
         ratios = ("", "", "")
         if name != "plain":
             ratios = (
@@ -465,7 +470,7 @@ def winograd_lines(document: dict) -> list[str]:
                 f"within {document['max_difference'][name]}/255",
             )
         lines.append(
-            f"| {label} ({model.get('layers', 0)} layers) | {statistics.median(times):.2f} s "
+            f"| {label} | {statistics.median(times):.2f} s "
             f"({min(times):.2f}) | {ratios[0]} | {statistics.median(model['cpu_s']):.1f} s "
             f"| {ratios[1]} | {model['bytes'] / 2**20:.1f} MB | {ratios[2]} |"
         )

@@ -260,9 +260,9 @@ def test_issue15_target_is_measured_against_pytorch_in_the_same_run():
 
 def test_winograd_section_reports_medians_cpu_and_agreement():
     text = "\n".join(report.winograd_lines(_winograd_document(0.75)))
-    assert "| plain (0 layers) | 9.00 s (8.00) |  | 17.0 s |  | 80.0 MB |  |" in text
+    assert "| plain | 9.00 s (8.00) |  | 17.0 s |  | 80.0 MB |  |" in text
     assert (
-        "| F(2x2,3x3) at 256+ channels, transforms stored (39 layers) | 6.75 s (6.00) "
+        "| F(2x2,3x3) at 256+ channels, transforms stored (39 convolution nodes) | 6.75 s (6.00) "
         "| **0.75** | 15.0 s | 0.88 | 130.0 MB | within 1/255 |"
     ) in text
     assert "3 rounds; load average (1 min) 1.2 to 2.1" in text
