@@ -291,18 +291,32 @@ def machine_lines(results: dict) -> list[str]:
     ]
 
 
+# Parts that drive Chromium, whose processes bench.quiet's meter counts as others'.
+BROWSER_PARTS = ("tfjs", "winograd")
+
+
 def contention_lines(results: dict) -> list[str]:
     """How busy other processes kept this shared machine during each part."""
     parts = results.get("contention", {})
     if not parts:
         return []
-    shares = ", ".join(f"{k} {v['others_cores']:.2f}" for k, v in parts.items())
+    browser = [k for k in parts if k in BROWSER_PARTS]
+    shares = ", ".join(
+        f"{k} {v['others_cores']:.2f}{'*' if k in browser else ''}" for k, v in parts.items()
+    )
     marked = [r for r in results["runs"] if (r.get("others_cores") or 0) > BUSY]
+    note = (
+        " *: includes the Chromium that part drove, which this part-wide meter does not tell "
+        "apart from other processes; each browser measurement's own count, behind the †, "
+        "leaves the browser out."
+        if browser
+        else ""
+    )
     return [
         f"- Other processes on this shared machine kept, on average, this many of its "
         f"{results['machine']['cores']} cores busy during each part, waits for quiet "
         f"included: {shares}. Measurements they disturbed carry a † "
-        f"({len(marked)} of {len(results['runs'])} here)."
+        f"({len(marked)} of {len(results['runs'])} here).{note}"
     ]
 
 

@@ -211,7 +211,12 @@ def test_report_renders_tfjs_variants_and_targets():
     text = report.render(document)
     assert "TF.js wasm (Chromium)" in text and "**x4.0**" in text
     assert "| uint8 | 21.0 |" in text
-    assert "carry a †" in text
+    assert "carry a †" in text and "pytorch 0.60." in text and "*:" not in text
+    browser = {"tfjs": {"wall_s": 9.0, "others_cores": 1.4}} | document["contention"]
+    line = report.contention_lines(document | {"contention": browser})[0]
+    assert (
+        "tfjs 1.40*, pytorch 0.60." in line and "*: includes the Chromium that part drove" in line
+    )
     assert "would take 4.00 s, **x2.00 PyTorch**; measured: 8.00 s, x4.00" in text
     assert results.limits(runs, [by_kernel[2]], document["flops"]) == {}
 
