@@ -300,16 +300,15 @@ def contention_lines(results: dict) -> list[str]:
     parts = results.get("contention", {})
     if not parts:
         return []
-    browser = [k for k in parts if k in BROWSER_PARTS]
     shares = ", ".join(
-        f"{k} {v['others_cores']:.2f}{'*' if k in browser else ''}" for k, v in parts.items()
+        f"{k} {v['others_cores']:.2f}{'*' if k in BROWSER_PARTS else ''}" for k, v in parts.items()
     )
     marked = [r for r in results["runs"] if (r.get("others_cores") or 0) > BUSY]
     note = (
         " *: includes the Chromium that part drove, which this part-wide meter does not tell "
         "apart from other processes; each browser measurement's own count, behind the †, "
         "leaves the browser out."
-        if browser
+        if any(k in BROWSER_PARTS for k in parts)
         else ""
     )
     return [
@@ -469,15 +468,13 @@ def winograd_lines(document: dict) -> list[str]:
     ]
     for name, model in document["models"].items():
         times = model["times_s"]
-        label = "plain"
+        label, ratios = "plain", ("", "", "")
         if name != "plain":
             kind, channels = name.split("-")
             label = (
                 f"F(2x2,3x3) at {channels}+ channels, transforms {kind} "
                 f"({model['layers']} convolution nodes)"
             )
-        ratios = ("", "", "")
-        if name != "plain":
             ratios = (
                 f"**{model['ratio_median']:.2f}**",
                 f"{model['ratio_cpu']:.2f}",
