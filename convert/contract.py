@@ -19,8 +19,8 @@ from sanet.request import memory_rule
 # image in control flow, with the cost of each further pass; 6: `stream`, tiles that hold no
 # content map, and their memory rule; 7: the tiled rule's fixed part (the weights and the heap's
 # growth step), which the maps no longer stand for; 8: the content's maps counted once in a
-# streamed run (fitted).
-SCHEMA_VERSION = 8
+# streamed run (fitted); 9: `measure` and `content_moments`, a photo in pieces.
+SCHEMA_VERSION = 9
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {
@@ -36,6 +36,17 @@ INPUTS = {
     "keep_colors": ("float32", "[]", "in [0, 1]"),
     "tile": ("int32", "[]", "tile side in working pixels, rounded up to 16, at least 64; 0 = none"),
     "stream": ("int32", "[]", "1 = tiles hold no content map (strength 1, no mask); 0 = they do"),
+    "measure": (
+        "int32",
+        "[4]",
+        "[top, left, bottom, right] working pixels: return the content's "
+        "moments there, no image; empty (bottom <= top) = stylize",
+    ),
+    "content_moments": (
+        "float32",
+        "[n, 2, 3, C]",
+        "pieces' moments: the content's statistics in the first pass; n = 0: its own",
+    ),
 }
 # The encoder's features of each image at its working size, returned by every call and taken
 # back by the next: a caller that keeps them skips the encoder (the style of a clip's frames;
@@ -59,10 +70,13 @@ CONTROLS_OFF = {
     "keep_colors": np.array(0.0, np.float32),
     "tile": np.array(0, np.int32),
     "stream": np.array(0, np.int32),
+    "measure": np.zeros(4, np.int32),
+    "content_moments": np.zeros((0, 2, 3, 0), np.float32),
     **{name: np.zeros((1, 1, 0, 0), np.float32) for name in ENCODINGS},
 }
 OUTPUTS = {
     "result": ("float32", "[H, W, 3]", "in [0, 1], the content's size"),
+    "content_moments": ("float32", "[n, 2, 3, C]", "a measuring call's: n = 1, else 0"),
     **{name: ENCODING for name in ENCODINGS},
 }
 VARIANTS = ("fp32", "float16", "uint8")

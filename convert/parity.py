@@ -76,6 +76,9 @@ class Case:
     # decoy style image: the result must follow the encodings. Sizes as given (max_resolution
     # 0, the style's own rule), so that the encodings are of the images themselves.
     reuse: bool = False
+    # The content in pieces of about this side (`convert.pieces`): measuring calls, then
+    # stylizing calls with the pieces' moments. The expected result is the one call's.
+    pieces: int = 0
 
     @property
     def label(self) -> str:
@@ -95,6 +98,8 @@ class Case:
             parts.append(f"{'streamed ' if self.stream else ''}tiles {self.tile}")
         if self.reuse:
             parts.append("encodings given")
+        if self.pieces:
+            parts.append(f"in pieces of {self.pieces}")
         return ", ".join(parts)
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:

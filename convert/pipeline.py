@@ -36,6 +36,8 @@ from sanet.tiling import ALIGN, MIN_TILE, RELU4_1_STRIDE, encoder_margin, featur
 DEFAULT_SIZES = (((96, 96), (96, 96)), ((72, 104), (96, 64)), ((48, 200), (104, 72)))
 # Odd sides over three by four of the smallest tiles.
 TILED_CONTENT = (2 * MIN_TILE + 21, 3 * MIN_TILE + 37)
+# Pieces (`convert.pieces`) of that content: 2 x 3 of them.
+PIECE_SIDE = MIN_TILE + 2 * ALIGN
 # The pure-JavaScript backend is slow: one small case shows that the fallback runs and agrees.
 CPU_BACKEND_CASE = Case((48, 48), (48, 48))
 
@@ -143,7 +145,8 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
     scaled to its own resolution; and the first with its encodings given (`Case.reuse`).
     Last, tiles (`Case.tile`) of the smallest side: a larger content with odd sides in 3 x 4
     tiles, held and streamed (`Case.stream`); the controls' case in tiles; and two streamed
-    passes with a second style mixed in."""
+    passes with a second style mixed in. Then that content in pieces (`Case.pieces`), each in
+    one call and in streamed tiles with a second style and the content's colours."""
     cases = []
     for content, style in sizes:
         cases += [
@@ -165,6 +168,9 @@ def end_to_end_cases(sizes: tuple) -> list[Case]:
              mask=(37, 53), keep_colors=0.7, tile=MIN_TILE),
         Case(TILED_CONTENT, first_style, iterations=2, style2=(60, 44), mix=0.6,
              keep_colors=0.7, tile=MIN_TILE, stream=True),
+        Case(TILED_CONTENT, first_style, pieces=PIECE_SIDE),
+        Case(TILED_CONTENT, first_style, style2=(60, 44), mix=0.6, keep_colors=0.7,
+             tile=MIN_TILE, stream=True, pieces=PIECE_SIDE),
     ]  # fmt: skip
 
 
@@ -270,7 +276,7 @@ def stage_module(context: Context) -> None:
         for case in cases:
             bar.set_postfix_str(case.label)
             expected = context.reference.stylize(case)
-            result = module(case, context.reference.encodings(case))
+            result = module(case, context.reference.encodings(case), rule)
             checks.append(compare("tf.Module", case.label, result, expected))
             bar.update()
     context.judge(checks)
@@ -335,10 +341,12 @@ def _check_tfjs(context: Context, site: Path) -> None:
     """In Node, side by side: fp32 on the wasm backend (every case) and on the pure-JavaScript
     cpu backend (CPU_BACKEND_CASE), judged against float64; each quantized variant on wasm,
     measured against fp32 (recorded, not judged)."""
-    from convert.runtimes import TfjsJob, module_inputs, run_tfjs_jobs
+    from convert.pieces import stylize_in_pieces
+    from convert.runtimes import TfjsJob, module_inputs, run_tfjs_jobs, tfjs_calls
 
     report = context.report
-    cases = end_to_end_cases(context.options.sizes)
+    cases = [c for c in end_to_end_cases(context.options.sizes) if not c.pieces]
+    in_pieces = [c for c in end_to_end_cases(context.options.sizes) if c.pieces]
     plain = [c for c in cases if c == Case(c.content, c.style)]  # one pass, nothing else
     quantized = [v for v in report.variants if v["name"] != "fp32"]
     encodings = context.reference.encodings
@@ -362,6 +370,15 @@ def _check_tfjs(context: Context, site: Path) -> None:
         for c, result, e in zip(cases, wasm, expected, strict=True)
     ]
     judged.append(compare("tfjs/cpu", CPU_BACKEND_CASE.label, cpu[0], on_cpu))
+    # Two rounds of calls each (measuring, then stylizing), one Node process a round.
+    calls, rule = tfjs_calls(site, "wasm"), tiling_rule(context.model)
+    with busy(f"TF.js in Node: {len(in_pieces)} requests in pieces"):
+        judged += [
+            compare("tfjs/wasm", c.label,
+                    stylize_in_pieces(calls, module_inputs(c), c.pieces, rule),
+                    context.reference.stylize(c))
+            for c in in_pieces
+        ]  # fmt: skip
     context.judge(judged)
     report.variants[0] |= {"max_abs_error": 0.0, "mean_abs_error": 0.0, "psnr": None}
     for variant, (results, _) in zip(quantized, variant_outcomes, strict=True):

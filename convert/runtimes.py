@@ -17,6 +17,7 @@ import numpy as np
 
 from convert.contract import CONTROLS_OFF, ENCODINGS, SIGNATURE_KEY
 from convert.parity import Case
+from convert.pieces import stylize_in_pieces
 from sanet.errors import SANetError
 
 NODE_RUNNER = Path(__file__).with_name("run_tfjs.mjs")
@@ -76,6 +77,8 @@ def module_inputs(case: Case, encodings: Arrays | None = None) -> Arrays:
         "keep_colors": np.array(case.keep_colors, np.float32),
         "tile": np.array(case.tile, np.int32),
         "stream": np.array(int(case.stream), np.int32),
+        "measure": CONTROLS_OFF["measure"],
+        "content_moments": CONTROLS_OFF["content_moments"],
         **{name: CONTROLS_OFF[name] for name in ENCODINGS},
         **(encodings or {}),
     }
@@ -90,9 +93,22 @@ class TfModule:
         self._tf = tf
         self.signature = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
 
-    def __call__(self, case: Case, encodings: Arrays | None = None) -> np.ndarray:
-        inputs = {k: self._tf.constant(v) for k, v in module_inputs(case, encodings).items()}
-        return self.signature(**inputs)["result"].numpy()
+    def __call__(
+        self, case: Case, encodings: Arrays | None = None, tiling: dict | None = None
+    ) -> np.ndarray:
+        """The result of `case`; a `pieces` case takes the model's `tiling` rule."""
+        inputs = module_inputs(case, encodings)
+        if case.pieces:
+            assert tiling, "a case in pieces needs the model's tiling rule"
+            return stylize_in_pieces(self.calls, inputs, case.pieces, tiling)
+        return self.calls([inputs], "result")[0]
+
+    def calls(self, feeds: list[Arrays], output: str) -> list[np.ndarray]:
+        """The signature's `output` for each feed, one call after the other."""
+        return [
+            self.signature(**{k: self._tf.constant(v) for k, v in feed.items()})[output].numpy()
+            for feed in feeds
+        ]
 
 
 def node_available() -> bool:
@@ -193,6 +209,18 @@ def run_tfjs_inputs(
     per set and the runner's timings."""
     [result] = run_tfjs_jobs([TfjsJob(model, backend, tuple(feeds))])
     return result
+
+
+def tfjs_calls(model: Path, backend: str) -> Callable[[list[Arrays], str], list[np.ndarray]]:
+    """`convert.pieces.Calls` through the TF.js graph model in Node: one process a round."""
+
+    def calls(feeds: list[Arrays], output: str) -> list[np.ndarray]:
+        [(values, _)] = run_tfjs_jobs([TfjsJob(model, backend, tuple(feeds), output)])
+        if output == "content_moments":  # flattened by the runner: [1, 2, 3, C]
+            return [value.reshape(1, 2, 3, -1) for value in values]
+        return values
+
+    return calls
 
 
 def run_tfjs(model: Path, cases: list[Case], backend: str) -> tuple[list[np.ndarray], dict]:

@@ -2,8 +2,9 @@
 
     serving_default(content [H, W, 3], style [h, w, 3], iterations, max_resolution, strength,
                     style_resolution, style2 [h2, w2, 3], mix, mask [hm, wm], keep_colors, tile,
-                    and the encodings of `convert.contract.ENCODINGS`)
-        -> {"result": [H, W, 3], and the encodings}
+                    stream, measure [4], content_moments [n, 2, 3, C], and the encodings of
+                    `convert.contract.ENCODINGS`)
+        -> {"result": [H, W, 3], "content_moments", and the encodings}
 
 Same semantics as `sanet.Stylizer.stylize`: both images are scaled (aspect kept) so that the
 longest side is at most `max_resolution` (0: as given) and the shortest at least MIN_SIDE; the
@@ -18,7 +19,10 @@ tiles of about that side (`convert.tf_tiles`): the same result in memory that gr
 tile, not the image, apart from the image and its relu4_1 and relu5_1 maps. `stream` > 0 holds
 neither map (`sanet.tiling`, streamed): statistics in a first pass over the tiles, then each
 decoder tile encodes its own region; it applies at strength 1 without a mask and without given
-content encodings (else the maps are held), and returns the content's encodings empty.
+content encodings (else the maps are held), and returns the content's encodings empty. A photo
+in pieces (`convert.pieces`): `measure` (a box, [top, left, bottom, right]) returns the moments
+of the content's relu4_1 and relu5_1 there as `content_moments` [1, 2, 3, C] and no image;
+`content_moments` given ([n, 2, 3, C], every piece's) replace the first pass's statistics.
 """
 
 from pathlib import Path
@@ -46,6 +50,8 @@ SIGNATURE = [
     tf.TensorSpec([], tf.float32, name="keep_colors"),
     tf.TensorSpec([], tf.int32, name="tile"),
     tf.TensorSpec([], tf.int32, name="stream"),
+    tf.TensorSpec([4], tf.int32, name="measure"),
+    tf.TensorSpec([None, 2, 3, None], tf.float32, name="content_moments"),
     *(tf.TensorSpec([None, None, None, None], tf.float32, name=name) for name in ENCODINGS),
 ]
 # RGB difference -> its chroma part (`sanet.controls.keep_colors`).
@@ -187,8 +193,9 @@ class SANetModule(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def serve(self, content, style, iterations, max_resolution, strength, style_resolution,
-              style2, mix, mask, keep_colors, tile, stream, content_relu4_1, content_relu5_1,
-              style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
+              style2, mix, mask, keep_colors, tile, stream, measure, content_moments,
+              content_relu4_1, content_relu5_1, style_relu4_1, style_relu5_1, style2_relu4_1,
+              style2_relu5_1):  # fmt: skip
         source, original = content, tf.shape(content)[:2]
         size = working_size(original, max_resolution)
         content = _resize(content, size)  # [h, w, 3]
@@ -212,6 +219,12 @@ class SANetModule(tf.Module):
             tf.logical_and(stream > 0, tile > 0),
             tf.logical_not(tf.logical_or(partial, given)),
         )
+        # A measuring call (a region given) returns the content's moments there and no image;
+        # given moments stand for the first pass's statistics (a piece of a larger image).
+        region = tf.concat([measure[:2], tf.minimum(measure[2:], size)], 0)
+        measuring = tf.reduce_all(region[2:] > region[:2])
+        held_moments = tf_tiles.hold(content_moments)
+        moments_given = tf.shape(content_moments)[0] > 0
         # Encodings an earlier call returned are used as given; empty ones are computed.
         held_content = tf_tiles.hold(content)
         # What a branch returns must depend on a tensor it takes in: TF.js runs a branch made
@@ -219,7 +232,7 @@ class SANetModule(tf.Module):
         nothing = 0 * height
         first = tf_tiles.cells_of(
             tf.cond(
-                streaming,
+                tf.logical_or(streaming, measuring),
                 lambda: (
                     tf_tiles.empty_cells(self.channels, nothing),
                     tf_tiles.empty_cells(self.channels, nothing),
@@ -245,11 +258,23 @@ class SANetModule(tf.Module):
         mask4_1 = tf.transpose(_resize(mask, first[0].size), [2, 0, 1])
         mask4_1 = tf_tiles.hold(mask4_1[tf.newaxis])
 
-        def stylize(content4_1: Cells, content5_1: Cells) -> tf.TensorArray:
-            """One pass: the content's cells -> the decoded image's tiles."""
-            statistics = (
-                *tf_tiles.channel_statistics(content4_1),
-                *tf_tiles.channel_statistics(content5_1),
+        def first_or(index: tf.Tensor, computed) -> tuple[tf.Tensor, ...]:
+            """Pass `index`'s statistics: the given moments' in the first pass, if any; else
+            `computed()`."""
+            return tf_tiles.either(
+                tf.logical_and(moments_given, tf.equal(index, 0)),
+                lambda: tf_tiles.statistics(given_moments(held_moments.read(0))),
+                computed,
+            )
+
+        def stylize(index: tf.Tensor, content4_1: Cells, content5_1: Cells) -> tf.TensorArray:
+            """Pass `index`: the content's cells -> the decoded image's tiles."""
+            statistics = first_or(
+                index,
+                lambda: (
+                    *tf_tiles.channel_statistics(content4_1),
+                    *tf_tiles.channel_statistics(content5_1),
+                ),
             )
 
             def decode(second: bool, blended: bool) -> tf.TensorArray:
@@ -301,11 +326,18 @@ class SANetModule(tf.Module):
 
         passes = _passes(iterations)
 
-        def stream_pass(image: tf.TensorArray) -> tf.TensorArray:
-            """One streamed pass: the held image -> the decoded image's tiles."""
+        whole_image = tf.stack([0, 0, height, width])
+
+        def stream_pass(index: tf.Tensor, image: tf.TensorArray) -> tf.TensorArray:
+            """Streamed pass `index`: the held image -> the decoded image's tiles."""
             encoder = self.encoded_maps
-            statistics = tf_tiles.streamed_statistics(
-                encoder, image, size, content_tile, self.margins.encoder
+            statistics = first_or(
+                index,
+                lambda: tf_tiles.statistics(
+                    tf_tiles.moments(
+                        encoder, image, size, content_tile, self.margins.encoder, whole_image
+                    )
+                ),
             )
 
             def decode(second: bool) -> tf.TensorArray:
@@ -339,7 +371,7 @@ class SANetModule(tf.Module):
             """Every pass streamed; the image between passes held, not encoded."""
 
             def step(i, tiles, image):
-                tiles = stream_pass(image)
+                tiles = stream_pass(i, image)
                 image = tf.cond(
                     i + 1 < passes,
                     lambda: tf_tiles.hold(tf_tiles.assemble(tiles, size, content_tile)),
@@ -358,7 +390,7 @@ class SANetModule(tf.Module):
             """One pass from the content's cells; then the output's, for the next pass
             (none after the last). Images stay in tiles (TensorArrays) between passes."""
             content4_1, content5_1 = tf_tiles.cells_of((cells4_1, cells5_1), size, content_tile)
-            tiles = stylize(content4_1, content5_1)
+            tiles = stylize(i, content4_1, content5_1)
 
             def encode_next() -> tuple[tf.TensorArray, tf.TensorArray]:
                 image = tf_tiles.hold(tf_tiles.assemble(tiles, size, content_tile))
@@ -383,16 +415,33 @@ class SANetModule(tf.Module):
             )
             return tiles
 
-        tiles = tf.cond(streaming, streamed, held_maps)
-        image = tf_tiles.assemble(tiles, size, content_tile)
-        # Clipped before scaling back, as the PyTorch model returns its image; the resize
-        # averages with non-negative weights, so the result stays in [0, 1].
-        result = _resize(tf.clip_by_value(image, 0.0, 1.0), original)
-        result = _keep_colors(result, source, tf.clip_by_value(keep_colors, 0.0, 1.0))
-        outputs = {"result": result}
+        def stylized() -> tuple[tf.Tensor, tf.Tensor]:
+            """The result, and no moments."""
+            tiles = tf.cond(streaming, streamed, held_maps)
+            image = tf_tiles.assemble(tiles, size, content_tile)
+            # Clipped before scaling back, as the PyTorch model returns its image; the resize
+            # averages with non-negative weights, so the result stays in [0, 1].
+            result = _resize(tf.clip_by_value(image, 0.0, 1.0), original)
+            amount = tf.clip_by_value(keep_colors, 0.0, 1.0)
+            result = _keep_colors(result, held_source.read(0), amount)
+            return result, tf.zeros([nothing, 2, 3, self.channels])
+
+        def measured() -> tuple[tf.Tensor, tf.Tensor]:
+            """No image, and the content's moments over `region`."""
+            found = tf_tiles.moments(
+                self.encoded_maps, held_content, size, content_tile, self.margins.encoder,
+                region,
+            )  # fmt: skip
+            return tf.zeros([nothing, nothing, 3]), found[tf.newaxis]
+
+        # The branches read the input from a TensorArray: TF.js would copy it (see `encoded`).
+        held_source = tf_tiles.hold(source)
+        result, moments = tf_tiles.either(measuring, measured, stylized)
+        result.set_shape([None, None, 3])  # a TensorArray's element has no static shape
+        outputs = {"result": result, "content_moments": moments}
         # A streamed run has no content maps to return: empty ones, as a caller sends.
         content_maps = tf_tiles.either(
-            streaming,
+            tf.logical_or(streaming, measuring),
             lambda: (tf.zeros([1, self.channels, nothing, nothing]),) * 2,
             lambda: tuple(tf_tiles.whole(c) for c in first),
         )
@@ -400,6 +449,11 @@ class SANetModule(tf.Module):
         for image_name, (relu4_1, relu5_1) in encodings.items():
             outputs |= {f"{image_name}_relu4_1": relu4_1, f"{image_name}_relu5_1": relu5_1}
         return outputs
+
+
+def given_moments(moments: tf.Tensor) -> tf.Tensor:
+    """The moments [2, 3, C] of a whole image from its pieces' [n, 2, 3, C]."""
+    return tf.stack([tf_tiles.combined(moments[:, layer]) for layer in (0, 1)])
 
 
 def _mix(features: tf.Tensor, second: tf.Tensor, mix: tf.Tensor) -> tf.Tensor:

@@ -78,8 +78,16 @@ def tile_side(tile: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor
 
 def _span(index: tf.Tensor, tile: tf.Tensor, margin: int, length: tf.Tensor) -> Span:
     """(keep start, keep stop, region start, region stop) of tile `index` along one axis."""
-    start = index * tile
-    stop = tf.minimum(length, start + tile)
+    return _span_within(index, tile, margin, (0, length), length)
+
+
+def _span_within(
+    index: tf.Tensor, tile: tf.Tensor, margin: int, within: tuple, length: tf.Tensor
+) -> Span:
+    """`_span` of tile `index` of a grid that covers only `within` (start, stop) of the axis;
+    the region's margin still reaches as far as the axis's `length`."""
+    start = within[0] + index * tile
+    stop = tf.minimum(within[1], start + tile)
     return start, stop, tf.maximum(0, start - margin), tf.minimum(length, stop + margin)
 
 
@@ -322,49 +330,67 @@ def decode(
     return tiles
 
 
-def streamed_statistics(
+def moments(
     encoder: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
     image: tf.TensorArray,
     size: tuple[tf.Tensor, tf.Tensor],
     tile: tf.Tensor,
     margin: int,
-) -> tuple[tf.Tensor, ...]:
-    """`channel_statistics` of relu4_1 and of relu5_1 of the held image [H, W, 3] of `size`
-    (mean4_1, std4_1, mean5_1, std5_1), tile by tile, holding neither map: each tile's kept
-    part's count, mean and sum of squared deviations, combined at the end (the pairwise rule
-    of `sanet.tiling._Moments`, for all tiles at once)."""
-    grid = _grid(size, tile)
-    columns, count = grid[1], grid[0] * grid[1]
+    region: tf.Tensor,
+) -> tf.Tensor:
+    """The moments ([2, 3, C]: for relu4_1 and relu5_1, the count, mean and sum of squared
+    deviations of each channel) of the maps of the held image [H, W, 3] of `size` at the
+    positions that `region` covers ([top, left, bottom, right] pixels; top and left on the
+    ALIGN grid, bottom and right too or at the image's edge), tile by tile over the region
+    alone (each tile encoded with `margin` pixels more where the image has them), holding
+    neither map: each tile's moments, combined at the end (`combined`)."""
+    top, left, bottom, right = region[0], region[1], region[2], region[3]
+    grid = _ceil_div(bottom - top, tile), _ceil_div(right - left, tile)
+    columns = grid[1]
 
-    def moments(part: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def part_moments(part: tf.Tensor) -> tf.Tensor:
+        """[1, C, h, w] -> [3, C]."""
         shape = tf.shape(part)
-        mean = tf.reduce_mean(part, axis=[2, 3], keepdims=True)  # [1, C, 1, 1]
-        squares = tf.reduce_sum(tf.square(part - mean), axis=[2, 3], keepdims=True)
-        return tf.fill([1, 1, 1, 1], tf.cast(shape[2] * shape[3], tf.float32)), mean, squares
+        mean = tf.reduce_mean(part, axis=[0, 2, 3])
+        squares = tf.reduce_sum(tf.square(part - mean[:, tf.newaxis, tf.newaxis]), [0, 2, 3])
+        count = tf.fill(tf.shape(mean), tf.cast(shape[2] * shape[3], tf.float32))
+        return tf.stack([count, mean, squares])
 
-    def body(index: tf.Tensor, *arrays: tf.TensorArray) -> tuple:
-        rows = _span(index // columns, tile, margin, size[0])
-        cols = _span(index % columns, tile, margin, size[1])
+    def body(index: tf.Tensor, parts4_1: tf.TensorArray, parts5_1: tf.TensorArray) -> tuple:
+        rows = _span_within(index // columns, tile, margin, (top, bottom), size[0])
+        cols = _span_within(index % columns, tile, margin, (left, right), size[1])
         relu4_1, relu5_1 = _encoded(encoder, image, rows, cols)
-        values = (*moments(relu4_1), *moments(relu5_1))
-        return tuple(array.write(index, value) for array, value in zip(arrays, values, strict=True))
+        return parts4_1.write(index, part_moments(relu4_1)), parts5_1.write(
+            index, part_moments(relu5_1)
+        )
 
-    def sums() -> tf.TensorArray:
-        return tf.TensorArray(tf.float32, size=count, element_shape=[1, None, 1, 1])
+    def parts() -> tf.TensorArray:
+        return tf.TensorArray(tf.float32, size=grid[0] * columns, element_shape=[3, None])
 
-    arrays = _for_each_tile(*grid, body, tuple(sums() for _ in range(6)))
-    parts = (arrays[:3], arrays[3:])
-    return tuple(s for a in parts for s in combined(*(array.stack() for array in a)))
+    arrays = _for_each_tile(*grid, body, (parts(), parts()))
+    return tf.stack([combined(array.stack()) for array in arrays])
 
 
-def combined(counts: tf.Tensor, means: tf.Tensor, squares: tf.Tensor) -> tuple:
-    """The mean and the unbiased standard deviation with EPS ([1, C, 1, 1] each) of a map from
-    its parts' counts [n, 1, 1, 1, 1], means and sums of squared deviations [n, 1, C, 1, 1]:
-    the spread within the parts plus the spread of their means."""
+def combined(parts: tf.Tensor) -> tf.Tensor:
+    """The moments [3, C] of a map from its parts' [n, 3, C] (count, mean, sum of squared
+    deviations): the spread within the parts plus the spread of their means (the pairwise
+    rule of `sanet.tiling._Moments`, for all parts at once)."""
+    counts, means, squares = parts[:, 0], parts[:, 1], parts[:, 2]
     total = tf.reduce_sum(counts, axis=0)
     mean = tf.reduce_sum(counts * means, axis=0) / total
     spread = tf.reduce_sum(squares, axis=0) + tf.reduce_sum(counts * tf.square(means - mean), 0)
-    return mean, tf.sqrt(spread / (total - 1.0) + EPS)
+    return tf.stack([total, mean, spread])
+
+
+def statistics(moments: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """`channel_statistics` (mean4_1, std4_1, mean5_1, std5_1: [1, C, 1, 1] each) from the
+    moments [2, 3, C] of relu4_1 and relu5_1: the unbiased standard deviation with EPS."""
+    values = []
+    for layer in (0, 1):
+        count, mean, squares = moments[layer, 0], moments[layer, 1], moments[layer, 2]
+        std = tf.sqrt(squares / (count - 1.0) + EPS)
+        values += [tf.reshape(mean, [1, -1, 1, 1]), tf.reshape(std, [1, -1, 1, 1])]
+    return tuple(values)
 
 
 def encoded_region(

@@ -42,11 +42,11 @@ def js_exports(file: str, *names: str) -> list:
 
 
 def test_page_names_the_signature_inputs_and_outputs_of_the_contract():
-    inputs, output, encodings = js_exports(
-        "signature.js", "INPUT_NAMES", "OUTPUT_NAME", "ENCODING_NAMES"
+    inputs, output, moments, encodings = js_exports(
+        "signature.js", "INPUT_NAMES", "OUTPUT_NAME", "MOMENTS_NAME", "ENCODING_NAMES"
     )
     assert inputs == list(contract.INPUTS)
-    assert [output, *encodings] == list(contract.OUTPUTS)
+    assert [output, moments, *encodings] == list(contract.OUTPUTS)
     assert encodings == list(contract.ENCODINGS)
 
 
@@ -189,11 +189,20 @@ def heap_margins(monkeypatch: pytest.MonkeyPatch, **constants: int) -> list[tupl
     for name, value in constants.items():
         monkeypatch.setattr(request, name, value)
     document = json.loads((REPO / "bench" / "results-fullres.json").read_text())
-    _, margins = tiling_margins()
+    tiling, margins = tiling_margins()
     style = (document["style_side"],) * 2
+
+    def content(r: dict) -> tuple[int, int]:
+        """The photo; in pieces (web/src/memory.js planInPieces), the largest crop a call is
+        sent: a piece of at most its side and one grid step, with both margins on each side."""
+        if not r.get("piece"):
+            return tuple(r["shape"])
+        side = r["piece"] + tiling["align"] + 2 * sum(margins)
+        return min(r["shape"][0], side), min(r["shape"][1], side)
+
     return [
         (r["runtime"], r["shape"], r["tile"], r["memory_mb"] / request.estimate_tiled_memory_mb(
-            tuple(r["shape"]), style, FULL_WIDTHS, r["tile"], margins, False,
+            content(r), style, FULL_WIDTHS, r["tile"], margins, False,
             streamed=r["runtime"] == "tfjs-streamed"))
         for r in document["records"]
         if r["runtime"].startswith("tfjs") and r.get("tile") and "error" not in r

@@ -46,7 +46,7 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3 + 8
+        assert len(cases) == len(SIZES) * 3 + 10
         assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
         assert len([c for c in cases if ", max " in c]) == len(SIZES)
         # the controls: a second style, a mask and the content's colours; the style resolution
@@ -59,8 +59,12 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
         # and tiles: a larger content in 3 x 4 of them, and the controls' case; streamed, the
         # larger content, and two passes with a second style mixed in
         assert len([c for c in cases if ", tiles 64" in c]) == 2
-        streamed = [c for c in cases if "streamed tiles 64" in c]
+        streamed = [c for c in cases if "streamed tiles 64" in c and "pieces" not in c]
         assert len(streamed) == 2 and any("it 2" in c and "mix 0.6" in c for c in streamed)
+        # and the larger content in pieces (convert.pieces): one call each, and streamed tiles
+        # with a second style and the content's colours
+        pieces = [c for c in cases if "in pieces of 96" in c]
+        assert len(pieces) == 2 and any("streamed tiles 64, " in c and "keep" in c for c in pieces)
     assert [c.case for c in report.checks if c.stage == "tfjs/cpu"] == [CPU_BACKEND_CASE.label]
     saved = json.loads((options.build / "parity.json").read_text())
     assert len(saved["checks"]) == len(report.checks)
@@ -103,10 +107,12 @@ def test_serving_signature(module):
         "keep_colors": ("float32", []),
         "tile": ("int32", []),
         "stream": ("int32", []),
+        "measure": ("int32", [4]),
+        "content_moments": ("float32", [None, 2, 3, None]),
         **{name: ("float32", [None] * 4) for name in ENCODINGS},
     }
     outputs = module.signature.structured_outputs
-    assert set(outputs) == {"result", *ENCODINGS}
+    assert set(outputs) == {"result", "content_moments", *ENCODINGS}
     assert outputs["result"].shape.as_list() == [None, None, 3]
     assert all(outputs[name].shape.rank == 4 for name in ENCODINGS)  # [1, C, h, w]
 

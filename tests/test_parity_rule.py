@@ -299,12 +299,29 @@ def defect_streamed_statistics(monkeypatch):
 
     import convert.tf_tiles as t
 
-    def within_parts(counts, means, squares):  # the spread between the tiles forgotten
+    def within_parts(parts):  # the spread between the tiles forgotten
+        counts, means, squares = parts[:, 0], parts[:, 1], parts[:, 2]
         total = tf.reduce_sum(counts, axis=0)
         mean = tf.reduce_sum(counts * means, axis=0) / total
-        return mean, tf.sqrt(tf.reduce_sum(squares, axis=0) / (total - 1.0) + 1e-5)
+        return tf.stack([total, mean, tf.reduce_sum(squares, axis=0)])
 
     monkeypatch.setattr(t, "combined", within_parts)
+    return "module", r"tf\.Module"
+
+
+def defect_pieces_margins(monkeypatch):
+    import convert.pieces
+
+    # the stylizing calls' margin without the features' reach: the encoder's alone
+    monkeypatch.setattr(convert.pieces, "margins", lambda tiling: (tiling["encoder_margin"],) * 2)
+    return "module", r"tf\.Module"
+
+
+def defect_pieces_moments(monkeypatch):
+    import convert.tf_module as m
+
+    # each piece normalised by the first piece's moments, not by all of them
+    monkeypatch.setattr(m, "given_moments", lambda moments: moments[0])
     return "module", r"tf\.Module"
 
 
@@ -332,6 +349,8 @@ DEFECTS = {
     "streamed statistics without the spread between tiles (tf.Module)": (
         defect_streamed_statistics
     ),
+    "pieces with the encoder's margin alone (tf.Module)": defect_pieces_margins,
+    "pieces normalised by the first piece's moments (tf.Module)": defect_pieces_moments,
     "1% on one convolution's weights (TF.js)": defect_tfjs_kernel,
 }
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"

@@ -1,6 +1,6 @@
 // How long a stylization will take on this device, from the speed the worker measured.
 
-import { tiledPixels } from './memory.js';
+import { piecesWork, tiledPixels } from './memory.js';
 
 /** Longer runs are refused up front, with the resolution that would fit. */
 export const LIMIT_MS = 10 * 60 * 1000;
@@ -27,10 +27,17 @@ export function estimateMs(speed, sizes, iterations, contentWork = null) {
  * @param {{fixedMs: number, msPerMegapixel: number}} speed
  * @param {{width: number, height: number}[]} sizes working sizes, the content's first
  * @param {number} iterations
- * @param {{tile: number|null, streamed: boolean}} plan tile 0 or null: untiled
+ * @param {{tile: number|null, streamed: boolean, piece?: number}} plan tile 0 or null: untiled;
+ *   piece: in pieces of that side (memory.js planInPieces)
  * @param {import('./memory.js').TiledRule|null} tiled
  */
-export function planMs(speed, sizes, iterations, { tile, streamed }, tiled) {
+export function planMs(speed, sizes, iterations, plan, tiled) {
+  const { tile, streamed, piece } = plan;
+  if (piece) {
+    // In pieces (memory.js planInPieces): each call also pays the fixed part.
+    const { pixels, calls } = piecesWork(sizes[0], plan, tiled);
+    return estimateMs(speed, sizes, 1, pixels) + (calls - 1) * speed.fixedMs;
+  }
   const work = tile ? tiledPixels(sizes[0], tile, tiled, streamed) : null;
   return estimateMs(speed, sizes, iterations, work);
 }

@@ -33,7 +33,8 @@ import {
 } from './view.js';
 import { setUpVideo } from './video-panel.js';
 import { requestRules, styleWorkingSize, workingSize } from './working-size.js';
-import { estimateMemoryMb, memoryBudgetMb, memoryRule, planTiles, tiledRule } from './memory.js';
+import { estimateMemoryMb, fullSizePlan, memoryBudgetMb, memoryRule, tiledRule } from './memory.js';
+import { planPieces, workerPieces } from './pieces.js';
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const byId = (id) => document.getElementById(id);
@@ -380,11 +381,11 @@ async function stylize() {
   const problem = obstacle(params.maxResolution, params.iterations);
   if (problem) return refuse(problem, params);
   const plan = memoryPlan(params.maxResolution, sizes, params.iterations);
-  const { tile, streamed } = plan;
+  const { tile, streamed, piece } = plan;
   const estimate = planMs(data.speed, sizes, params.iterations, plan, data.tiled);
   machine.send('run');
   setNotice('run', null);
-  const tiles = tile ? ` in ${describeTiles(contentSize, tile, streamed)}` : '';
+  const tiles = tile || piece ? ` in ${describeTiles(contentSize, plan)}` : '';
   const message = `Stylizing at ${sizeOf(contentSize)} px${tiles} on ${data.backend.name}…`;
   showStage(message, 'busy', estimate > 2000 ? estimate : null);
   try {
@@ -411,7 +412,7 @@ async function stylize() {
     };
     const reply = await inference.call(
       Request.STYLIZE,
-      { ...params, tile, stream: streamed, ...images },
+      { ...params, tile, stream: streamed, pieces: workerPieces(plan, data.tiled), ...images },
       Object.values(images).flatMap((pixels) => (pixels ? [pixels.data.buffer] : [])),
     );
     data.speed = reply.speed;
@@ -425,7 +426,7 @@ async function stylize() {
       };
     }
     if (machine.state === State.RUNNING) {
-      showResult(reply, content, params, contentSize, { ...used, tile, streamed });
+      showResult(reply, content, params, contentSize, { ...used, plan });
     }
   } catch (error) {
     if (error.kind === CANCELLED) return;
@@ -506,14 +507,22 @@ function memoryPlan(resolution, [content, style, style2 = null], iterations) {
     return { tile: 0, neededMb, budgetMb, blend, streamed: false };
   }
   const { memory, tiled } = data;
-  const plan = planTiles(memory, tiled, content, style, blend, style2, budgetMb, iterations);
+  const plan = fullSizePlan(memory, tiled, content, style, blend, style2, budgetMb, iterations);
   return { ...plan, budgetMb, blend };
 }
 
-/** "12 tiles of 1024 px", "… streamed" when they hold no content map. */
-function describeTiles({ width, height }, tile, streamed) {
+/**
+ * "12 tiles of 1024 px", "… streamed" when they hold no content map; "12 pieces of up to
+ * 1024 px", with their tiles, in pieces.
+ */
+function describeTiles({ width, height }, { tile, streamed, piece }) {
+  const each = tile ? `${tile} px${streamed ? ', streamed' : ''}` : '';
+  if (piece) {
+    const count = planPieces({ width, height }, piece, 0, data.tiled.align).length;
+    return `${count} pieces of up to ${piece} px${each && ` (tiles of ${each})`}`;
+  }
   const count = Math.ceil(width / tile) * Math.ceil(height / tile);
-  return `${count} tile${count > 1 ? 's' : ''} of ${tile} px${streamed ? ', streamed' : ''}`;
+  return `${count} tile${count > 1 ? 's' : ''} of ${each}`;
 }
 
 /** The resolution menu's full-size entry, with the content's size when there is one. */
@@ -582,7 +591,7 @@ function showResult(reply, content, params, size, used) {
   const settings = [iterations, `strength ${params.strength.toFixed(2)}`, ...used.controls].join(
     ', ',
   );
-  const tiles = used.tile ? ` in ${describeTiles(size, used.tile, used.streamed)}` : '';
+  const tiles = used.plan.tile || used.plan.piece ? ` in ${describeTiles(size, used.plan)}` : '';
   ui.resultMeta.textContent =
     `${sizeOf(content)} px, computed at ${sizeOf(size)}${tiles}${lowered}; ${settings}; ` +
     `${seconds} s, ${data.variant} model on ${reply.backend.name}`;

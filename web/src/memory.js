@@ -1,6 +1,8 @@
 // How much memory a stylization needs, and how much this device lets it use: the model
 // package's rule (sanet/request.py estimate_memory_mb), as metadata.json `memory` publishes it.
 
+import { boxSize, pieceMargins, PIECE_SIDE, planPieces } from './pieces.js';
+
 /** TF.js's WebAssembly heap is a wasm32 memory: it cannot grow past 4 GiB. */
 const WASM_HEAP_LIMIT_MB = 4096;
 /** When the browser does not say how much memory the device has (navigator.deviceMemory). */
@@ -158,19 +160,59 @@ export function estimateTiledMemoryMb(
  * @param {boolean} streamed
  */
 export function tiledPixels(content, tile, tiled, streamed) {
-  const area = (margin) =>
-    [content.height, content.width]
-      .map((length) => {
-        let sum = 0;
-        for (let start = 0; start < length; start += tile) {
-          sum += Math.min(length, start + tile + margin) - Math.max(0, start - margin);
-        }
-        return sum;
-      })
-      .reduce((a, b) => a * b);
+  const area = (margin) => tilesArea(content, wholeBox(content), tile, margin);
   const { encoderMargin, featuresMargin } = tiled;
   const work = area(encoderMargin) + area(featuresMargin);
   return streamed ? work + area(encoderMargin + featuresMargin) : work;
+}
+
+const wholeBox = ({ height, width }) => ({ top: 0, left: 0, bottom: height, right: width });
+
+/**
+ * Pixels of the tiles of side `tile` (0: one tile) that cover `box` of an image of `size`, each
+ * with `margin` more on every side within the image.
+ */
+function tilesArea(size, box, tile, margin) {
+  const side = tile || Math.max(size.height, size.width);
+  const axis = (start, stop, length) => {
+    let sum = 0;
+    for (let at = start; at < stop; at += side) {
+      sum += Math.min(length, Math.min(stop, at + side) + margin) - Math.max(0, at - margin);
+    }
+    return sum;
+  };
+  return axis(box.top, box.bottom, size.height) * axis(box.left, box.right, size.width);
+}
+
+/**
+ * Pixels a request in pieces (`plan` of planInPieces) runs through the encoder and the decoder,
+ * margins included, as tiledPixels counts them: each measuring call's encoder tiles over its
+ * piece, and each stylizing call's tiles over its crop, without the statistics pass (the moments
+ * are given). Also how many calls it makes.
+ * @returns {{pixels: number, calls: number}}
+ */
+export function piecesWork(content, { piece, tile, streamed }, tiled) {
+  const { encoderMargin, featuresMargin, align } = tiled;
+  const [measuring, stylizing] = pieceMargins(tiled).map((margin) =>
+    planPieces(content, piece, margin, align),
+  );
+  let pixels = 0;
+  for (const { keep, crop } of measuring) {
+    const inCrop = {
+      top: keep.top - crop.top,
+      left: keep.left - crop.left,
+      bottom: keep.bottom - crop.top,
+      right: keep.right - crop.left,
+    };
+    pixels += tilesArea(boxSize(crop), inCrop, tile, encoderMargin);
+  }
+  for (const { crop } of stylizing) {
+    const size = boxSize(crop);
+    const area = (margin) => tilesArea(size, wholeBox(size), tile, margin);
+    pixels +=
+      area(featuresMargin) + area(streamed ? encoderMargin + featuresMargin : encoderMargin);
+  }
+  return { pixels, calls: measuring.length + stylizing.length };
 }
 
 /**
@@ -215,6 +257,43 @@ export function planTiles(rule, tiled, content, style, blend, style2, budgetMb, 
   if (!fitting.length) return plans.reduce((a, b) => (b.neededMb < a.neededMb ? b : a));
   const work = ({ tile, streamed }) => tiledPixels(content, tile, tiled, streamed);
   return fitting.reduce((a, b) => (work(b) < work(a) ? b : a));
+}
+
+/**
+ * Whether a full-size request runs in pieces (pieces.js): when the photo is larger than one, and
+ * the statistics are the request's only global part (one pass, strength 1, no region).
+ */
+export const inPieces = (content, blend, passes, side = PIECE_SIDE) =>
+  !blend && passes === 1 && Math.max(content.height, content.width) > side;
+
+/** Bytes a pixel of the photo and of the result take as RGBA in the worker, in pieces. */
+const PIECES_BYTES_PER_PIXEL = 8;
+
+/**
+ * How to run a full-size request in pieces of `side` within `budgetMb`: planTiles's plan for the
+ * largest crop a stylizing call is sent (a piece is at most `side` plus one step of the grid, with
+ * its margins), which bounds every call's memory whatever the photo's size. What grows with the
+ * photo is its RGBA and the result's, which the worker holds beside the calls: counted too.
+ * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece: number}}
+ */
+export function planInPieces(rule, tiled, content, style, style2, budgetMb, side = PIECE_SIDE) {
+  const [, margin] = pieceMargins(tiled);
+  const largest = (length) => Math.min(length, side + tiled.align + 2 * margin);
+  const crop = { height: largest(content.height), width: largest(content.width) };
+  const imagesMb = Math.ceil((PIECES_BYTES_PER_PIXEL * area(content)) / 2 ** 20);
+  const plan = planTiles(rule, tiled, crop, style, false, style2, budgetMb - imagesMb, 1);
+  return { ...plan, neededMb: plan.neededMb + imagesMb, piece: side };
+}
+
+/**
+ * The page's plan for a full-size request within `budgetMb`: in pieces when they serve it
+ * (inPieces), else planTiles's.
+ * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece?: number}}
+ */
+export function fullSizePlan(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
+  return inPieces(content, blend, passes)
+    ? planInPieces(rule, tiled, content, style, style2, budgetMb)
+    : planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes);
 }
 
 /**

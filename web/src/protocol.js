@@ -9,8 +9,10 @@ export const Request = Object.freeze({
   LOAD: 'load', // {modelUrl, totalBytes, backend} -> LoadReply; the previous model stays until then
   BACKEND: 'backend', // {backend} -> BackendReply: the loaded model on another backend
   // {content, style, iterations, strength, styleResolution?, style2?, mix?, mask?, keepColors?,
-  //  tile?, reuse?} -> StylizeReply; reuse (default true): feed and keep encodings (encodings.js);
-  //  tile: the tile side on metadata.json's grid (0, the default: untiled), with progress per tile
+  //  tile?, stream?, pieces?, reuse?} -> StylizeReply; reuse (default true): feed and keep
+  //  encodings (encodings.js); tile: the tile side on metadata.json's grid (0, the default:
+  //  untiled), with progress per tile; stream: the signature's; pieces: {side, align, margins}
+  //  (pieces.js workerPieces), a full-size request in pieces, null (the default): one call
   STYLIZE: 'stylize',
 });
 

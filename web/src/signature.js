@@ -25,9 +25,13 @@ export const INPUT_NAMES = [
   'keep_colors',
   'tile',
   'stream',
+  'measure',
+  'content_moments',
   ...ENCODING_NAMES,
 ];
 export const OUTPUT_NAME = 'result';
+// A measuring call's output (pieces.js).
+export const MOMENTS_NAME = 'content_moments';
 
 const bare = (name) =>
   String(name)
@@ -46,9 +50,10 @@ function lookup(entries, logical) {
 
 /**
  * @param {{inputs?: object, outputs?: object}} signature the `signature` field of model.json
- * @returns {{inputs: Record<string, string>, output: string, encodings: Record<string, string>,
- *   feed: (values: object) => object}} inputs: logical name -> signature key; output: the
- *   result's signature key; encodings: ENCODING_NAMES -> their output keys
+ * @returns {{inputs: Record<string, string>, output: string, moments: string,
+ *   encodings: Record<string, string>, feed: (values: object) => object}} inputs: logical name
+ *   -> signature key; output and moments: the result's and content_moments' signature keys;
+ *   encodings: ENCODING_NAMES -> their output keys
  */
 export function signatureAdapter(signature) {
   if (!signature?.inputs || !signature?.outputs) {
@@ -62,6 +67,8 @@ export function signatureAdapter(signature) {
   }
   const output = lookup(signature.outputs, OUTPUT_NAME);
   if (!output) missing.push(OUTPUT_NAME);
+  const moments = lookup(signature.outputs, MOMENTS_NAME);
+  if (!moments) missing.push(`${MOMENTS_NAME} (output)`);
   const encodings = {};
   for (const name of ENCODING_NAMES) {
     encodings[name] = lookup(signature.outputs, name);
@@ -74,6 +81,7 @@ export function signatureAdapter(signature) {
   return {
     inputs,
     output,
+    moments,
     encodings,
     /** Turns {content, style, ...} (logical names) into the graph's feed dictionary. */
     feed(values) {

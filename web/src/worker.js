@@ -11,6 +11,7 @@ import { classifyError } from './errors.js';
 import { ENCODING_NAMES, signatureAdapter } from './signature.js';
 import { EncodingCache, emptyEncodings, encodingKeys, IMAGES } from './encodings.js';
 import { imagePixels, imageTensor, maskTensor } from './pixels.js';
+import { boxSize, cropPixels, inside, pastePiece, planPieces } from './pieces.js';
 import { countTiles, watchTiles } from './tile-progress.js';
 import { grantThreads, wasmThreads } from './threads.js';
 import { rehearsalArtifacts } from './rehearsal.js';
@@ -90,6 +91,8 @@ const megapixels = (...images) =>
 /**
  * The signature's inputs for a request (logical names). A control left out of the request is
  * fed off (convert/contract.py CONTROLS_OFF): the result is then the plain stylization.
+ * `measure` ([top, left, bottom, right]) and `contentMoments` (a tensor the caller owns) are a
+ * piece's (pieces.js).
  */
 function feedValues({
   content,
@@ -104,6 +107,8 @@ function feedValues({
   keepColors = 0,
   tile = 0,
   stream = false,
+  measure = [0, 0, 0, 0],
+  contentMoments = null,
 }) {
   const mixed = Boolean(style2) && mix > 0;
   return {
@@ -119,52 +124,113 @@ function feedValues({
     keep_colors: tf.scalar(keepColors, 'float32'),
     tile: tf.scalar(tile, 'int32'),
     stream: tf.scalar(stream ? 1 : 0, 'int32'),
+    measure: tf.tensor1d(measure, 'int32'),
+    // A clone: disposed with the other inputs, it leaves the caller's tensor alive.
+    content_moments: contentMoments ? tf.clone(contentMoments) : tf.zeros([0, 2, 3, 0]),
   };
 }
 
 /**
- * Runs the model on a request; with `cache`, feeds it the encodings kept from earlier runs of
- * the same images and keeps this run's (warm-ups and calibration runs go without).
+ * One call of the signature on `request`. With `cache`, feeds it the encodings kept from earlier
+ * runs of the same images and keeps this call's (warm-ups and calibration runs go without); a
+ * tiled or piecewise call neither feeds nor fetches the content's: assembling its whole relu4_1
+ * and relu5_1 maps would cost more memory than the tiles themselves (the model computes an output
+ * only when it is asked for). Returns `output` (a signature output key) as a tensor the caller
+ * disposes, and the images whose kept encodings fed the call.
  */
-async function runModel(request, model = state.model, adapter = state.adapter, cache = null) {
+async function callModel(request, output, { model, adapter, cache }) {
   const { content, style } = request;
+  const whole = !(request.tile > 0 || request.pieces);
+  const fetched = whole
+    ? ENCODING_NAMES
+    : ENCODING_NAMES.filter((name) => !name.startsWith('content_'));
   // Without a cache nothing is looked up: the pixels are not even fingerprinted.
-  const keys = cache && encodingKeys(request);
-  // A tiled run does not fetch the content's encodings: assembling its whole relu4_1 and
-  // relu5_1 maps would cost more memory than the tiles themselves (the model computes an
-  // output only when it is asked for).
-  const fetched =
-    request.tile > 0
-      ? ENCODING_NAMES.filter((name) => !name.startsWith('content_'))
-      : ENCODING_NAMES;
-  if (keys && request.tile > 0) keys.content = null;
+  const keys = cache && { ...encodingKeys(request), ...(whole ? {} : { content: null }) };
   const reused = cache ? cache.hits(keys) : [];
   const encodings = cache ? cache.inputs(keys) : emptyEncodings(tf);
   const values = feedValues(request);
   let outputs = [];
-  const unwatch = request.tile > 0 ? reportTiles(request, reused) : null;
   try {
     if (SANET_TEST_HOOKS) await injectFault(tf, megapixels(content, style));
-    const names = [adapter.output, ...fetched.map((name) => adapter.encodings[name])];
+    const names = [output, ...fetched.map((name) => adapter.encodings[name])];
     // Fed as kept tensors: TF.js's executor copies an input that is not kept where the graph
     // passes it on (Identity, branches) and holds the copy until the run ends: 144 MB a copy
     // for a 12-megapixel photo. Disposed below all the same.
     const feed = adapter.feed({ ...values, ...encodings });
     Object.values(feed).forEach((tensor) => tf.keep(tensor));
     outputs = await model.executeAsync(feed, names);
-    // Read out of the backend and scaled here: no image-sized tensors beside it.
-    const pixels = await imagePixels(tf, outputs[0]);
     const returned = Object.fromEntries(fetched.map((name, i) => [name, outputs[i + 1]]));
     if (cache) cache.keep(keys, returned);
-    return { ...pixels, reused };
+    return { tensor: outputs[0], reused };
+  } catch (error) {
+    tf.dispose(outputs[0]);
+    throw error;
   } finally {
-    unwatch?.();
     const owned = (tensor) => cache?.owns(tensor);
     tf.dispose(
-      [...Object.values(values), ...Object.values(encodings), ...outputs].filter(
+      [...Object.values(values), ...Object.values(encodings), ...outputs.slice(1)].filter(
         (tensor) => tensor && !owned(tensor),
       ),
     );
+  }
+}
+
+/** Runs the model on a request: in one call, or in `request.pieces` (runPieces). */
+async function runModel(request, model = state.model, adapter = state.adapter, cache = null) {
+  if (request.pieces) return runPieces(request, { model, adapter, cache });
+  const hits = cache ? cache.hits(encodingKeys(request)) : [];
+  const unwatch = request.tile > 0 ? reportTiles(request, hits) : null;
+  let result = null;
+  try {
+    const { tensor, reused } = await callModel(request, adapter.output, { model, adapter, cache });
+    result = tensor;
+    // Read out of the backend and scaled here: no image-sized tensors beside it.
+    return { ...(await imagePixels(tf, result)), reused };
+  } finally {
+    unwatch?.();
+    tf.dispose(result);
+  }
+}
+
+/**
+ * A full-size request in pieces (pieces.js; `request.pieces`: {side, align, margins}): every
+ * piece's moments, then every piece stylized with them, pasted into the result. The heap holds
+ * one piece's call at a time; the photo and the result stay in JavaScript, as RGBA.
+ */
+async function runPieces(request, call) {
+  const { content, pieces } = request;
+  // Largest crop first in each round: TF.js's wasm heap never shrinks and grows whenever a
+  // tensor is larger than every free block, so calls that never grow reuse the blocks of the
+  // one before (as the tiles do in a call: convert/tf_tiles.py _for_each_tile).
+  const [measuring, stylizing] = pieces.margins.map((margin) =>
+    largestFirst(planPieces(content, pieces.side, margin, pieces.align)),
+  );
+  const hits = call.cache ? call.cache.hits(encodingKeys(request)) : [];
+  const unwatch = reportPieceTiles(request, measuring, stylizing, hits);
+  const moments = [];
+  let all = null;
+  try {
+    for (const piece of measuring) {
+      const part = { ...request, content: cropPixels(content, piece.crop), measure: inside(piece) };
+      const { tensor } = await callModel(part, call.adapter.moments, call);
+      moments.push(tensor);
+    }
+    all = tf.concat(moments); // [pieces, 2, 3, C]
+    const { width, height } = content;
+    const result = { data: new Uint8ClampedArray(width * height * 4), width, height };
+    for (const piece of stylizing) {
+      const part = { ...request, content: cropPixels(content, piece.crop), contentMoments: all };
+      const { tensor } = await callModel(part, call.adapter.output, call);
+      try {
+        pastePiece(result, await imagePixels(tf, tensor), piece);
+      } finally {
+        tensor.dispose();
+      }
+    }
+    return { ...result, reused: hits };
+  } finally {
+    unwatch();
+    tf.dispose([...moments, all]);
   }
 }
 
@@ -181,6 +247,35 @@ function reportTiles({ content, style, style2, mix, tile, iterations, stream }, 
   return watchTiles(tf, (step) => {
     done += 1;
     post(progress(Stage.STYLIZE, { step, tile: done, tiles }));
+  });
+}
+
+const cropArea = ({ crop }) => (crop.bottom - crop.top) * (crop.right - crop.left);
+const largestFirst = (pieces) => [...pieces].sort((a, b) => cropArea(b) - cropArea(a));
+
+/**
+ * Posts "tile n of N" over every call of a request in pieces: the styles' tiles once (then kept),
+ * each measuring call's over its piece, each stylizing call's encoder and decoder tiles over its
+ * crop (the moments given: no statistics pass), and the placeholder of a second style that is
+ * not mixed in, which each call encodes (tile-progress.js countTiles).
+ */
+function reportPieceTiles({ style, style2, mix, tile }, measuring, stylizing, hits) {
+  const tiles = ({ height, width }) =>
+    tile > 0 ? Math.ceil(height / tile) * Math.ceil(width / tile) : 1;
+  const mixed = Boolean(style2) && mix > 0;
+  const styles = [['style', style], ...(mixed ? [['style2', style2]] : [])]
+    .filter(([image]) => !hits.includes(image))
+    .reduce((sum, [, size]) => sum + tiles(size), 0);
+  const calls = measuring.length + stylizing.length;
+  const total =
+    styles +
+    (mixed ? 0 : calls) +
+    measuring.reduce((sum, piece) => sum + tiles(boxSize(piece.keep)), 0) +
+    stylizing.reduce((sum, piece) => sum + 2 * tiles(boxSize(piece.crop)), 0);
+  let done = 0;
+  return watchTiles(tf, (step) => {
+    done += 1;
+    post(progress(Stage.STYLIZE, { step, tile: done, tiles: total }));
   });
 }
 
@@ -423,8 +518,10 @@ async function stylize(request) {
     } catch (error) {
       await recover();
       const kind = classifyError(error);
-      // A tiled request is at full size by choice: it is not lowered behind the user's back.
-      if (kind === Failure.OOM && resolution > MIN_RESOLUTION && !request.tile) {
+      // A tiled request, or one in pieces, is at full size by choice: it is not lowered
+      // behind the user's back.
+      const fullSize = request.tile > 0 || Boolean(request.pieces);
+      if (kind === Failure.OOM && resolution > MIN_RESOLUTION && !fullSize) {
         const lower = Math.max(MIN_RESOLUTION, Math.round(resolution * SHRINK));
         notice(`Out of memory at ${resolution} px on ${state.backend}; retried at ${lower} px.`);
         resolution = lower;

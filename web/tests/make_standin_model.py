@@ -66,10 +66,12 @@ class StandIn(tf.Module):
 
     @tf.function(input_signature=SIGNATURE)
     def __call__(self, content, style, iterations, max_resolution, strength, style_resolution,
-                 style2, mix, mask, keep_colors, tile, stream, content_relu4_1, content_relu5_1,
-                 style_relu4_1, style_relu5_1, style2_relu4_1, style2_relu5_1):  # fmt: skip
+                 style2, mix, mask, keep_colors, tile, stream, measure, content_moments,
+                 content_relu4_1, content_relu5_1, style_relu4_1, style_relu5_1, style2_relu4_1,
+                 style2_relu5_1):  # fmt: skip
         # `tile` and `stream` are taken and not used: in the real model they change only float
-        # rounding.
+        # rounding. Nor are `content_moments`; a measuring call (`measure`) returns moments of
+        # zeros: the stand-in normalises nothing.
         size = tf.shape(content)[:2]
         work = tf.image.resize(content[None], working_size(tf.shape(content)[:2], max_resolution))
         work = _given(content_relu4_1, work)
@@ -107,7 +109,11 @@ class StandIn(tf.Module):
         result += tf.clip_by_value(keep_colors, 0.0, 1.0) * tf.tensordot(
             content - result, CHROMA, 1
         )
-        outputs = {"result": tf.clip_by_value(result, 0.0, 1.0)}
+        measuring = tf.cast(tf.reduce_all(measure[2:] > measure[:2]), tf.int32)
+        outputs = {
+            "result": tf.clip_by_value(result, 0.0, 1.0),
+            "content_moments": tf.zeros([measuring, 2, 3, 3]),
+        }
         for name, value in zip(contract.ENCODINGS, encodings, strict=True):
             outputs[name] = tf.transpose(value, [0, 3, 1, 2])  # NCHW, as the encoder's
         return outputs

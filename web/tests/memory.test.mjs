@@ -8,7 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import {
   estimateMemoryMb,
   estimateTiledMemoryMb,
+  inPieces,
   memoryBudgetMb,
+  piecesWork,
+  planInPieces,
   planTiles,
   tiledPixels,
   tiledRule,
@@ -43,26 +46,24 @@ describe('the memory budget without a browser', () => {
   });
 });
 
+// A full-size model's rules, as metadata.json publishes them (made up, not fitted).
+const RULE = { bytesPerFloat: 4, attentionCopies: 3, activationCopies: 3, activationChannels: 64 };
+const TILED = tiledRule({
+  memory: {
+    tiled_fixed_mb: 256,
+    tiled_image_copies: 16,
+    tiled_stream_map_copies: 1,
+    tiled_map_copies: 5,
+    tiled_activation_copies: 8,
+    tiled_pass_image_copies: 2,
+    tiled_pass_map_copies: 1,
+    map_channels: 512,
+  },
+  tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
+});
+
 describe('full size in tiles without a browser', () => {
-  const rule = {
-    bytesPerFloat: 4,
-    attentionCopies: 3,
-    activationCopies: 3,
-    activationChannels: 64,
-  };
-  const tiled = tiledRule({
-    memory: {
-      tiled_fixed_mb: 256,
-      tiled_image_copies: 16,
-      tiled_stream_map_copies: 1,
-      tiled_map_copies: 5,
-      tiled_activation_copies: 8,
-      tiled_pass_image_copies: 2,
-      tiled_pass_map_copies: 1,
-      map_channels: 512,
-    },
-    tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
-  });
+  const [rule, tiled] = [RULE, TILED];
   const photo = { height: 1500, width: 2000 };
   const style = { height: 512, width: 512 };
 
@@ -110,6 +111,47 @@ describe('full size in tiles without a browser', () => {
 
   it('is not offered by a model without a tiling rule', () => {
     assert.equal(tiledRule({ memory: {}, tiling: {} }), null);
+  });
+});
+
+describe('full size in pieces without a browser', () => {
+  const [rule, tiled] = [RULE, TILED];
+  const style = { height: 512, width: 512 };
+
+  it('serves one pass at strength 1 without a region, on a photo larger than a piece', () => {
+    const photo = { height: 3000, width: 4000 };
+    assert.equal(inPieces(photo, false, 1), true);
+    assert.equal(inPieces(photo, true, 1), false, 'the content attends to all of itself');
+    assert.equal(inPieces(photo, false, 2), false, 'the second pass measures the first’s output');
+    assert.equal(inPieces({ height: 768, width: 1024 }, false, 1), false, 'one piece: one call');
+  });
+
+  it('plans each call for the largest crop, so memory stays flat but for the RGBA', () => {
+    const photo = { height: 3000, width: 4000 };
+    const plan = planInPieces(rule, tiled, photo, style, null, 4096);
+    // A piece of at most 1024 + 16 px with 80 + 48 px on each side: 1296 px; and the photo's
+    // and the result's RGBA: 8 bytes a pixel, 91.6 MB for 12 megapixels.
+    const crop = { height: 1296, width: 1296 };
+    const call = planTiles(rule, tiled, crop, style, false, null, 4096 - 92, 1);
+    assert.deepEqual(plan, { ...call, neededMb: call.neededMb + 92, piece: 1024 });
+    const four = planInPieces(rule, tiled, { height: 6000, width: 8000 }, style, null, 4096);
+    // 48 megapixels: 366.2 MB of RGBA, which leaves the calls less, not more.
+    assert.ok(four.neededMb <= 4096);
+    assert.ok(four.neededMb - 367 <= plan.neededMb - 92, 'the calls need no more');
+  });
+
+  it('counts the pixels each call runs (hand-counted on a small photo)', () => {
+    const small = { ...tiled, encoderMargin: 32, featuresMargin: 16 }; // 2 positions of 8 px
+    // Pieces of 96 px of 149x229 cut at rows 80 and columns 80, 160. Measuring crops (32 px
+    // margins): rows 112 and 101 high, columns 112, 144 and 101 wide, one tile each over its
+    // crop: 213 x 357. Stylizing crops (48 px): 128 and 117 by 128, 176 and 117, the encoder
+    // and the decoder over each: 2 x 245 x 421.
+    const work = piecesWork(
+      { height: 149, width: 229 },
+      { piece: 96, tile: 0, streamed: false },
+      small,
+    );
+    assert.deepEqual(work, { pixels: 213 * 357 + 2 * 245 * 421, calls: 12 });
   });
 });
 

@@ -10,6 +10,7 @@ import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 import { createMachine, State } from '../src/machine.js';
 import { requestRules, roundHalfEven, SCHEMA_VERSION, workingSize } from '../src/working-size.js';
 import { estimateMs, formatDuration, planMs } from '../src/estimate.js';
+import { cropPixels, cuts, inside, pastePiece, pieceMargins, planPieces } from '../src/pieces.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
 
@@ -23,12 +24,14 @@ const CONTROLS = Object.fromEntries(
     'keep_colors',
     'tile',
     'stream',
+    'measure',
+    'content_moments',
     ...ENCODING_NAMES,
   ].map((n) => [`${n}:0`, entry(`${n}:0`)]),
 );
 // The outputs: the result and the encodings.
 const OUTPUTS = Object.fromEntries(
-  ['result', ...ENCODING_NAMES].map((n, i) => [n, entry(`Identity_${i}:0`)]),
+  ['result', 'content_moments', ...ENCODING_NAMES].map((n, i) => [n, entry(`Identity_${i}:0`)]),
 );
 
 describe('signatureAdapter', () => {
@@ -53,6 +56,7 @@ describe('signatureAdapter', () => {
       ...Object.fromEntries(Object.keys(CONTROLS).map((key) => [key.split(':')[0], key])),
     });
     assert.equal(adapter.output, 'result');
+    assert.equal(adapter.moments, 'content_moments');
     assert.deepEqual(Object.keys(adapter.encodings), ENCODING_NAMES);
     const controls = Object.fromEntries(Object.keys(CONTROLS).map((k, i) => [k, 6 + i]));
     const feed = adapter.feed({
@@ -86,6 +90,42 @@ describe('signatureAdapter', () => {
       /lacks style_relu5_1 \(output\)/,
     );
     assert.throws(() => signatureAdapter({}), /no signature/);
+  });
+});
+
+describe('pieces', () => {
+  it('cuts on the grid, as evenly as it allows (convert/pieces.py, same cases)', () => {
+    // 229 / 3 = 76.3 and 152.7, to the nearest multiple of 16: 80 and 160.
+    assert.deepEqual(cuts(229, 96, 16), [0, 80, 160, 229]);
+    assert.deepEqual(cuts(149, 96, 16), [0, 80, 149]);
+    assert.deepEqual(cuts(64, 96, 16), [0, 64]);
+    // 4 pieces of 1000: 62.5 and 187.5 grid steps round up.
+    assert.deepEqual(cuts(4000, 1024, 16), [0, 1008, 2000, 3008, 4000]);
+  });
+
+  it('gives each piece its margins where the image has them', () => {
+    const pieces = planPieces({ height: 149, width: 229 }, 96, 48, 16);
+    assert.equal(pieces.length, 6);
+    assert.deepEqual(pieces[1], {
+      keep: { top: 0, left: 80, bottom: 80, right: 160 },
+      crop: { top: 0, left: 32, bottom: 128, right: 208 },
+    });
+    assert.deepEqual(pieces[5].crop, { top: 32, left: 112, bottom: 149, right: 229 });
+    assert.deepEqual(inside(pieces[5]), [48, 48, 117, 117]);
+    // the encoder's 80 px; and 48 px of features: 6 relu4_1 positions of 8 px
+    assert.deepEqual(pieceMargins({ encoderMargin: 80, featuresMargin: 48 }), [80, 128]);
+  });
+
+  it('puts the kept parts of the crops back where they came from', () => {
+    const width = 229;
+    const height = 149;
+    const image = { data: new Uint8ClampedArray(width * height * 4), width, height };
+    image.data.forEach((_, i) => (image.data[i] = (i * 7919) % 251));
+    const target = { data: new Uint8ClampedArray(image.data.length), width, height };
+    for (const piece of planPieces(image, 96, 48, 16)) {
+      pastePiece(target, cropPixels(image, piece.crop), piece);
+    }
+    assert.deepEqual(target.data, image.data);
   });
 });
 
