@@ -67,8 +67,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fullres-page-plan",
         action="store_true",
-        help="only the full-resolution part's last step (12 MP on the page's own plan for its "
-        "budget), replacing that record in OUT/results-fullres.json: after a memory-rule change",
+        help="only the full-resolution part's last step (each size on the page's own plan for "
+        "its budget), replacing those records in OUT/results-fullres.json: after a change to "
+        "the memory rule or the page's plan",
     )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument(
@@ -178,7 +179,8 @@ def run_fullres(args: argparse.Namespace, weights: Path) -> dict:
 
 
 def run_fullres_page_plan(args: argparse.Namespace) -> int:
-    """The full-resolution part's page-plan step alone, into OUT/results-fullres.json."""
+    """The full-resolution part's page-plan step alone (every size), into
+    OUT/results-fullres.json."""
     path = args.out / FULLRES
     if not path.exists() or not shutil.which(args.chromium):
         print(f"bench: the page-plan step needs {path} and Chromium", file=sys.stderr)
@@ -186,8 +188,8 @@ def run_fullres_page_plan(args: argparse.Namespace) -> int:
     plan = fullres.FullresPlan()
     with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
         paths = {"build": args.build, "chromium": args.chromium, "work": Path(work)}
-        record = fullres.run_page_plan(plan, paths)
-    document = fullres.with_page_plan(json.loads(path.read_text()), record)
+        records = fullres.run_page_plan(plan, paths)
+    document = fullres.with_page_plan(json.loads(path.read_text()), records)
     path.write_text(json.dumps(document, indent=1) + "\n")
     say(f"wrote the page-plan record into {path}")
     return render(args.out)

@@ -71,9 +71,9 @@ class FullresPlan:
             "worker's load and warm-up, then the run), holding the maps and streamed (the "
             "signature's `stream`). Size by size, every runtime before the "
             f"next size; before each run a wait of at most {QUIET_GATE_S:.0f} s for a quiet "
-            f"machine. Last, TF.js at the largest size on the page's own plan for a "
-            f"{self.page_budget_mb} MB budget (web/src/memory.js planTiles: its tile, held or "
-            "streamed, and its estimate beside the heap).",
+            f"machine. Last, TF.js at each size on the page's own plan for a "
+            f"{self.page_budget_mb} MB budget (web/src/memory.js fullSizePlan: in pieces where "
+            "the page uses them, its tile, held or streamed, and its estimate beside the heap).",
         ]
 
 
@@ -228,10 +228,16 @@ def run_python(
 
 
 def run_browser(
-    plan: FullresPlan, shape: tuple[int, int], tile: int, paths: dict, stream: bool = False
+    plan: FullresPlan,
+    shape: tuple[int, int],
+    tile: int,
+    paths: dict,
+    stream: bool = False,
+    pieces: dict | None = None,
 ) -> dict:
     """One TF.js wasm run through the shipped worker (bench/tfjs/run.mjs `fullres`) in a
-    fresh browser context, holding the content's maps or `stream`ed; the first size's output
+    fresh browser context, holding the content's maps or `stream`ed, in one call or in
+    `pieces` (the worker's field: web/src/pieces.js workerPieces); the first size's output
     kept."""
     work = paths["work"]
     inputs_dir, outputs = work / "inputs", work / "tfjs-outputs"
@@ -247,7 +253,7 @@ def run_browser(
         image = content_image(*size) if name == "content" else style_image(*size)
         inputs[name] = collect.write_rgba(file, image)
     config = {"size": label(shape), "iterations": 1, "repeats": 0, "warmup": 0, "tile": tile}
-    config["stream"] = stream
+    config |= {"stream": stream, "pieces": pieces}
     request = {
         "chromium": paths["chromium"],
         "repo": str(collect.REPO),
@@ -273,20 +279,24 @@ def run_browser(
         f"run.mjs exited with {done.returncode}" if done.returncode else None
     )
     raw = (response.get("fullres") or [{"size": label(shape), "tile": tile, "error": error}])[0]
-    return browser_record(raw | {"stream": stream}, {label(shape): shape})
+    return browser_record(raw | {"stream": stream, "pieces": pieces}, {label(shape): shape})
 
 
 def page_plan(model_dir: Path, shape: tuple[int, int], style_side: int, budget_mb: int) -> dict:
-    """The page's own plan (web/src/memory.js planTiles, from the model's metadata.json) for a
-    `shape` photo and a square style on `budget_mb`: {tile, neededMb, streamed}."""
-    memory = (collect.REPO / "web" / "src" / "memory.js").as_uri()
+    """The page's own plan (web/src/memory.js fullSizePlan, from the model's metadata.json) for
+    a `shape` photo and a square style on `budget_mb`: {tile, neededMb, streamed, piece?}, and
+    the worker's `pieces` field (web/src/pieces.js workerPieces; null: one call)."""
+    src = collect.REPO / "web" / "src"
     size = ({"height": shape[0], "width": shape[1]}, {"height": style_side, "width": style_side})
     script = (
-        f"const m = await import({json.dumps(memory)});"
+        f"const m = await import({json.dumps((src / 'memory.js').as_uri())});"
+        f"const p = await import({json.dumps((src / 'pieces.js').as_uri())});"
         f"const metadata = {(model_dir / 'metadata.json').read_text()};"
         f"const [content, style] = {json.dumps(size)};"
-        "console.log(JSON.stringify(m.planTiles(m.memoryRule(metadata), m.tiledRule(metadata),"
-        f" content, style, false, null, {budget_mb})));"
+        "const tiled = m.tiledRule(metadata);"
+        "const plan = m.fullSizePlan(m.memoryRule(metadata), tiled, content, style, false, null,"
+        f" {budget_mb});"
+        "console.log(JSON.stringify({...plan, pieces: p.workerPieces(plan, tiled)}));"
     )
     done = subprocess.run(
         ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True
@@ -294,31 +304,43 @@ def page_plan(model_dir: Path, shape: tuple[int, int], style_side: int, budget_m
     return json.loads(done.stdout)
 
 
-def run_page_plan(plan: FullresPlan, paths: dict) -> dict:
-    """TF.js at the largest size on the page's plan for `plan.page_budget_mb`, its estimate
-    and budget in the record (`page_plan`)."""
-    shape = plan.sizes[-1]
-    chosen = page_plan(paths["build"] / "model", shape, plan.style_side, plan.page_budget_mb)
-    if chosen["tile"] is None:
-        refused = f"the page refuses it: {chosen['neededMb']} MB"
-        return {"runtime": "tfjs", "backend": "wasm", "shape": list(shape), "tile": None,
-                "page_plan": True, "error": refused}  # fmt: skip
-    gate = quiet.wait_for_quiet(max_wait_s=QUIET_GATE_S) if plan.quiet else None
-    record = run_browser(plan, shape, chosen["tile"], paths, chosen["streamed"])
-    return record | {
-        "quiet_gate": gate,
-        "page_plan": True,
-        "budget_mb": plan.page_budget_mb,
-        "estimate_mb": chosen["neededMb"],
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
+def run_page_plan(plan: FullresPlan, paths: dict) -> list[dict]:
+    """TF.js at every size on the page's plan for `plan.page_budget_mb` (in pieces where the
+    page uses them), its estimate and budget in each record (`page_plan`)."""
+    records = []
+    for shape in plan.sizes:
+        chosen = page_plan(paths["build"] / "model", shape, plan.style_side, plan.page_budget_mb)
+        if chosen["tile"] is None:
+            refused = f"the page refuses it: {chosen['neededMb']} MB"
+            records.append({"runtime": "tfjs", "backend": "wasm", "shape": list(shape),
+                            "tile": None, "page_plan": True, "error": refused})  # fmt: skip
+            continue
+        collect.say(f"full resolution: the page's plan at {label(shape)}: {chosen}")
+        gate = quiet.wait_for_quiet(max_wait_s=QUIET_GATE_S) if plan.quiet else None
+        record = run_browser(
+            plan, shape, chosen["tile"], paths, chosen["streamed"], chosen["pieces"]
+        )
+        records.append(record | {
+            "quiet_gate": gate,
+            "page_plan": True,
+            "budget_mb": plan.page_budget_mb,
+            "estimate_mb": chosen["neededMb"],
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        })  # fmt: skip
+    return records
 
 
-def with_page_plan(document: dict, record: dict) -> dict:
-    """`document` (results-fullres.json) with `record` as its page-plan run, replacing any
-    earlier one: the step re-measured alone after a change to the memory rule."""
-    records = [r for r in document["records"] if not r.get("page_plan")]
-    return document | {"records": [*records, record]}
+def with_page_plan(document: dict, records: list[dict]) -> dict:
+    """`document` (results-fullres.json) with `records` as its page-plan runs, replacing any
+    earlier ones (the step re-measured alone after a change to the page's plan), each with its
+    s/MP and memory against the first size's."""
+    base = next((r for r in records if "error" not in r), None)
+    for record in records:
+        if base and "error" not in record:
+            record["s_per_mp_over_first"] = round(record["s_per_mp"] / base["s_per_mp"], 3)
+            record["memory_over_first"] = round(record["memory_mb"] / base["memory_mb"], 3)
+    kept = [r for r in document["records"] if not r.get("page_plan")]
+    return document | {"records": [*kept, *records]}
 
 
 def browser_record(raw: dict, shapes: dict) -> dict:
@@ -326,6 +348,8 @@ def browser_record(raw: dict, shapes: dict) -> dict:
     shape = shapes[raw["size"]]
     runtime = "tfjs-streamed" if raw.get("stream") else "tfjs"
     record = {"runtime": runtime, "backend": "wasm", "shape": list(shape), "tile": raw.get("tile")}
+    if raw.get("pieces"):  # the calls' tiles held or streamed, in pieces of that side
+        record |= {"piece": raw["pieces"]["side"]}
     if raw.get("error"):
         return record | {"error": raw["error"], "page_errors": raw.get("page_errors", [])}
     run = raw["run"]

@@ -516,6 +516,9 @@ def fullres_lines(fullres: dict) -> list[str]:
             errors.append(f"{label} could not run this part: `{r.get('error')}`.")
             continue
         tiles = f"{r['tile']} px" if r["tile"] else "none"
+        if r.get("piece"):
+            inside = f"tiles of {tiles}" if r["tile"] else "untiled"
+            tiles = f"pieces of up to {r['piece']} px, {inside}"
         if r.get("page_plan"):
             tiles += f" (the page's plan for {r['budget_mb']} MB; estimate {r['estimate_mb']} MB)"
         elif r.get("budget_mb"):

@@ -81,12 +81,15 @@ def test_every_runtime_measures_each_size_in_tiles_and_the_first_untiled(documen
         )
 
 
-def test_the_last_run_is_the_pages_own_plan_and_within_its_estimate(document):
-    last = document["records"][-1]
-    assert last["page_plan"] and last["runtime"] in fullres.BROWSER
-    assert last["shape"] == list(PLAN.sizes[-1]) and last["budget_mb"] == PLAN.page_budget_mb
-    assert last["tile"] > 0 and last["estimate_mb"] <= last["budget_mb"]
-    assert 0 < last["memory_mb"] <= last["estimate_mb"]  # what the page's rule promises
+def test_the_last_runs_are_the_pages_own_plan_at_every_size_and_within_its_estimate(document):
+    planned = [r for r in document["records"] if r.get("page_plan")]
+    assert document["records"][-len(planned) :] == planned
+    assert [r["shape"] for r in planned] == [list(s) for s in PLAN.sizes]
+    for r in planned:
+        assert r["runtime"] in fullres.BROWSER and r["budget_mb"] == PLAN.page_budget_mb
+        assert r["tile"] > 0 and r["estimate_mb"] <= r["budget_mb"]
+        assert 0 < r["memory_mb"] <= r["estimate_mb"]  # what the page's rule promises
+    assert planned[0]["memory_over_first"] == planned[0]["s_per_mp_over_first"] == 1.0
 
 
 def test_python_memory_is_read_from_each_runs_own_process(document):

@@ -72,9 +72,18 @@ async function stylize(
   content,
   style,
   iterations,
-  { strength = 1, reuse = false, tile = 0, stream = false } = {},
+  { strength = 1, reuse = false, tile = 0, stream = false, pieces = null } = {},
 ) {
-  const payload = { content, style, iterations, strength, reuse, tile, stream };
+  const payload = {
+    content,
+    style,
+    iterations,
+    strength,
+    reuse,
+    tile,
+    stream,
+    pieces,
+  };
   const started = performance.now();
   const reply = await call(Request.STYLIZE, payload, [
     content.data.buffer,
@@ -144,13 +153,15 @@ window.bench = {
 
   /**
    * One stylization of the prepared inputs; returns seconds. `keep` holds the output; `tile`
-   * (working px, 0: untiled) and `stream` are the signature's inputs.
+   * (working px, 0: untiled) and `stream` are the signature's inputs; `pieces` the worker's
+   * (the page's main.js piecesOf), null: one call.
    */
-  async run({ iterations, keep, tile = 0, stream = false }) {
+  async run({ iterations, keep, tile = 0, stream = false, pieces = null }) {
     const { content, style } = state.inputs;
     const { reply, s } = await stylize(copy(content), copy(style), iterations, {
       tile,
       stream,
+      pieces,
     });
     state.last = keep ? reply.image : null;
     const { width, height } = reply.image;

@@ -15,7 +15,8 @@
 //    ortWeb?: {onnxDir, configs: [{size, iterations, repeats, warmup, keep?}]},
 //    clip?: {inputs: {SIZE: {frames: [{file, width, height}], styles: [...]}},
 //            configs: [{size, iterations, singles, rerunStrength}]},
-//    fullres?: {configs: [{size, iterations, repeats, warmup, tile, stream?, keep?}]}, timeoutS?}
+//    fullres?: {configs: [{size, iterations, repeats, warmup, tile, stream?, pieces?, keep?}]},
+//    timeoutS?}
 // fullres (issue 11, bench/fullres.py): per configuration, in a fresh context on wasm, the
 // worker's run with the signature's `tile` input; `size` names an entry of `inputs` (any
 // shape). Besides the processes' memory, the record has the wasm heap (the worker's
@@ -342,6 +343,7 @@ async function measure(
         keep: k,
         tile: config.tile ?? 0,
         stream: config.stream ?? false,
+        pieces: config.pieces ?? null,
       });
     const first = await run(Boolean(keep));
     const output = keep
@@ -700,15 +702,23 @@ async function main() {
       const records = (response.fullres = []);
       for (const config of request.fullres.configs) {
         const streamed = config.stream ? "-streamed" : "";
-        say(`full resolution ${config.size}, tile ${config.tile}${streamed}`);
+        const pieces = config.pieces ? `-pieces${config.pieces.side}` : "";
+        say(
+          `full resolution ${config.size}, tile ${config.tile}${streamed}${pieces}`,
+        );
         const record = await measure(browser, url, "wasm", config, {
           keep: config.keep,
           wasmHeap: true,
         });
         records.push(
           keepOutput(
-            { ...record, tile: config.tile, stream: Boolean(config.stream) },
-            `fullres-${config.size}-${config.tile}${streamed}.rgb`,
+            {
+              ...record,
+              tile: config.tile,
+              stream: Boolean(config.stream),
+              pieces: config.pieces ?? null,
+            },
+            `fullres-${config.size}-${config.tile}${streamed}${pieces}.rgb`,
           ),
         );
         save();
