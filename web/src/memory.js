@@ -1,7 +1,7 @@
 // How much memory a stylization needs, and how much this device lets it use: the model
 // package's rule (sanet/request.py estimate_memory_mb), as metadata.json `memory` publishes it.
 
-import { boxSize, pieceMargins, PIECE_SIDE, planPieces } from './pieces.js';
+import { boxSize, pieceMargins, PIECE_SIDES, planPieces } from './pieces.js';
 
 /** TF.js's WebAssembly heap is a wasm32 memory: it cannot grow past 4 GiB. */
 const WASM_HEAP_LIMIT_MB = 4096;
@@ -260,10 +260,11 @@ export function planTiles(rule, tiled, content, style, blend, style2, budgetMb, 
 }
 
 /**
- * Whether a full-size request runs in pieces (pieces.js): when the photo is larger than one, and
- * the statistics are the request's only global part (one pass, strength 1, no region).
+ * Whether a full-size request can run in pieces of `side` (pieces.js): when the photo is larger
+ * than one, and the statistics are the request's only global part (one pass, strength 1, no
+ * region).
  */
-export const inPieces = (content, blend, passes, side = PIECE_SIDE) =>
+export const inPieces = (content, blend, passes, side) =>
   !blend && passes === 1 && Math.max(content.height, content.width) > side;
 
 /** Bytes a pixel of the photo and of the result take as RGBA in the worker, in pieces. */
@@ -276,7 +277,7 @@ const PIECES_BYTES_PER_PIXEL = 8;
  * photo is its RGBA and the result's, which the worker holds beside the calls: counted too.
  * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece: number}}
  */
-export function planInPieces(rule, tiled, content, style, style2, budgetMb, side = PIECE_SIDE) {
+export function planInPieces(rule, tiled, content, style, style2, budgetMb, side) {
   const [, margin] = pieceMargins(tiled);
   const largest = (length) => Math.min(length, side + tiled.align + 2 * margin);
   const crop = { height: largest(content.height), width: largest(content.width) };
@@ -286,14 +287,28 @@ export function planInPieces(rule, tiled, content, style, style2, budgetMb, side
 }
 
 /**
- * The page's plan for a full-size request within `budgetMb`: in pieces when they serve it
- * (inPieces), else planTiles's.
+ * The page's plan for a full-size request within `budgetMb`: of planTiles's plan for the whole
+ * photo in one call and the plans in pieces of each of PIECE_SIDES that serve it (inPieces),
+ * those that fit, the one that runs the fewest pixels through the encoder and the decoder
+ * (tiledPixels, piecesWork): pieces measure the photo first and carry margins, so they run
+ * where one call does not fit, or fits only in tiles whose margins cost more. When none fits,
+ * the one that needs the least.
  * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece?: number}}
  */
 export function fullSizePlan(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
-  return inPieces(content, blend, passes)
-    ? planInPieces(rule, tiled, content, style, style2, budgetMb)
-    : planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes);
+  const plans = [
+    planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes),
+    ...PIECE_SIDES.filter((side) => inPieces(content, blend, passes, side)).map((side) =>
+      planInPieces(rule, tiled, content, style, style2, budgetMb, side),
+    ),
+  ];
+  const fitting = plans.filter(({ tile }) => tile !== null);
+  if (!fitting.length) return plans.reduce((a, b) => (b.neededMb < a.neededMb ? b : a));
+  const work = (plan) =>
+    plan.piece
+      ? piecesWork(content, plan, tiled).pixels
+      : tiledPixels(content, plan.tile, tiled, plan.streamed);
+  return fitting.reduce((a, b) => (work(b) < work(a) ? b : a));
 }
 
 /**

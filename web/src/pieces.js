@@ -7,8 +7,12 @@
 /** @typedef {{top: number, left: number, bottom: number, right: number}} Box pixels */
 /** @typedef {{keep: Box, crop: Box}} Piece keep: the piece; crop: what a call is sent */
 
-/** Pieces of this side at most, about: 1024 px keeps one call's heap near a 1-megapixel run's. */
-export const PIECE_SIDE = 1024;
+/**
+ * The sides of the pieces the page plans with (memory.js fullSizePlan), at most, about: the
+ * largest keeps one call's heap near a 1-megapixel run's; smaller ones fit smaller budgets with
+ * fewer tiles inside each call.
+ */
+export const PIECE_SIDES = [1024, 768, 512];
 
 /**
  * Where pieces of at most about `side` start and end along an axis of `length`: as even as the

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   estimateMemoryMb,
   estimateTiledMemoryMb,
+  fullSizePlan,
   inPieces,
   memoryBudgetMb,
   piecesWork,
@@ -120,24 +121,49 @@ describe('full size in pieces without a browser', () => {
 
   it('serves one pass at strength 1 without a region, on a photo larger than a piece', () => {
     const photo = { height: 3000, width: 4000 };
-    assert.equal(inPieces(photo, false, 1), true);
-    assert.equal(inPieces(photo, true, 1), false, 'the content attends to all of itself');
-    assert.equal(inPieces(photo, false, 2), false, 'the second pass measures the first’s output');
-    assert.equal(inPieces({ height: 768, width: 1024 }, false, 1), false, 'one piece: one call');
+    assert.equal(inPieces(photo, false, 1, 1024), true);
+    assert.equal(inPieces(photo, true, 1, 1024), false, 'the content attends to all of itself');
+    assert.equal(inPieces(photo, false, 2, 1024), false, 'the second pass measures the first’s');
+    assert.equal(inPieces({ height: 768, width: 1024 }, false, 1, 1024), false, 'one piece');
   });
 
   it('plans each call for the largest crop, so memory stays flat but for the RGBA', () => {
     const photo = { height: 3000, width: 4000 };
-    const plan = planInPieces(rule, tiled, photo, style, null, 4096);
+    const plan = planInPieces(rule, tiled, photo, style, null, 4096, 1024);
     // A piece of at most 1024 + 16 px with 80 + 48 px on each side: 1296 px; and the photo's
     // and the result's RGBA: 8 bytes a pixel, 91.6 MB for 12 megapixels.
     const crop = { height: 1296, width: 1296 };
     const call = planTiles(rule, tiled, crop, style, false, null, 4096 - 92, 1);
     assert.deepEqual(plan, { ...call, neededMb: call.neededMb + 92, piece: 1024 });
-    const four = planInPieces(rule, tiled, { height: 6000, width: 8000 }, style, null, 4096);
+    const four = planInPieces(rule, tiled, { height: 6000, width: 8000 }, style, null, 4096, 1024);
     // 48 megapixels: 366.2 MB of RGBA, which leaves the calls less, not more.
     assert.ok(four.neededMb <= 4096);
     assert.ok(four.neededMb - 367 <= plan.neededMb - 92, 'the calls need no more');
+  });
+
+  it('runs in one call what one call holds in large tiles, else in pieces that fit', () => {
+    const photo = { height: 1500, width: 2000 };
+    const one = planTiles(rule, tiled, photo, style, false, null, 4096);
+    assert.deepEqual(fullSizePlan(rule, tiled, photo, style, false, null, 4096), one);
+    const larger = { height: 3000, width: 4000 };
+    assert.equal(planTiles(rule, tiled, larger, style, false, null, 2048).tile, null);
+    const fits = fullSizePlan(rule, tiled, larger, style, false, null, 2048);
+    assert.ok(fits.piece && fits.neededMb <= 2048, JSON.stringify(fits));
+    const smaller = fullSizePlan(rule, tiled, larger, style, false, null, 1024);
+    assert.ok(smaller.piece < fits.piece && smaller.neededMb <= 1024, 'smaller pieces');
+    // A blend cannot run in pieces: refused, with what its smallest tiles need.
+    const blend = fullSizePlan(rule, tiled, larger, style, true, null, 2048);
+    assert.equal(blend.tile, null);
+    assert.equal(blend.piece, undefined);
+  });
+
+  it('takes pieces over one call where one call’s tiles would run more pixels', () => {
+    const photo = { height: 3000, width: 4000 };
+    const one = planTiles(rule, tiled, photo, style, false, null, 4096); // streamed, small tiles
+    const chosen = fullSizePlan(rule, tiled, photo, style, false, null, 4096);
+    assert.ok(chosen.piece, JSON.stringify(chosen));
+    const inTiles = tiledPixels(photo, one.tile, tiled, one.streamed);
+    assert.ok(piecesWork(photo, chosen, tiled).pixels < inTiles);
   });
 
   it('counts the pixels each call runs (hand-counted on a small photo)', () => {
