@@ -3,7 +3,7 @@
 // the PNG at 4000x3000, and what cannot fit refused in words before any work (issue 11).
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   estimateTiledMemoryMb,
@@ -84,6 +84,38 @@ async function tileReports(page, from = 0) {
     .filter(Boolean)
     .map(([, , n, total]) => [Number(n), Number(total)])
     .filter(([n], i, all) => i === 0 || n !== all[i - 1][0]);
+}
+
+/**
+ * Compares the downloaded result of the photo with style-a with the SavedModel's untiled run of
+ * the same request, in levels of 1/255, and reports it as `label`.
+ */
+async function matchesSavedModel(t, download, label, iterations, maxLevels) {
+  const inputs = dirname(download);
+  const report = await compareWithSavedModel({
+    content: join(inputs, 'photo.png'),
+    style: join(inputs, 'style-a.png'),
+    result: download,
+    iterations,
+    strength: 1,
+    max_resolution: 0,
+  });
+  t.diagnostic(`${label}: ${JSON.stringify(report)}`);
+  assert.deepEqual(report.page_size, report.reference_size);
+  assert.ok(report.max_abs <= maxLevels, `max error ${report.max_abs} levels`);
+  assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+}
+
+/** The status showed "tile n of N" for n from 1 to N = `expected`, in order, since `logged`. */
+async function reportsEachOf(page, logged, expected, message) {
+  const wanted = Array.from({ length: expected }, (_, i) => [i + 1, expected]);
+  assert.deepEqual(await tileReports(page, logged), wanted, message);
+}
+
+/** The diagnostics' WebAssembly heap: as shown (decimal MB), and in MiB. */
+async function wasmHeap(page) {
+  const heap = await page.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
+  return [heap, (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20];
 }
 
 async function openPage(browser, origin, deviceMemoryGb = null) {
@@ -181,8 +213,7 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
       'one report per tile, 1 to N, in order',
     );
 
-    const heap = await page.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
-    const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
+    const [heap, heapMb] = await wasmHeap(page);
     const estimateMb = estimateTiledMemoryMb(
       memoryRule(metadata),
       tiledRule(metadata),
@@ -202,18 +233,7 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
     const download = await downloadTo(page, inputs, 'full.png');
     assert.deepEqual(await pngSize(download), PHOTO);
     assert.match((await pngText(download)).Comment, /computed at 4000×3000 in \d+ tiles of \d+ px/);
-    const report = await compareWithSavedModel({
-      content: join(inputs, 'photo.png'),
-      style: join(inputs, 'style-a.png'),
-      result: download,
-      iterations: 1,
-      strength: 1,
-      max_resolution: 0,
-    });
-    t.diagnostic(`page vs SavedModel (untiled): ${JSON.stringify(report)}`);
-    assert.deepEqual(report.page_size, report.reference_size);
-    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
-    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    await matchesSavedModel(t, download, 'page vs SavedModel (untiled)', 1, MAX_LEVELS);
     const { live, baseline } = await tensorCounts(page);
     assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
   });
@@ -254,14 +274,9 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
       stylizing.length +
       measuring.reduce((sum, { keep }) => sum + tiles(boxSize(keep)), 0) +
       stylizing.reduce((sum, { crop }) => sum + 2 * tiles(boxSize(crop)), 0);
-    assert.deepEqual(
-      await tileReports(small, logged),
-      Array.from({ length: expected }, (_, i) => [i + 1, expected]),
-      'one report per tile, 1 to N, in order',
-    );
+    await reportsEachOf(small, logged, expected, 'one report per tile, 1 to N, in order');
 
-    const heap = await small.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
-    const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
+    const [heap, heapMb] = await wasmHeap(small);
     t.diagnostic(
       `${count} pieces of up to ${piece} px, tiles of ${plan.tile || 'one'}` +
         `${plan.streamed ? ' streamed' : ''}, in ${ms} ms; wasm heap ${heap}, ` +
@@ -275,18 +290,7 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
     const download = await downloadTo(small, inputs, 'pieces.png');
     assert.deepEqual(await pngSize(download), PHOTO);
     assert.match((await pngText(download)).Comment, /computed at 4000×3000 in \d+ pieces/);
-    const report = await compareWithSavedModel({
-      content: join(inputs, 'photo.png'),
-      style: join(inputs, 'style-a.png'),
-      result: download,
-      iterations: 1,
-      strength: 1,
-      max_resolution: 0,
-    });
-    t.diagnostic(`page (pieces) vs SavedModel (untiled): ${JSON.stringify(report)}`);
-    assert.deepEqual(report.page_size, report.reference_size);
-    assert.ok(report.max_abs <= MAX_LEVELS, `max error ${report.max_abs} levels`);
-    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    await matchesSavedModel(t, download, 'page (pieces) vs SavedModel (untiled)', 1, MAX_LEVELS);
     const { live, baseline } = await tensorCounts(small);
     assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
     await small.context().close();
@@ -313,13 +317,8 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
     const tiles = ({ width, height }) => Math.ceil(width / side) * Math.ceil(height / side);
     assert.equal(count, tiles(PHOTO));
     const expected = 2 * 3 * tiles(PHOTO) + tiles(STYLE) + 1;
-    assert.deepEqual(
-      await tileReports(small, logged),
-      Array.from({ length: expected }, (_, i) => [i + 1, expected]),
-      'one report per step, 1 to N, in order',
-    );
-    const heap = await small.locator('#diagnostics [data-key="WebAssembly heap"] dd').textContent();
-    const heapMb = (Number(heap.match(/^([\d.]+) MB$/)[1]) * 1e6) / 2 ** 20;
+    await reportsEachOf(small, logged, expected, 'one report per step, 1 to N, in order');
+    const [heap, heapMb] = await wasmHeap(small);
     t.diagnostic(
       `${count} tiles of ${side} px, streamed, 2 iterations, in ${ms} ms; wasm heap ` +
         `${heap}, estimate ${plan(budgetMb).neededMb} MB, budget ${budgetMb} MB`,
@@ -327,17 +326,13 @@ describe('full size in Chromium on wasm', { timeout: 900_000 }, () => {
     assert.ok(heapMb <= plan(budgetMb).neededMb, `the heap (${heapMb} MB) within the estimate`);
     const download = await downloadTo(small, inputs, 'streamed.png');
     assert.deepEqual(await pngSize(download), PHOTO);
-    const report = await compareWithSavedModel({
-      content: join(inputs, 'photo.png'),
-      style: join(inputs, 'style-a.png'),
-      result: download,
-      iterations: 2,
-      strength: 1,
-      max_resolution: 0,
-    });
-    t.diagnostic(`page (streamed) vs SavedModel (untiled): ${JSON.stringify(report)}`);
-    assert.ok(report.max_abs <= MAX_LEVELS_TWO_PASSES, `max error ${report.max_abs} levels`);
-    assert.ok(report.mean_abs <= MEAN_LEVELS, `mean error ${report.mean_abs} levels`);
+    await matchesSavedModel(
+      t,
+      download,
+      'page (streamed) vs SavedModel (untiled)',
+      2,
+      MAX_LEVELS_TWO_PASSES,
+    );
     const { live, baseline } = await tensorCounts(small);
     assert.equal(live, baseline, 'no tensor left behind but the kept encodings');
     await small.context().close();
