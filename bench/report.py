@@ -561,11 +561,14 @@ def fullres_lines(fullres: dict) -> list[str]:
         f"average (1 min) after its last run: {loads}. † marks a run they disturbed (over "
         f"{BUSY} of a core). Measured {fullres['date']} in {fullres['duration_s'] / 60:.1f} min.",
     ]
-    for r in (r for r in fullres["records"] if r.get("page_plan") and "others_cores" in r):
+    planned = [r for r in fullres["records"] if r.get("page_plan") and "others_cores" in r]
+    if planned:
+        busy = ", ".join(f"{r['others_cores']:.2f}" for r in planned)
         lines += [
             "",
-            f"The page's plan was measured on its own at {r['date']} (`--fullres-page-plan`), "
-            f"other processes keeping {r['others_cores']:.2f} of a core busy.",
+            f"The page's plan was measured on its own from {planned[0]['date']} to "
+            f"{planned[-1]['date']} (`--fullres-page-plan`), other processes keeping {busy} of "
+            "a core busy in its runs, size by size.",
         ]
     return lines + [line for e in errors for line in ("", e)]
 
