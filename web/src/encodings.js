@@ -25,11 +25,22 @@ export function fingerprint({ data, width, height }, ...settings) {
 /**
  * What each image's encodings depend on, for a request: its pixels and the settings that fix
  * its working size; null for a second style that is not used (the model then encodes a
- * placeholder that is not worth keeping).
+ * placeholder that is not worth keeping), and for the content of a tiled request or one in
+ * pieces, which neither feeds nor keeps the content's encodings (its pixels are not even
+ * fingerprinted).
  */
-export function encodingKeys({ content, style, style2, mix, maxResolution, styleResolution = -1 }) {
+export function encodingKeys({
+  content,
+  style,
+  style2,
+  mix,
+  maxResolution,
+  styleResolution = -1,
+  tile = 0,
+  pieces = null,
+}) {
   return {
-    content: fingerprint(content, maxResolution),
+    content: tile > 0 || pieces ? null : fingerprint(content, maxResolution),
     style: fingerprint(style, maxResolution, styleResolution),
     style2: style2 && mix > 0 ? fingerprint(style2, maxResolution, styleResolution) : null,
   };

@@ -132,21 +132,18 @@ function feedValues({
 
 /**
  * One call of the signature on `request`. With `cache`, feeds it the encodings kept from earlier
- * runs of the same images and keeps this call's (warm-ups and calibration runs go without); a
- * tiled or piecewise call neither feeds nor fetches the content's: assembling its whole relu4_1
- * and relu5_1 maps would cost more memory than the tiles themselves (the model computes an output
- * only when it is asked for). Returns `output` (a signature output key) as a tensor the caller
- * disposes, and the images whose kept encodings fed the call.
+ * runs of the same images under `keys` (the request's encodingKeys) and keeps this call's
+ * (warm-ups and calibration runs go without); a tiled or piecewise call neither feeds nor
+ * fetches the content's: assembling its whole relu4_1 and relu5_1 maps would cost more memory
+ * than the tiles themselves (the model computes an output only when it is asked for). Returns
+ * `output` (a signature output key) as a tensor the caller disposes.
  */
-async function callModel(request, output, { model, adapter, cache }) {
+async function callModel(request, output, { model, adapter, cache, keys }) {
   const { content, style } = request;
-  const whole = !(request.tile > 0 || request.pieces);
-  const fetched = whole
-    ? ENCODING_NAMES
-    : ENCODING_NAMES.filter((name) => !name.startsWith('content_'));
-  // Without a cache nothing is looked up: the pixels are not even fingerprinted.
-  const keys = cache && { ...encodingKeys(request), ...(whole ? {} : { content: null }) };
-  const reused = cache ? cache.hits(keys) : [];
+  const fetched =
+    request.tile > 0 || request.pieces
+      ? ENCODING_NAMES.filter((name) => !name.startsWith('content_'))
+      : ENCODING_NAMES;
   const encodings = cache ? cache.inputs(keys) : emptyEncodings(tf);
   const values = feedValues(request);
   let outputs = [];
@@ -161,7 +158,7 @@ async function callModel(request, output, { model, adapter, cache }) {
     outputs = await model.executeAsync(feed, names);
     const returned = Object.fromEntries(fetched.map((name, i) => [name, outputs[i + 1]]));
     if (cache) cache.keep(keys, returned);
-    return { tensor: outputs[0], reused };
+    return outputs[0];
   } catch (error) {
     tf.dispose(outputs[0]);
     throw error;
@@ -175,15 +172,20 @@ async function callModel(request, output, { model, adapter, cache }) {
   }
 }
 
-/** Runs the model on a request: in one call, or in `request.pieces` (runPieces). */
+/**
+ * Runs the model on a request, in one call or in `request.pieces` (runPieces); returns the
+ * result's pixels and the images whose kept encodings fed it.
+ */
 async function runModel(request, model = state.model, adapter = state.adapter, cache = null) {
-  if (request.pieces) return runPieces(request, { model, adapter, cache });
-  const hits = cache ? cache.hits(encodingKeys(request)) : [];
-  const unwatch = request.tile > 0 ? reportTiles(request, hits) : null;
+  // Without a cache nothing is looked up: the pixels are not even fingerprinted.
+  const keys = cache && encodingKeys(request);
+  const call = { model, adapter, cache, keys };
+  const reused = cache ? cache.hits(keys) : [];
+  if (request.pieces) return { ...(await runPieces(request, call, reused)), reused };
+  const unwatch = request.tile > 0 ? reportTiles(request, reused) : null;
   let result = null;
   try {
-    const { tensor, reused } = await callModel(request, adapter.output, { model, adapter, cache });
-    result = tensor;
+    result = await callModel(request, adapter.output, call);
     // Read out of the backend and scaled here: no image-sized tensors beside it.
     return { ...(await imagePixels(tf, result)), reused };
   } finally {
@@ -194,10 +196,11 @@ async function runModel(request, model = state.model, adapter = state.adapter, c
 
 /**
  * A full-size request in pieces (pieces.js; `request.pieces`: {side, align, margins}): every
- * piece's moments, then every piece stylized with them, pasted into the result. The heap holds
- * one piece's call at a time; the photo and the result stay in JavaScript, as RGBA.
+ * piece's moments, then every piece stylized with them, pasted into the result's pixels. The
+ * heap holds one piece's call at a time; the photo and the result stay in JavaScript, as RGBA.
+ * `call`: callModel's; `reused`: the images whose kept encodings feed the first call.
  */
-async function runPieces(request, call) {
+async function runPieces(request, call, reused) {
   const { content, pieces } = request;
   // Largest crop first in each round: TF.js's wasm heap never shrinks and grows whenever a
   // tensor is larger than every free block, so calls that never grow reuse the blocks of the
@@ -205,29 +208,27 @@ async function runPieces(request, call) {
   const [measuring, stylizing] = pieces.margins.map((margin) =>
     largestFirst(planPieces(content, pieces.side, margin, pieces.align)),
   );
-  const hits = call.cache ? call.cache.hits(encodingKeys(request)) : [];
-  const unwatch = reportPieceTiles(request, measuring, stylizing, hits);
+  const unwatch = reportPieceTiles(request, measuring, stylizing, reused);
   const moments = [];
   let all = null;
   try {
     for (const piece of measuring) {
       const part = { ...request, content: cropPixels(content, piece.crop), measure: inside(piece) };
-      const { tensor } = await callModel(part, call.adapter.moments, call);
-      moments.push(tensor);
+      moments.push(await callModel(part, call.adapter.moments, call));
     }
     all = tf.concat(moments); // [pieces, 2, 3, C]
     const { width, height } = content;
     const result = { data: new Uint8ClampedArray(width * height * 4), width, height };
     for (const piece of stylizing) {
       const part = { ...request, content: cropPixels(content, piece.crop), contentMoments: all };
-      const { tensor } = await callModel(part, call.adapter.output, call);
+      const tensor = await callModel(part, call.adapter.output, call);
       try {
         pastePiece(result, await imagePixels(tf, tensor), piece);
       } finally {
         tensor.dispose();
       }
     }
-    return { ...result, reused: hits };
+    return result;
   } finally {
     unwatch();
     tf.dispose([...moments, all]);
@@ -250,7 +251,10 @@ function reportTiles({ content, style, style2, mix, tile, iterations, stream }, 
   });
 }
 
-const cropArea = ({ crop }) => (crop.bottom - crop.top) * (crop.right - crop.left);
+const cropArea = ({ crop }) => {
+  const { height, width } = boxSize(crop);
+  return height * width;
+};
 const largestFirst = (pieces) => [...pieces].sort((a, b) => cropArea(b) - cropArea(a));
 
 /**

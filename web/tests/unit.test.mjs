@@ -10,6 +10,7 @@ import { rehearsalArtifacts, storedBytes } from '../src/rehearsal.js';
 import { createMachine, State } from '../src/machine.js';
 import { requestRules, roundHalfEven, SCHEMA_VERSION, workingSize } from '../src/working-size.js';
 import { estimateMs, formatDuration, planMs } from '../src/estimate.js';
+import { encodingKeys } from '../src/encodings.js';
 import { cropPixels, cuts, inside, pastePiece, pieceMargins, planPieces } from '../src/pieces.js';
 
 const entry = (name, dtype = 'DT_FLOAT') => ({ name, dtype });
@@ -126,6 +127,23 @@ describe('pieces', () => {
       pastePiece(target, cropPixels(image, piece.crop), piece);
     }
     assert.deepEqual(target.data, image.data);
+  });
+});
+
+describe('encodingKeys', () => {
+  const image = (value) => ({ data: new Uint8ClampedArray(16).fill(value), width: 2, height: 2 });
+  const request = { content: image(1), style: image(2), style2: null, mix: 0, maxResolution: 0 };
+
+  it('keys the content only for a request in one untiled call', () => {
+    assert.match(encodingKeys(request).content, /^2x2:0:/);
+    assert.notEqual(
+      encodingKeys(request).content,
+      encodingKeys({ ...request, content: image(3) }).content,
+    );
+    // A tiled request, or one in pieces, neither feeds nor keeps the content's encodings.
+    assert.equal(encodingKeys({ ...request, tile: 64 }).content, null);
+    assert.equal(encodingKeys({ ...request, pieces: { side: 1024 } }).content, null);
+    assert.equal(encodingKeys({ ...request, tile: 64 }).style, encodingKeys(request).style);
   });
 });
 
