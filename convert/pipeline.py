@@ -345,8 +345,8 @@ def _check_tfjs(context: Context, site: Path) -> None:
     from convert.runtimes import TfjsJob, module_inputs, run_tfjs_jobs, tfjs_calls
 
     report = context.report
-    cases = [c for c in end_to_end_cases(context.options.sizes) if not c.pieces]
-    in_pieces = [c for c in end_to_end_cases(context.options.sizes) if c.pieces]
+    every = end_to_end_cases(context.options.sizes)
+    cases, in_pieces = [c for c in every if not c.pieces], [c for c in every if c.pieces]
     plain = [c for c in cases if c == Case(c.content, c.style)]  # one pass, nothing else
     quantized = [v for v in report.variants if v["name"] != "fp32"]
     encodings = context.reference.encodings

@@ -1,7 +1,7 @@
 // How much memory a stylization needs, and how much this device lets it use: the model
 // package's rule (sanet/request.py estimate_memory_mb), as metadata.json `memory` publishes it.
 
-import { boxSize, pieceMargins, PIECE_SIDES, planPieces } from './pieces.js';
+import { boxSize, inside, pieceMargins, PIECE_SIDES, planPieces } from './pieces.js';
 
 /** TF.js's WebAssembly heap is a wasm32 memory: it cannot grow past 4 GiB. */
 const WASM_HEAP_LIMIT_MB = 4096;
@@ -197,14 +197,9 @@ export function piecesWork(content, { piece, tile, streamed }, tiled) {
     planPieces(content, piece, margin, align),
   );
   let pixels = 0;
-  for (const { keep, crop } of measuring) {
-    const inCrop = {
-      top: keep.top - crop.top,
-      left: keep.left - crop.left,
-      bottom: keep.bottom - crop.top,
-      right: keep.right - crop.left,
-    };
-    pixels += tilesArea(boxSize(crop), inCrop, tile, encoderMargin);
+  for (const piece of measuring) {
+    const [top, left, bottom, right] = inside(piece);
+    pixels += tilesArea(boxSize(piece.crop), { top, left, bottom, right }, tile, encoderMargin);
   }
   for (const { crop } of stylizing) {
     const size = boxSize(crop);
@@ -253,9 +248,18 @@ export function planTiles(rule, tiled, content, style, blend, style2, budgetMb, 
     ...largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes, streamed),
     streamed,
   }));
+  return cheapestFitting(plans, ({ tile, streamed }) =>
+    tiledPixels(content, tile, tiled, streamed),
+  );
+}
+
+/**
+ * Of `plans` ({tile, neededMb}), those that fit (a tile), the one of least `work(plan)`, the
+ * earlier on a tie; when none fits, the one that needs the least memory.
+ */
+function cheapestFitting(plans, work) {
   const fitting = plans.filter(({ tile }) => tile !== null);
   if (!fitting.length) return plans.reduce((a, b) => (b.neededMb < a.neededMb ? b : a));
-  const work = ({ tile, streamed }) => tiledPixels(content, tile, tiled, streamed);
   return fitting.reduce((a, b) => (work(b) < work(a) ? b : a));
 }
 
@@ -302,13 +306,11 @@ export function fullSizePlan(rule, tiled, content, style, blend, style2, budgetM
       planInPieces(rule, tiled, content, style, style2, budgetMb, side),
     ),
   ];
-  const fitting = plans.filter(({ tile }) => tile !== null);
-  if (!fitting.length) return plans.reduce((a, b) => (b.neededMb < a.neededMb ? b : a));
-  const work = (plan) =>
+  return cheapestFitting(plans, (plan) =>
     plan.piece
       ? piecesWork(content, plan, tiled).pixels
-      : tiledPixels(content, plan.tile, tiled, plan.streamed);
-  return fitting.reduce((a, b) => (work(b) < work(a) ? b : a));
+      : tiledPixels(content, plan.tile, tiled, plan.streamed),
+  );
 }
 
 /**
