@@ -62,7 +62,8 @@ class TfjsGraph:
     def save(self, directory: Path) -> int:
         """Write model.json and shards into an empty or new `directory`; returns total bytes."""
         directory.mkdir(parents=True, exist_ok=True)
-        kept = [w for w in self.weights.values() if w.spec["name"] in self.const_names()]
+        constants = self.const_names()
+        kept = [w for w in self.weights.values() if w.spec["name"] in constants]
         # Small constants (shapes, permutations, biases) first, so that they all arrive with the
         # first shard: the page can rehearse the graph (compile GPU shaders) with them while
         # the large kernels still download. A stable sort keeps the rest in graph order.

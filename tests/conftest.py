@@ -27,16 +27,23 @@ def demo_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def converted_small(tmp_path_factory) -> Path:
-    """A build folder with small demo weights converted through every stage (ONNX, SavedModel,
-    TF.js under model/), for the bench's tests: one parity case, the conversion is not under
-    test there."""
+def converted_demo(tmp_path_factory):
+    """Small demo weights converted through every stage, once for the whole run: (options,
+    report). Its sizes: square; odd relu4_1 sides (5 x 9); elongated, odd. test_convert checks
+    the conversion; the bench's tests only need a converted build. Tests that change files
+    work on copies."""
     from convert.pipeline import Options, run
 
     build = tmp_path_factory.mktemp("converted-small") / "build"
-    sizes = (((48, 48), (48, 48)),)
-    run(Options(demo="small", build=build, output=build / "model", sizes=sizes))
-    return build
+    sizes = (((48, 48), (48, 48)), ((40, 72), (48, 32)), ((24, 100), (50, 35)))
+    options = Options(demo="small", build=build, output=build / "model", sizes=sizes)
+    return options, run(options)
+
+
+@pytest.fixture(scope="session")
+def converted_small(converted_demo) -> Path:
+    """The build folder of `converted_demo` (ONNX, SavedModel, TF.js under model/)."""
+    return converted_demo[0].build
 
 
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:

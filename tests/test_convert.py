@@ -21,18 +21,10 @@ from convert.tfjs_graph import TfjsGraph, is_small, node_name, quantize
 from sanet import SANetError, Stylizer
 from sanet.stylizer import working_size
 
-# (content, style) as (height, width): square; odd relu4_1 sides (5 x 9); elongated, odd.
-SIZES = (((48, 48), (48, 48)), ((40, 72), (48, 32)), ((24, 100), (50, 35)))
-
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    root = tmp_path_factory.mktemp("convert")
-    options = Options(
-        demo="small", build=root / "build", output=root / "site" / "model", sizes=SIZES
-    )
-    report = run(options)
-    return options, report
+def converted(converted_demo):
+    return converted_demo  # conftest.py: one conversion for the whole run
 
 
 def test_every_stage_is_checked_and_within_tolerance(converted):
@@ -46,9 +38,9 @@ def test_every_stage_is_checked_and_within_tolerance(converted):
     # pure-JavaScript backend on one small case.
     for stage in ("tf.Module", "tfjs/wasm"):
         cases = [c.case for c in report.checks if c.stage == stage]
-        assert len(cases) == len(SIZES) * 3 + 10
-        assert len([c for c in cases if "it 2, str 0.5" in c]) == len(SIZES)
-        assert len([c for c in cases if ", max " in c]) == len(SIZES)
+        assert len(cases) == len(options.sizes) * 3 + 10
+        assert len([c for c in cases if "it 2, str 0.5" in c]) == len(options.sizes)
+        assert len([c for c in cases if ", max " in c]) == len(options.sizes)
         # the controls: a second style, a mask and the content's colours; the style resolution
         assert len([c for c in cases if "mix 0.6" in c and "mask" in c and "keep" in c]) == 2
         mixed = [c for c in cases if "str 1, mix 0.6" in c and "tiles" not in c]
@@ -261,7 +253,7 @@ def test_tfjs_graph_is_optimised(converted):
 def test_quantized_variants_run_in_node_within_their_recorded_error(converted):
     options, _report = converted
     metadata = json.loads((options.output / "metadata.json").read_text())
-    cases = [Case(content, style) for content, style in SIZES]
+    cases = [Case(content, style) for content, style in options.sizes]
     fp32, _ = run_tfjs(options.output, cases, "wasm")
     for variant in metadata["variants"]:
         directory = options.output / variant["path"].replace("model.json", "")
@@ -329,7 +321,7 @@ def test_per_channel_rewrite_keeps_the_function(converted, tmp_path):
             weight.spec = original.weights[weight.spec["name"]].spec
             weight.data = original.weights[weight.spec["name"]].data
     graph.save(tmp_path / "rescaled")
-    cases = [Case(content, style) for content, style in SIZES[:2]]
+    cases = [Case(content, style) for content, style in options.sizes[:2]]
     fp32, _ = run_tfjs(options.output, cases, "wasm")
     rescaled, _ = run_tfjs(tmp_path / "rescaled", cases, "wasm")
     for a, b in zip(rescaled, fp32, strict=True):
@@ -388,7 +380,8 @@ def test_missing_node_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_failed_run_keeps_the_published_model(converted, tmp_path, monkeypatch):
     options, _ = converted
-    output = tmp_path / "model"
+    build, output = tmp_path / "build", tmp_path / "model"
+    shutil.copytree(options.build, build)  # the shared build stays as converted
     shutil.copytree(options.output, output)
     before = sorted((p.name, p.stat().st_size) for p in output.rglob("*"))
 
@@ -396,11 +389,11 @@ def test_failed_run_keeps_the_published_model(converted, tmp_path, monkeypatch):
         raise SANetError("TF.js (wasm) failed: simulated")
 
     monkeypatch.setattr("convert.runtimes.run_tfjs_jobs", broken)
-    failed = Options(demo="small", build=options.build, output=output, only="tfjs", sizes=SIZES[:1])
+    failed = Options(demo="small", build=build, output=output, only="tfjs", sizes=options.sizes[:1])
     with pytest.raises(SANetError, match="simulated"):
         run(failed)
     assert sorted((p.name, p.stat().st_size) for p in output.rglob("*")) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "model"]
 
 
 def test_falls_back_to_demo_weights_when_nothing_can_be_fetched(tmp_path, monkeypatch, capsys):
