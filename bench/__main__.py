@@ -71,6 +71,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "its budget), replacing those records in OUT/results-fullres.json: after a change to "
         "the memory rule or the page's plan",
     )
+    parser.add_argument(
+        "--page-budget-mb",
+        type=int,
+        default=fullres.PAGE_BUDGET_MB,
+        metavar="MB",
+        help="the memory budget of the full-resolution part's page-plan step (default "
+        f"{fullres.PAGE_BUDGET_MB}); records on other budgets are kept beside it",
+    )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument(
         "--peers-path",
@@ -165,7 +173,7 @@ FULLRES = "results-fullres.json"
 
 def run_fullres(args: argparse.Namespace, weights: Path) -> dict:
     """The full-resolution part (bench.fullres.FullresPlan) into OUT/results-fullres.json."""
-    plan = fullres.FullresPlan()
+    plan = fullres.FullresPlan(page_budget_mb=args.page_budget_mb)
     chromium = None if args.skip_tfjs or not shutil.which(args.chromium) else args.chromium
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -185,7 +193,7 @@ def run_fullres_page_plan(args: argparse.Namespace) -> int:
     if not path.exists() or not shutil.which(args.chromium):
         print(f"bench: the page-plan step needs {path} and Chromium", file=sys.stderr)
         return 1
-    plan = fullres.FullresPlan()
+    plan = fullres.FullresPlan(page_budget_mb=args.page_budget_mb)
     with tempfile.TemporaryDirectory(prefix="sanet-fullres-") as work:
         paths = {"build": args.build, "chromium": args.chromium, "work": Path(work)}
         records = fullres.run_page_plan(plan, paths)

@@ -313,7 +313,8 @@ def run_page_plan(plan: FullresPlan, paths: dict) -> list[dict]:
         if chosen["tile"] is None:
             refused = f"the page refuses it: {chosen['neededMb']} MB"
             records.append({"runtime": "tfjs", "backend": "wasm", "shape": list(shape),
-                            "tile": None, "page_plan": True, "error": refused})  # fmt: skip
+                            "tile": None, "page_plan": True, "budget_mb": plan.page_budget_mb,
+                            "error": refused})  # fmt: skip
             continue
         collect.say(f"full resolution: the page's plan at {label(shape)}: {chosen}")
         gate = quiet.wait_for_quiet(max_wait_s=QUIET_GATE_S) if plan.quiet else None
@@ -331,15 +332,17 @@ def run_page_plan(plan: FullresPlan, paths: dict) -> list[dict]:
 
 
 def with_page_plan(document: dict, records: list[dict]) -> dict:
-    """`document` (results-fullres.json) with `records` as its page-plan runs, replacing any
-    earlier ones (the step re-measured alone after a change to the page's plan), each with its
-    s/MP and memory against the first size's."""
+    """`document` (results-fullres.json) with `records` as its page-plan runs on their budget,
+    replacing any earlier ones on that budget (the step re-measured alone after a change to the
+    page's plan), each with its s/MP and memory against the first size's."""
     base = next((r for r in records if "error" not in r), None)
     for record in records:
         if base and "error" not in record:
             record["s_per_mp_over_first"] = round(record["s_per_mp"] / base["s_per_mp"], 3)
             record["memory_over_first"] = round(record["memory_mb"] / base["memory_mb"], 3)
-    kept = [r for r in document["records"] if not r.get("page_plan")]
+    budgets = {r["budget_mb"] for r in records}
+    kept = [r for r in document["records"] if r.get("budget_mb") not in budgets or
+            not r.get("page_plan")]  # fmt: skip
     return document | {"records": [*kept, *records]}
 
 
@@ -361,6 +364,7 @@ def browser_record(raw: dict, shapes: dict) -> dict:
         # The wasm heap (the model's weights included): it only grows, so this is its peak.
         "memory_mb": round(raw["wasm_heap_bytes"] / 2**20, 1),
         "process_peak_mb": round(raw["by_process"].get("renderer", 0), 1),
+        "page_renderer_peak_mb": round(raw["largest_by_process"].get("renderer", 0), 1),
         "gpu_process_peak_mb": round(raw["by_process"].get("gpu", 0), 1),
         "load_s": raw["load_s"],
         "threads": raw["env"]["wasm_threads"],

@@ -500,13 +500,17 @@ def _ratio(record: dict, key: str) -> str:
     return "" if record.get(key) is None else f"**{record[key]:.2f}**"
 
 
+def _megabytes(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
 def fullres_lines(fullres: dict) -> list[str]:
     """Issue 11: seconds per megapixel and memory at full resolution in tiles, each against
     the same runtime's tiled run at the first size (bench/fullres.py)."""
     lines = [
         "| runtime | content | tiles | time (s) | s/MP | s/MP vs first | memory (MB) "
-        "| memory vs first | process peak (MB) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| memory vs first | process peak (MB) | the page's renderer (MB) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     errors = []
     order = list(dict.fromkeys(r["runtime"] for r in fullres["records"]))
@@ -528,7 +532,8 @@ def fullres_lines(fullres: dict) -> list[str]:
             f"| {label} | {r['shape'][1]}x{r['shape'][0]} | {tiles} | "
             f"{_seconds(r['seconds'])}{_busy(r)} | {r['s_per_mp']:.2f} | "
             f"{_ratio(r, 's_per_mp_over_first')} | {r['memory_mb']:.0f} | "
-            f"{_ratio(r, 'memory_over_first')} | {r['process_peak_mb']:.0f} |"
+            f"{_ratio(r, 'memory_over_first')} | {r['process_peak_mb']:.0f} | "
+            f"{_megabytes(r.get('page_renderer_peak_mb'))} |"
             + (f" (ran at {r['working_resolution']} px: out of memory)" if lowered else "")
         )
     for a in fullres["agreement"]:
@@ -626,7 +631,9 @@ def render(results: dict) -> str:
             "peak over its resident memory before the run (the model and a warm-up "
             "included in the latter); for TF.js, the worker's WebAssembly heap (which only "
             "grows, so its size after the run is its peak; the model's weights included). "
-            "Process peak: Python's VmHWM; Chromium's renderer (the worker's thread is in it).",
+            "Process peak: Python's VmHWM; for TF.js, Chromium's renderer processes "
+            "summed (each one's peak), and the page's own renderer (the largest: its worker "
+            "and the heap are in it; the others are Chromium's spare renderers).",
         )
         out += fullres_lines(results["fullres"])
     if results.get("quantization_study"):

@@ -110,6 +110,8 @@ def test_tfjs_reports_the_wasm_heap_and_ran_at_full_resolution(document):
         assert r["working_resolution"] == max(r["shape"])  # no retry at a lower resolution
         assert r["memory_mb"] >= 16  # a wasm heap grows in 64 KiB pages from a few MB
         assert r["threads"] >= 1
+        # The page's own renderer holds the worker's heap; the sum adds the spare renderers.
+        assert r["memory_mb"] < r["page_renderer_peak_mb"] <= r["process_peak_mb"]
         assert r["page_errors"] == []  # not even the browser's own request for a favicon
 
 

@@ -137,14 +137,24 @@ function resetPeaks() {
   return ok;
 }
 
+// by_process sums each kind's processes; largest_by_process is each kind's largest process.
+// The largest renderer is the page's own (its worker and the wasm heap live there); the others
+// are Chromium's spare renderers, a few hundred MB between them that the page does not use.
 function peaks() {
   const byKind = {};
+  const largest = {};
   for (const pid of measuredProcesses()) {
     const k = kind(pid);
-    byKind[k] = (byKind[k] ?? 0) + statusKb(pid, "VmHWM") / 1024;
+    const mb = statusKb(pid, "VmHWM") / 1024;
+    byKind[k] = (byKind[k] ?? 0) + mb;
+    largest[k] = Math.max(largest[k] ?? 0, mb);
   }
   const total = Object.values(byKind).reduce((a, b) => a + b, 0);
-  return { peak_mb: Math.round(total * 10) / 10, by_process: byKind };
+  return {
+    peak_mb: Math.round(total * 10) / 10,
+    by_process: byKind,
+    largest_by_process: largest,
+  };
 }
 
 // ---- contention: CPU time of the whole machine against this browser's ---------------------
