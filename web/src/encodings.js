@@ -23,6 +23,12 @@ export function fingerprint({ data, width, height }, ...settings) {
 }
 
 /**
+ * Whether a request feeds and keeps the content's encodings: not when tiled or in pieces, where
+ * assembling the whole relu4_1 and relu5_1 maps would cost more memory than the tiles.
+ */
+export const usesContentEncodings = ({ tile = 0, pieces = null }) => !(tile > 0 || pieces);
+
+/**
  * What each image's encodings depend on, for a request: its pixels and the settings that fix
  * its working size; null for a second style that is not used (the model then encodes a
  * placeholder that is not worth keeping), and for the content of a tiled request or one in
@@ -40,7 +46,7 @@ export function encodingKeys({
   pieces = null,
 }) {
   return {
-    content: tile > 0 || pieces ? null : fingerprint(content, maxResolution),
+    content: usesContentEncodings({ tile, pieces }) ? fingerprint(content, maxResolution) : null,
     style: fingerprint(style, maxResolution, styleResolution),
     style2: style2 && mix > 0 ? fingerprint(style2, maxResolution, styleResolution) : null,
   };

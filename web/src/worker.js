@@ -9,7 +9,13 @@ import { loadGraphModelSync } from '@tensorflow/tfjs-converter';
 import { loadModelArtifacts } from './model-store.js';
 import { classifyError } from './errors.js';
 import { ENCODING_NAMES, signatureAdapter } from './signature.js';
-import { EncodingCache, emptyEncodings, encodingKeys, IMAGES } from './encodings.js';
+import {
+  EncodingCache,
+  emptyEncodings,
+  encodingKeys,
+  IMAGES,
+  usesContentEncodings,
+} from './encodings.js';
 import { imagePixels, imageTensor, maskTensor } from './pixels.js';
 import { boxSize, cropPixels, inside, pastePiece, planPieces } from './pieces.js';
 import { countTiles, watchTiles } from './tile-progress.js';
@@ -140,10 +146,9 @@ function feedValues({
  */
 async function callModel(request, output, { model, adapter, cache, keys }) {
   const { content, style } = request;
-  const fetched =
-    request.tile > 0 || request.pieces
-      ? ENCODING_NAMES.filter((name) => !name.startsWith('content_'))
-      : ENCODING_NAMES;
+  const fetched = usesContentEncodings(request)
+    ? ENCODING_NAMES
+    : ENCODING_NAMES.filter((name) => !name.startsWith('content_'));
   const encodings = cache ? cache.inputs(keys) : emptyEncodings(tf);
   const values = feedValues(request);
   let outputs = [];
