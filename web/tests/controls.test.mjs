@@ -146,6 +146,26 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
       [[...(await readFile(path))], x, y],
     );
 
+  /**
+   * Drags the mouse through the points given (x, y in the 173x131 content's pixels) over the
+   * mask layer, scrolled into view first: a click elsewhere (Playwright scrolls what it clicks
+   * into view) can leave the preview above the viewport, where a mouse event hits nothing.
+   */
+  async function strokeOver(first, ...rest) {
+    const layer = page.locator('#mask-layer');
+    await layer.scrollIntoViewIfNeeded();
+    const box = await layer.boundingBox();
+    const scale = Math.min(box.width / 173, box.height / 131);
+    const at = ([x, y]) => [
+      box.x + (box.width - 173 * scale) / 2 + x * scale,
+      box.y + (box.height - 131 * scale) / 2 + y * scale,
+    ];
+    await page.mouse.move(...at(first));
+    await page.mouse.down();
+    for (const point of rest) await page.mouse.move(...at(point), { steps: 5 });
+    await page.mouse.up();
+  }
+
   before(async () => {
     inputs = await makeInputs();
     site = await startSite();
@@ -275,18 +295,8 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     await testId('region-paint').click();
     assert.equal(await testId('region-paint').getAttribute('aria-pressed'), 'true');
     // A stroke across the left third of the photo, on screen over the content's preview.
-    const box = await page.locator('#mask-layer').boundingBox();
-    const scale = Math.min(box.width / 173, box.height / 131);
-    const at = (x, y) => [
-      box.x + (box.width - 173 * scale) / 2 + x * scale,
-      box.y + (box.height - 131 * scale) / 2 + y * scale,
-    ];
     await testId('brush-size').fill('10');
-    await page.mouse.move(...at(20, 30));
-    await page.mouse.down();
-    await page.mouse.move(...at(40, 60), { steps: 5 });
-    await page.mouse.move(...at(50, 100), { steps: 5 });
-    await page.mouse.up();
+    await strokeOver([20, 30], [40, 60], [50, 100]);
     await waitRun(++run);
     assert.match(await caption(), /region mask \(painted\)/);
     let working = await assertWorkingRunLikeSavedModel(t);
@@ -295,10 +305,7 @@ describe('the creative controls in Chromium', { timeout: 600_000 }, () => {
     assert.equal(await maskLevel(working.mask, 150, 20), 0, 'not painted: keep');
     // Erase part of the stroke.
     await testId('brush-erase').check();
-    await page.mouse.move(...at(40, 52));
-    await page.mouse.down();
-    await page.mouse.move(...at(40, 68), { steps: 3 });
-    await page.mouse.up();
+    await strokeOver([40, 52], [40, 68]);
     await waitRun(++run);
     working = await saveWorkingRun(page, inputs);
     assert.equal(await maskLevel(working.mask, 40, 60), 0, 'erased: keep');
