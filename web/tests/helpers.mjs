@@ -1,5 +1,5 @@
 // Shared set-up for the browser tests: the site server, Debian's Chromium, the Python reference.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -222,11 +222,59 @@ export async function makeInputs() {
   return dir;
 }
 
-async function compareWith(mode, model, caseSpec) {
-  const file = join(dirname(caseSpec.result), `case-${Date.now()}.json`);
-  await writeFile(file, JSON.stringify(caseSpec));
-  return JSON.parse(await python(['web/tests/reference.py', mode, model, file]));
+/**
+ * The Python reference (reference.py serve), one process for the test file, started on first
+ * use: `ask(request)` resolves to its reply. Held (ref) only while a reply is awaited, so that
+ * it never keeps the test process alive; its stdin closes when that process ends, and so it.
+ */
+let reference = null;
+
+function referenceService() {
+  if (reference) return reference;
+  const child = spawn(config.python, ['web/tests/reference.py', 'serve'], { cwd: ROOT });
+  const waiting = [];
+  let lines = '';
+  let stderr = '';
+  const hold = (held) => {
+    for (const handle of [child, child.stdin, child.stdout, child.stderr]) {
+      if (held) handle.ref();
+      else handle.unref();
+    }
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    lines += chunk;
+    for (let end = lines.indexOf('\n'); end >= 0; end = lines.indexOf('\n')) {
+      const reply = JSON.parse(lines.slice(0, end));
+      lines = lines.slice(end + 1);
+      const { resolve, reject } = waiting.shift();
+      if (reply.error) reject(new Error(`reference.py: ${reply.error}`));
+      else resolve(reply);
+    }
+    if (!waiting.length) hold(false);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  child.on('exit', (code) => {
+    reference = null;
+    const error = new Error(`reference.py serve ended (${code}): ${stderr.trim()}`);
+    for (const { reject } of waiting.splice(0)) reject(error);
+  });
+  hold(false);
+  reference = {
+    ask(request) {
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        hold(true);
+        child.stdin.write(`${JSON.stringify(request)}\n`);
+      });
+    },
+  };
+  return reference;
 }
+
+const compareWith = (mode, model, caseSpec) =>
+  referenceService().ask({ mode, model, case: caseSpec });
 
 /**
  * The page served with a model folder of the test's own making: `prepare(modelDir)` writes it

@@ -5,20 +5,23 @@ python web/tests/reference.py inputs OUT_DIR
     browser and PIL read identical pixels) and two files that are not images.
 python web/tests/reference.py info IMAGE
     prints an image file's format, size, mode and share of fully transparent pixels (JSON).
-python web/tests/reference.py compare SAVED_MODEL CASE_JSON
-    runs the TF SavedModel's serving_default signature on a case's inputs and compares its
-    output with the PNG the page downloaded; prints JSON with the error in 8-bit levels.
-    CASE_JSON: {"content", "style", "result" (paths), "iterations", "strength",
-    "max_resolution"} and, for the creative controls (else off, convert.contract.CONTROLS_OFF),
-    any of "style_resolution", "style2" and "mask" (image paths; a mask counts by its BT.601
-    luminance, sanet.controls.mask_from_rgb), "mix", "keep_colors".
-python web/tests/reference.py compare-tfjs TFJS_MODEL_DIR CASE_JSON
-    the same with the TF.js graph model run in Node on the wasm backend
-    (convert.runtimes.run_tfjs_inputs): for a quantized variant, which no SavedModel represents.
+python web/tests/reference.py serve
+    compares the page's downloads with a reference, as a service: a JSON request a line on
+    stdin, a JSON line on stdout for each, in order (the error in 8-bit levels, or {"error"}).
+    A request: {"mode", "model", "case"}. Mode "compare" runs the TF SavedModel at "model" (its
+    serving_default signature), "compare-tfjs" the TF.js graph model there in Node on the wasm
+    backend (convert.runtimes.run_tfjs_inputs: for a quantized variant, which no SavedModel
+    represents). Each SavedModel is loaded once: importing TensorFlow and loading the model take
+    most of one comparison's time, and a test file makes many.
+    "case": {"content", "style", "result" (paths; "result" the page's PNG), "iterations",
+    "strength", "max_resolution"} and, for the creative controls (else off,
+    convert.contract.CONTROLS_OFF), any of "style_resolution", "style2" and "mask" (image paths;
+    a mask counts by its BT.601 luminance, sanet.controls.mask_from_rgb), "mix", "keep_colors".
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -119,12 +122,19 @@ def _inputs(case: dict) -> dict[str, np.ndarray]:
     }
 
 
-def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
+@functools.cache
+def _serving_signature(saved_model: Path):
     import tensorflow as tf
 
     from convert.contract import SIGNATURE_KEY
 
-    serve = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE_KEY]
+    return tf.saved_model.load(str(saved_model)).signatures[SIGNATURE_KEY]
+
+
+def saved_model_result(saved_model: Path, case: dict) -> np.ndarray:
+    import tensorflow as tf
+
+    serve = _serving_signature(saved_model)
     return serve(**{k: tf.constant(v) for k, v in _inputs(case).items()})["result"].numpy()
 
 
@@ -161,6 +171,22 @@ def image_info(path: str) -> dict:
     }
 
 
+RUNNERS = {"compare": saved_model_result, "compare-tfjs": tfjs_result}
+
+
+def serve() -> None:
+    """Answers comparison requests from stdin until it closes (the `serve` mode)."""
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            case = request["case"]
+            result = RUNNERS[request["mode"]](Path(request["model"]), case)
+            reply = compare(result, case["result"])
+        except Exception as error:  # the test that asked reports it; the service goes on
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps(reply), flush=True)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "inputs":
         write_inputs(Path(argv[1]))
@@ -168,11 +194,8 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "info":
         print(json.dumps(image_info(argv[1])))
         return 0
-    runners = {"compare": saved_model_result, "compare-tfjs": tfjs_result}
-    if len(argv) == 3 and argv[0] in runners:
-        case = json.loads(Path(argv[2]).read_text())
-        result = runners[argv[0]](Path(argv[1]), case)
-        print(json.dumps(compare(result, case["result"])))
+    if argv == ["serve"]:
+        serve()
         return 0
     print(__doc__, file=sys.stderr)
     return 2
