@@ -19,8 +19,9 @@ from sanet.request import memory_rule
 # image in control flow, with the cost of each further pass; 6: `stream`, tiles that hold no
 # content map, and their memory rule; 7: the tiled rule's fixed part (the weights and the heap's
 # growth step), which the maps no longer stand for; 8: the content's maps counted once in a
-# streamed run (fitted); 9: `measure` and `content_moments`, a photo in pieces.
-SCHEMA_VERSION = 9
+# streamed run (fitted); 9: `measure` and `content_moments`, a photo in pieces; 10: the tiled
+# rule's images once more for a call in pieces (`tiled_pieces_image_copies`, fitted).
+SCHEMA_VERSION = 10
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {

@@ -45,6 +45,11 @@ ACTIVATION_COPIES = 3
 # streamed run's heap stops falling with its tiles below about 256 px on the full-size model:
 # fitted, it counts one copy of the content's maps after all (12 MP streamed in 160 px tiles
 # measured 1550 MiB of heap, 19 MiB over the estimate without it).
+# A call of a request in pieces (convert/pieces.py) runs after the other calls of two rounds on
+# crops of two sizes (measuring, then stylizing): the heap keeps their freed blocks, which it
+# cannot always merge for the next call. Fitted, the call's whole images count once more: the
+# 12 MP photo in pieces of 1024 px, 272 px tiles, measured 1022 MiB of heap, 0.99 of the
+# estimate without them (the activations, which small tiles make small, had covered it).
 TILED_FIXED_MB = 2 * 80 + 96
 TILED_IMAGE_COPIES = 6
 TILED_MAP_COPIES = 2
@@ -52,6 +57,7 @@ TILED_STREAM_MAP_COPIES = 1
 TILED_ACTIVATION_COPIES = 9
 TILED_PASS_IMAGE_COPIES = 2
 TILED_PASS_MAP_COPIES = 1
+TILED_PIECES_IMAGE_COPIES = 6
 
 
 def iterations_problem(value: int) -> str | None:
@@ -119,6 +125,7 @@ def estimate_tiled_memory_mb(
     style2: tuple[int, int] | None = None,
     passes: int = 1,
     streamed: bool = False,
+    pieces: bool = False,
 ) -> int:
     """Peak working memory of one stylization through the serving signature's `tile` input.
 
@@ -131,7 +138,9 @@ def estimate_tiled_memory_mb(
     below 1 or a mask) attends over ALL the content's positions for every tile: memory that
     grows with the image, not the tile. `passes`: the iterations. `streamed` (the signature's
     `stream`, never with `blend`): the content's maps are not held, each decoder tile
-    encodes its region with both margins; the maps still count once (fitted).
+    encodes its region with both margins; the maps still count once (fitted). `pieces`: one
+    call of a request in pieces, `content` the largest crop a call is sent; the heap also keeps
+    the other calls' blocks (fitted: the images once more).
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -156,6 +165,7 @@ def estimate_tiled_memory_mb(
         + TILED_ACTIVATION_COPIES * activations
         + ATTENTION_COPIES * attention
         + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * held_maps)
+        + (TILED_PIECES_IMAGE_COPIES * pixels if pieces else 0)
     )
     return TILED_FIXED_MB + floats * BYTES_PER_FLOAT // 2**20
 
@@ -221,5 +231,6 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "tiled_activation_copies": TILED_ACTIVATION_COPIES,
         "tiled_pass_image_copies": TILED_PASS_IMAGE_COPIES,
         "tiled_pass_map_copies": TILED_PASS_MAP_COPIES,
+        "tiled_pieces_image_copies": TILED_PIECES_IMAGE_COPIES,
         "map_channels": widths[3],
     }

@@ -137,32 +137,36 @@ def tiling_margins() -> tuple[dict, tuple[int, int]]:
 def test_page_estimates_tiled_memory_by_the_model_packages_rule():
     widths = (64, 128, 256, 512)
     tiling, margins = tiling_margins()
-    requests = [  # content, style (height, width), tile, blend, second style, passes, streamed
-        ((3000, 4000), (512, 512), 512, False, None, 1, False),
-        ((3000, 4000), (512, 512), 512, False, None, 1, True),
-        ((3000, 4000), (512, 512), 64, True, None, 3, False),
-        ((17, 30000), (1024, 700), 1024, False, (300, 200), 1, False),
-        ((1500, 2000), (700, 1024), 256, False, (300, 200), 2, True),
-        ((100, 80), (2048, 1536), 4096, True, (17, 17), 2, False),
+    requests = [  # content, style, tile, blend, second style, passes, streamed, in pieces
+        ((3000, 4000), (512, 512), 512, False, None, 1, False, False),
+        ((3000, 4000), (512, 512), 512, False, None, 1, True, False),
+        ((3000, 4000), (512, 512), 64, True, None, 3, False, False),
+        ((17, 30000), (1024, 700), 1024, False, (300, 200), 1, False, False),
+        ((1500, 2000), (700, 1024), 256, False, (300, 200), 2, True, False),
+        ((100, 80), (2048, 1536), 4096, True, (17, 17), 2, False, False),
+        ((1296, 1296), (512, 512), 272, False, None, 1, False, True),
+        ((1296, 1001), (512, 512), 96, False, (300, 200), 1, True, True),
     ]
     sizes = [
         [*({"height": h, "width": w} for h, w in (content, style)), tile, blend, second and
-         {"height": second[0], "width": second[1]}, passes, streamed]
-        for content, style, tile, blend, second, passes, streamed in requests
+         {"height": second[0], "width": second[1]}, passes, streamed, pieces]
+        for content, style, tile, blend, second, passes, streamed, pieces in requests
     ]  # fmt: skip
     metadata = {"memory": request.memory_rule(widths), "tiling": tiling}
     page = js_eval(
         "memory.js",
         f"(() => {{ const metadata = {json.dumps(metadata)};"
         "const rule = m.memoryRule(metadata), tiled = m.tiledRule(metadata);"
-        f"return {json.dumps(sizes)}.map(([c, s, tile, blend, s2, passes, streamed]) => ["
-        "m.estimateTiledMemoryMb(rule, tiled, c, s, tile, blend, s2 || null, passes, streamed),"
+        f"return {json.dumps(sizes)}.map(([c, s, tile, blend, s2, passes, streamed, pieces]) => ["
+        "m.estimateTiledMemoryMb(rule, tiled, c, s, tile, blend, s2 || null, passes, streamed,"
+        " pieces),"
         "m.tiledPixels(c, tile, tiled, streamed)]); })()",
     )
     python = [
-        [request.estimate_tiled_memory_mb(c, s, widths, tile, margins, b, s2, passes, streamed),
+        [request.estimate_tiled_memory_mb(c, s, widths, tile, margins, b, s2, passes, streamed,
+                                          pieces),
          request.tiled_pixels(c, tile, margins, streamed)]
-        for c, s, tile, b, s2, passes, streamed in requests
+        for c, s, tile, b, s2, passes, streamed, pieces in requests
     ]  # fmt: skip
     assert page == python
     # Streamed holds no content map, and runs more pixels (the content encoded twice).
@@ -180,6 +184,12 @@ def test_page_estimates_tiled_memory_by_the_model_packages_rule():
     )
     assert python[0][0] <= 4 * quarter
     assert python[0][0] < request.estimate_memory_mb((3000, 4000), (512, 512), widths, False) / 2
+    # A call in pieces counts its crop's images once more than the same call alone.
+    alone = request.estimate_tiled_memory_mb((1296, 1296), (512, 512), widths, 272, margins, False)
+    crop_images_mb = 3 * 1296 * 1296 * request.BYTES_PER_FLOAT / 2**20
+    assert python[6][0] - alone == pytest.approx(
+        request.TILED_PIECES_IMAGE_COPIES * crop_images_mb, abs=1
+    )
 
 
 def heap_margins(monkeypatch: pytest.MonkeyPatch, **constants: int) -> list[tuple]:
@@ -203,7 +213,7 @@ def heap_margins(monkeypatch: pytest.MonkeyPatch, **constants: int) -> list[tupl
     return [
         (r["runtime"], r["shape"], r["tile"], r["memory_mb"] / request.estimate_tiled_memory_mb(
             content(r), style, FULL_WIDTHS, r["tile"], margins, False,
-            streamed=r["runtime"] == "tfjs-streamed"))
+            streamed=r["runtime"] == "tfjs-streamed", pieces=bool(r.get("piece"))))
         for r in document["records"]
         if r["runtime"].startswith("tfjs") and r.get("tile") and "error" not in r
     ]  # fmt: skip

@@ -70,8 +70,8 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 /**
  * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, streamMapCopies: number,
  *   activationCopies: number, passImageCopies: number, passMapCopies: number,
- *   mapChannels: number, align: number, minTile: number, encoderMargin: number,
- *   featuresMargin: number}} TiledRule margins in pixels, fixedMb in MiB
+ *   piecesImageCopies: number, mapChannels: number, align: number, minTile: number,
+ *   encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels, fixedMb in MiB
  */
 
 /**
@@ -90,6 +90,7 @@ export function tiledRule(metadata) {
     activationCopies: memory.tiled_activation_copies,
     passImageCopies: memory.tiled_pass_image_copies,
     passMapCopies: memory.tiled_pass_map_copies,
+    piecesImageCopies: memory.tiled_pieces_image_copies,
     mapChannels: memory.map_channels,
     align: tiling.align,
     minTile: tiling.min_tile,
@@ -111,6 +112,8 @@ export function tiledRule(metadata) {
  * @param {Size|null} style2
  * @param {number} passes the iterations
  * @param {boolean} streamed the signature's `stream` (never with `blend`): no content map held
+ * @param {boolean} pieces one call of a request in pieces, `content` the largest crop a call is
+ *   sent: the heap keeps the other calls' blocks too
  */
 export function estimateTiledMemoryMb(
   rule,
@@ -122,6 +125,7 @@ export function estimateTiledMemoryMb(
   style2 = null,
   passes = 1,
   streamed = false,
+  pieces = false,
 ) {
   const styles = [style, style2].filter(Boolean);
   const region = ({ height, width }, margin) => ({
@@ -147,7 +151,8 @@ export function estimateTiledMemoryMb(
     (streamed ? tiled.streamMapCopies * contentMaps : 0) +
     tiled.activationCopies * activations +
     rule.attentionCopies * attention +
-    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * heldMaps);
+    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * heldMaps) +
+    (pieces ? tiled.piecesImageCopies * pixels : 0);
   return tiled.fixedMb + Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }
 
@@ -212,25 +217,15 @@ export function piecesWork(content, { piece, tile, streamed }, tiled) {
 
 /**
  * The largest tile side (on the grid, from one tile for the whole image down to the smallest)
- * whose estimate fits `budgetMb`, with that estimate; null when not even the smallest fits
- * (then `needed` is the smallest tile's estimate).
+ * whose estimate (`estimateMb(tile)`) fits `budgetMb`, with that estimate; null when not even
+ * the smallest fits (then `needed` is the smallest tile's estimate).
  * @returns {{tile: number|null, neededMb: number}}
  */
-function largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes, streamed) {
+function largestTile(tiled, content, estimateMb, budgetMb) {
   const whole = Math.ceil(Math.max(content.height, content.width) / tiled.align) * tiled.align;
   let neededMb = Infinity;
   for (let tile = Math.max(whole, tiled.minTile); tile >= tiled.minTile; tile -= tiled.align) {
-    neededMb = estimateTiledMemoryMb(
-      rule,
-      tiled,
-      content,
-      style,
-      tile,
-      blend,
-      style2,
-      passes,
-      streamed,
-    );
+    neededMb = estimateMb(tile);
     if (neededMb <= budgetMb) return { tile, neededMb };
   }
   return { tile: null, neededMb };
@@ -240,14 +235,37 @@ function largestTile(rule, tiled, content, style, blend, style2, budgetMb, passe
  * How to run a request at full size within `budgetMb` (sanet/tiling.py plan_tiling's rule): the
  * largest tile that fits holding the content's maps, or streamed (not with `blend`), whichever
  * runs fewer pixels (`tiledPixels`); `tile` null when neither fits (then `neededMb` is the
- * least the smallest tiles need).
+ * least the smallest tiles need). `pieces`: `content` is the largest crop of a request in
+ * pieces (estimateTiledMemoryMb).
  * @returns {{tile: number|null, neededMb: number, streamed: boolean}}
  */
-export function planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
-  const plans = [false, ...(blend ? [] : [true])].map((streamed) => ({
-    ...largestTile(rule, tiled, content, style, blend, style2, budgetMb, passes, streamed),
-    streamed,
-  }));
+export function planTiles(
+  rule,
+  tiled,
+  content,
+  style,
+  blend,
+  style2,
+  budgetMb,
+  passes = 1,
+  pieces = false,
+) {
+  const plans = [false, ...(blend ? [] : [true])].map((streamed) => {
+    const estimateMb = (tile) =>
+      estimateTiledMemoryMb(
+        rule,
+        tiled,
+        content,
+        style,
+        tile,
+        blend,
+        style2,
+        passes,
+        streamed,
+        pieces,
+      );
+    return { ...largestTile(tiled, content, estimateMb, budgetMb), streamed };
+  });
   return cheapestFitting(plans, ({ tile, streamed }) =>
     tiledPixels(content, tile, tiled, streamed),
   );
@@ -277,7 +295,8 @@ const PIECES_BYTES_PER_PIXEL = 8;
 /**
  * How to run a full-size request in pieces of `side` within `budgetMb`: planTiles's plan for the
  * largest crop a stylizing call is sent (a piece is at most `side` plus one step of the grid, with
- * its margins), which bounds every call's memory whatever the photo's size. What grows with the
+ * its margins; the estimate in pieces, which also counts the other calls' blocks the heap
+ * keeps), which bounds every call's memory whatever the photo's size. What grows with the
  * photo is its RGBA and the result's, which the worker holds beside the calls: counted too.
  * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece: number}}
  */
@@ -286,7 +305,7 @@ export function planInPieces(rule, tiled, content, style, style2, budgetMb, side
   const largest = (length) => Math.min(length, side + tiled.align + 2 * margin);
   const crop = { height: largest(content.height), width: largest(content.width) };
   const imagesMb = Math.ceil((PIECES_BYTES_PER_PIXEL * area(content)) / 2 ** 20);
-  const plan = planTiles(rule, tiled, crop, style, false, style2, budgetMb - imagesMb, 1);
+  const plan = planTiles(rule, tiled, crop, style, false, style2, budgetMb - imagesMb, 1, true);
   return { ...plan, neededMb: plan.neededMb + imagesMb, piece: side };
 }
 

@@ -58,6 +58,7 @@ const TILED = tiledRule({
     tiled_activation_copies: 8,
     tiled_pass_image_copies: 2,
     tiled_pass_map_copies: 1,
+    tiled_pieces_image_copies: 4,
     map_channels: 512,
   },
   tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
@@ -133,7 +134,7 @@ describe('full size in pieces without a browser', () => {
     // A piece of at most 1024 + 16 px with 80 + 48 px on each side: 1296 px; and the photo's
     // and the result's RGBA: 8 bytes a pixel, 91.6 MB for 12 megapixels.
     const crop = { height: 1296, width: 1296 };
-    const call = planTiles(rule, tiled, crop, style, false, null, 4096 - 92, 1);
+    const call = planTiles(rule, tiled, crop, style, false, null, 4096 - 92, 1, true);
     assert.deepEqual(plan, { ...call, neededMb: call.neededMb + 92, piece: 1024 });
     const four = planInPieces(rule, tiled, { height: 6000, width: 8000 }, style, null, 4096, 1024);
     // 48 megapixels: 366.2 MB of RGBA, which leaves the calls less, not more.
