@@ -20,8 +20,9 @@ from sanet.request import memory_rule
 # content map, and their memory rule; 7: the tiled rule's fixed part (the weights and the heap's
 # growth step), which the maps no longer stand for; 8: the content's maps counted once in a
 # streamed run (fitted); 9: `measure` and `content_moments`, a photo in pieces; 10: the tiled
-# rule's images once more for a call in pieces (`tiled_pieces_image_copies`, fitted).
-SCHEMA_VERSION = 10
+# rule's images once more for a call in pieces (`tiled_pieces_image_copies`, fitted); 11: a
+# fixed part instead (`tiled_pieces_fixed_mb`), which the next measurement fitted better.
+SCHEMA_VERSION = 11
 SIGNATURE_KEY = "serving_default"
 # Logical input names, in signature order, with their dtype, shape and meaning.
 INPUTS = {

@@ -45,11 +45,13 @@ ACTIVATION_COPIES = 3
 # streamed run's heap stops falling with its tiles below about 256 px on the full-size model:
 # fitted, it counts one copy of the content's maps after all (12 MP streamed in 160 px tiles
 # measured 1550 MiB of heap, 19 MiB over the estimate without it).
-# A call of a request in pieces (convert/pieces.py) runs after the other calls of two rounds on
-# crops of two sizes (measuring, then stylizing): the heap keeps their freed blocks, which it
-# cannot always merge for the next call. Fitted, the call's whole images count once more: the
-# 12 MP photo in pieces of 1024 px, 272 px tiles, measured 1022 MiB of heap, 0.99 of the
-# estimate without them (the activations, which small tiles make small, had covered it).
+# A call of a request in pieces (convert/pieces.py) runs after the other calls, of two rounds on
+# crops of several sizes (measuring, then stylizing, the photo's edges smaller): the heap keeps
+# their freed blocks, which it cannot always reuse. Fitted, a fixed part more: the 12 MP photo
+# in 272 px tiles measured 1022 MiB of heap in pieces of 1024 px and 988 in pieces of 768
+# (0.99 and 1.04 of the estimate without it; the activations, which had covered it in larger
+# tiles, are small in small ones). The extra did not shrink with the crop, so it is not counted
+# by the crop's pixels.
 TILED_FIXED_MB = 2 * 80 + 96
 TILED_IMAGE_COPIES = 6
 TILED_MAP_COPIES = 2
@@ -57,7 +59,7 @@ TILED_STREAM_MAP_COPIES = 1
 TILED_ACTIVATION_COPIES = 9
 TILED_PASS_IMAGE_COPIES = 2
 TILED_PASS_MAP_COPIES = 1
-TILED_PIECES_IMAGE_COPIES = 6
+TILED_PIECES_FIXED_MB = 192
 
 
 def iterations_problem(value: int) -> str | None:
@@ -140,7 +142,7 @@ def estimate_tiled_memory_mb(
     `stream`, never with `blend`): the content's maps are not held, each decoder tile
     encodes its region with both margins; the maps still count once (fitted). `pieces`: one
     call of a request in pieces, `content` the largest crop a call is sent; the heap also keeps
-    the other calls' blocks (fitted: the images once more).
+    the other calls' blocks (fitted: a fixed part more).
     """
     encoder_margin, features_margin = margins
     images = [image for image in (content, style, style2) if image]
@@ -165,9 +167,9 @@ def estimate_tiled_memory_mb(
         + TILED_ACTIVATION_COPIES * activations
         + ATTENTION_COPIES * attention
         + (passes - 1) * (TILED_PASS_IMAGE_COPIES * pixels + TILED_PASS_MAP_COPIES * held_maps)
-        + (TILED_PIECES_IMAGE_COPIES * pixels if pieces else 0)
     )
-    return TILED_FIXED_MB + floats * BYTES_PER_FLOAT // 2**20
+    fixed_mb = TILED_FIXED_MB + (TILED_PIECES_FIXED_MB if pieces else 0)
+    return fixed_mb + floats * BYTES_PER_FLOAT // 2**20
 
 
 def tiled_pixels(
@@ -231,6 +233,6 @@ def memory_rule(widths: tuple[int, int, int, int]) -> dict[str, int]:
         "tiled_activation_copies": TILED_ACTIVATION_COPIES,
         "tiled_pass_image_copies": TILED_PASS_IMAGE_COPIES,
         "tiled_pass_map_copies": TILED_PASS_MAP_COPIES,
-        "tiled_pieces_image_copies": TILED_PIECES_IMAGE_COPIES,
+        "tiled_pieces_fixed_mb": TILED_PIECES_FIXED_MB,
         "map_channels": widths[3],
     }

@@ -70,8 +70,8 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
 /**
  * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, streamMapCopies: number,
  *   activationCopies: number, passImageCopies: number, passMapCopies: number,
- *   piecesImageCopies: number, mapChannels: number, align: number, minTile: number,
- *   encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels, fixedMb in MiB
+ *   piecesFixedMb: number, mapChannels: number, align: number, minTile: number,
+ *   encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels, fixedMb and piecesFixedMb in MiB
  */
 
 /**
@@ -90,7 +90,7 @@ export function tiledRule(metadata) {
     activationCopies: memory.tiled_activation_copies,
     passImageCopies: memory.tiled_pass_image_copies,
     passMapCopies: memory.tiled_pass_map_copies,
-    piecesImageCopies: memory.tiled_pieces_image_copies,
+    piecesFixedMb: memory.tiled_pieces_fixed_mb,
     mapChannels: memory.map_channels,
     align: tiling.align,
     minTile: tiling.min_tile,
@@ -113,7 +113,7 @@ export function tiledRule(metadata) {
  * @param {number} passes the iterations
  * @param {boolean} streamed the signature's `stream` (never with `blend`): no content map held
  * @param {boolean} pieces one call of a request in pieces, `content` the largest crop a call is
- *   sent: the heap keeps the other calls' blocks too
+ *   sent: the heap keeps the other calls' blocks too (a fixed part more)
  */
 export function estimateTiledMemoryMb(
   rule,
@@ -151,9 +151,9 @@ export function estimateTiledMemoryMb(
     (streamed ? tiled.streamMapCopies * contentMaps : 0) +
     tiled.activationCopies * activations +
     rule.attentionCopies * attention +
-    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * heldMaps) +
-    (pieces ? tiled.piecesImageCopies * pixels : 0);
-  return tiled.fixedMb + Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
+    (passes - 1) * (tiled.passImageCopies * pixels + tiled.passMapCopies * heldMaps);
+  const fixedMb = tiled.fixedMb + (pieces ? tiled.piecesFixedMb : 0);
+  return fixedMb + Math.floor((floats * rule.bytesPerFloat) / 2 ** 20);
 }
 
 /**

@@ -2,7 +2,7 @@
 // metadata.json publishes them: the page follows them instead of keeping its own copy.
 
 /** The metadata.json schema this page reads (convert/contract.py SCHEMA_VERSION). */
-export const SCHEMA_VERSION = 10;
+export const SCHEMA_VERSION = 11;
 
 /**
  * @typedef {{minSide: number, defaultMaxResolution: number, maxResolutionLimit: number}} Rules

@@ -58,7 +58,7 @@ const TILED = tiledRule({
     tiled_activation_copies: 8,
     tiled_pass_image_copies: 2,
     tiled_pass_map_copies: 1,
-    tiled_pieces_image_copies: 4,
+    tiled_pieces_fixed_mb: 128,
     map_channels: 512,
   },
   tiling: { align: 16, min_tile: 64, encoder_margin: 80, features_margin: 6, relu4_1_stride: 8 },
