@@ -71,7 +71,8 @@ export function estimateMemoryMb(rule, content, style, blend, style2 = null) {
  * @typedef {{fixedMb: number, imageCopies: number, mapCopies: number, streamMapCopies: number,
  *   activationCopies: number, passImageCopies: number, passMapCopies: number,
  *   piecesFixedMb: number, mapChannels: number, align: number, minTile: number,
- *   encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels, fixedMb and piecesFixedMb in MiB
+ *   encoderMargin: number, featuresMargin: number}} TiledRule margins in pixels; fixedMb and
+ *   piecesFixedMb in MiB
  */
 
 /**
