@@ -3,6 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -225,7 +226,7 @@ export async function makeInputs() {
 /**
  * The Python reference (reference.py serve), one process for the test file, started on first
  * use: `ask(request)` resolves to its reply. Held (ref) only while a reply is awaited, so that
- * it never keeps the test process alive; its stdin closes when that process ends, and so it.
+ * it never keeps the test process alive; when that process ends, its stdin closes and it ends.
  */
 let reference = null;
 
@@ -233,7 +234,6 @@ function referenceService() {
   if (reference) return reference;
   const child = spawn(config.python, ['web/tests/reference.py', 'serve'], { cwd: ROOT });
   const waiting = [];
-  let lines = '';
   let stderr = '';
   const hold = (held) => {
     for (const handle of [child, child.stdin, child.stdout, child.stderr]) {
@@ -241,15 +241,11 @@ function referenceService() {
       else handle.unref();
     }
   };
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    lines += chunk;
-    for (let end = lines.indexOf('\n'); end >= 0; end = lines.indexOf('\n')) {
-      const reply = JSON.parse(lines.slice(0, end));
-      lines = lines.slice(end + 1);
-      const { resolve, reject } = waiting.shift();
-      if (reply.error) reject(new Error(`reference.py: ${reply.error}`));
-      else resolve(reply);
-    }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const reply = JSON.parse(line);
+    const { resolve, reject } = waiting.shift();
+    if (reply.error) reject(new Error(`reference.py: ${reply.error}`));
+    else resolve(reply);
     if (!waiting.length) hold(false);
   });
   child.stderr.setEncoding('utf8').on('data', (chunk) => {
