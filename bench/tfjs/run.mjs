@@ -48,6 +48,9 @@ const { chromium } = require(
 const { startServer } = await import(
   pathToFileURL(path.join(request.repo, "web", "serve.mjs"))
 );
+const { children, peaks, resetPeaks } = await import(
+  pathToFileURL(path.join(request.repo, "web", "process-memory.mjs"))
+);
 
 const BASE_ARGS = [
   "--headless",
@@ -72,90 +75,6 @@ const response = {
 };
 const save = () => fs.writeFileSync(responsePath, JSON.stringify(response));
 const say = (text) => process.stderr.write(`tfjs: ${text}\n`);
-
-// ---- processes of this browser: descendants of this Node process, by Chromium type --------
-function children() {
-  const parent = new Map();
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      parent.set(Number(entry), ppid);
-    } catch {
-      /* gone */
-    }
-  }
-  const found = [];
-  const frontier = [process.pid];
-  while (frontier.length) {
-    const pid = frontier.pop();
-    for (const [child, ppid] of parent)
-      if (ppid === pid) {
-        found.push(child);
-        frontier.push(child);
-      }
-  }
-  return found;
-}
-
-function kind(pid) {
-  try {
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    const match = cmdline.match(/--type=([a-z-]+)/);
-    if (match) return match[1] === "gpu-process" ? "gpu" : match[1];
-    return cmdline.includes("chrom") ? "browser" : "other";
-  } catch {
-    return "gone";
-  }
-}
-
-function statusKb(pid, field) {
-  try {
-    const match = fs
-      .readFileSync(`/proc/${pid}/status`, "utf8")
-      .match(new RegExp(`${field}:\\s+(\\d+) kB`));
-    return match ? Number(match[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function measuredProcesses() {
-  return children().filter((pid) => ["renderer", "gpu"].includes(kind(pid)));
-}
-
-function resetPeaks() {
-  let ok = true;
-  for (const pid of measuredProcesses()) {
-    try {
-      fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    } catch {
-      ok = false;
-    }
-  }
-  return ok;
-}
-
-// by_process sums each kind's processes; largest_by_process is each kind's largest process.
-// The largest renderer is the page's own (its worker and the wasm heap live there); the others
-// are Chromium's spare renderers, a few hundred MB between them that the page does not use.
-function peaks() {
-  const byKind = {};
-  const largest = {};
-  for (const pid of measuredProcesses()) {
-    const k = kind(pid);
-    const mb = statusKb(pid, "VmHWM") / 1024;
-    byKind[k] = (byKind[k] ?? 0) + mb;
-    largest[k] = Math.max(largest[k] ?? 0, mb);
-  }
-  const total = Object.values(byKind).reduce((a, b) => a + b, 0);
-  return {
-    peak_mb: Math.round(total * 10) / 10,
-    by_process: byKind,
-    largest_by_process: largest,
-  };
-}
 
 // ---- contention: CPU time of the whole machine against this browser's ---------------------
 const TICK = 100; // USER_HZ on Linux
