@@ -55,6 +55,10 @@ grantThreads(self, threads);
 setThreadsCount(threads);
 
 const state = {
+  // model.json's URL, and its artifacts only while a model is built from them: the backend then
+  // holds the weights, so rebuilding (another backend, a recovery) reads them from the model
+  // store again (model-store.js: the Cache API, else the network) rather than keeping a copy.
+  modelUrl: null,
   artifacts: null,
   adapter: null,
   model: null,
@@ -376,8 +380,22 @@ async function initialiseBackend(name) {
   }
 }
 
+/**
+ * A graph model of `artifacts` that keeps no copy of their weights: TF.js keeps the artifacts
+ * it was given for save(), which the page never calls, and 92 MB of weights (the full model)
+ * would stay in the worker's memory beside the backend's.
+ */
+function modelOf(artifacts) {
+  const given = { ...artifacts };
+  const model = loadGraphModelSync(given);
+  delete given.weightData;
+  return model;
+}
+
 /** Activates the first backend of `candidates` that initialises and runs the model. */
 async function activate({ names: candidates, skipped = [] }) {
+  const artifacts = state.artifacts ?? (await loadModelArtifacts(state.modelUrl)).artifacts;
+  state.artifacts = null;
   const failures = [...skipped];
   for (const name of candidates) {
     disposeModel();
@@ -388,7 +406,7 @@ async function activate({ names: candidates, skipped = [] }) {
       continue;
     }
     try {
-      state.model = loadGraphModelSync(state.artifacts);
+      state.model = modelOf(artifacts);
       post(progress(Stage.WARMUP, { message: `Warming up on ${name}…` }));
       const started = performance.now();
       await warmUp();
@@ -418,7 +436,7 @@ async function activate({ names: candidates, skipped = [] }) {
 /**
  * After a failed run: a graph model that throws midway leaves its intermediate tensors behind
  * (unreachable, never disposed). If the count is above the model's own, restart the engine and
- * rebuild the model from the artifacts kept in memory, so that memory returns to its baseline.
+ * rebuild the model from the model store, so that memory returns to its baseline.
  */
 async function recover() {
   state.encodings.clear();
@@ -481,6 +499,7 @@ async function load({ modelUrl, totalBytes, backend }) {
   });
   disposeModel();
   state.adapter = signatureAdapter(artifacts.signature);
+  state.modelUrl = modelUrl;
   state.artifacts = artifacts;
   const downloadMs = performance.now() - started;
   await early;
@@ -553,7 +572,7 @@ const handlers = {
   [Request.LOAD]: load,
   [Request.STYLIZE]: stylize,
   [Request.BACKEND]: async ({ backend }) => {
-    if (!state.artifacts) throw new Error('The model is not loaded.');
+    if (!state.modelUrl) throw new Error('The model is not loaded.');
     return activate(candidatesFor(backend));
   },
 };
