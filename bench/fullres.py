@@ -37,9 +37,10 @@ from bench.images import content_image, style_image
 
 # (height, width), 4:3 like a photo: 1.0, 4.0 and 12.0 megapixels (4000x3000 a phone's).
 SIZES = ((864, 1152), (1728, 2304), (3000, 4000))
-# Issue 11's aim for the page: a 12 MP photo in under 1.5 GB (a device of 3 GB: memory.js
-# memoryBudgetMb gives a stylization half).
-PAGE_BUDGET_MB = 1536
+# The page's budget on a device that reports 4 GB (memory.js memoryBudgetMb gives a stylization
+# half), which at full size bounds the page's whole renderer (memory.js fullSizePlan): on 3 GB,
+# the full-size model's 12 MP photo is refused (issue 11 aimed at 1.5 GB).
+PAGE_BUDGET_MB = 2048
 QUIET_GATE_S = 20.0  # the longest wait for a quiet machine before each run (the driver's)
 
 
@@ -325,7 +326,8 @@ def run_page_plan(plan: FullresPlan, paths: dict) -> list[dict]:
             "quiet_gate": gate,
             "page_plan": True,
             "budget_mb": plan.page_budget_mb,
-            "estimate_mb": chosen["neededMb"],
+            "estimate_mb": chosen["neededMb"],  # the tab's: the heap's and the page's own part
+            "heap_estimate_mb": chosen["heapMb"],
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
     return records

@@ -290,53 +290,69 @@ function cheapestFitting(plans, work) {
 export const inPieces = (content, blend, passes, side) =>
   !blend && passes === 1 && Math.max(content.height, content.width) > side;
 
-/** Bytes a pixel of the photo and of the result take as RGBA in the worker, in pieces. */
-const PIECES_BYTES_PER_PIXEL = 8;
-
 /**
- * How to run a full-size request in pieces of `side` within `budgetMb`: planTiles's plan for the
- * largest crop a stylizing call is sent (a piece is at most `side` plus one step of the grid, with
- * its margins; the estimate in pieces, which also counts the other calls' blocks the heap
- * keeps), which bounds every call's memory whatever the photo's size. What grows with the
- * photo is its RGBA and the result's, which the worker holds beside the calls: counted too.
+ * How to run a full-size request in pieces of `side` within `budgetMb` of heap: planTiles's plan
+ * for the largest crop a stylizing call is sent (a piece is at most `side` plus one step of the
+ * grid, with its margins; the estimate in pieces, which also counts the other calls' blocks the
+ * heap keeps), which bounds every call's memory whatever the photo's size. The photo and the
+ * result stay in JavaScript as RGBA: pageOwnMb counts them.
  * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece: number}}
  */
 export function planInPieces(rule, tiled, content, style, style2, budgetMb, side) {
   const [, margin] = pieceMargins(tiled);
   const largest = (length) => Math.min(length, side + tiled.align + 2 * margin);
   const crop = { height: largest(content.height), width: largest(content.width) };
-  const imagesMb = Math.ceil((PIECES_BYTES_PER_PIXEL * area(content)) / 2 ** 20);
-  const plan = planTiles(rule, tiled, crop, style, false, style2, budgetMb - imagesMb, 1, true);
-  return { ...plan, neededMb: plan.neededMb + imagesMb, piece: side };
+  return { ...planTiles(rule, tiled, crop, style, false, style2, budgetMb, 1, true), piece: side };
 }
 
 /**
- * The page's plan for a full-size request within `budgetMb`: of planTiles's plan for the whole
- * photo in one call and the plans in pieces of each of PIECE_SIDES that serve it (inPieces),
- * those that fit, the one that runs the fewest pixels through the encoder and the decoder
- * (tiledPixels, piecesWork): pieces measure the photo first and carry margins, so they run
- * where one call does not fit, or fits only in tiles whose margins cost more. When none fits,
- * the one that needs the least.
- * @returns {{tile: number|null, neededMb: number, streamed: boolean, piece?: number}}
+ * What the page's renderer holds beside TF.js's heap in a full-size run, in MiB: a fixed part
+ * (Chromium's renderer, the page, the worker with TF.js and its threads) and, per pixel of the
+ * photo, its decoded bitmap and canvas, its RGBA in the page and in the worker, the result's,
+ * its canvas and its export, and what the collector has not freed yet. Fitted on the page in
+ * Chromium, its renderer's peak less its heap: 347 MB at 1 megapixel (the full-size model),
+ * 697 to 960 MB at 12 (the test model, in one call, in pieces and streamed; docs/web-app.md).
+ */
+export const PAGE_FIXED_MB = 384;
+export const PAGE_BYTES_PER_PIXEL = 52;
+
+/** MiB the page's renderer holds beside the heap for a full-size run on `content`. */
+export const pageOwnMb = (content) =>
+  PAGE_FIXED_MB + Math.ceil((PAGE_BYTES_PER_PIXEL * area(content)) / 2 ** 20);
+
+/**
+ * The page's plan for a full-size request within `budgetMb`, the tab's: the heap gets what the
+ * page's own part leaves (pageOwnMb). Of planTiles's plan for the whole photo in one call and
+ * the plans in pieces of each of PIECE_SIDES that serve it (inPieces), those that fit, the one
+ * that runs the fewest pixels through the encoder and the decoder (tiledPixels, piecesWork):
+ * pieces measure the photo first and carry margins, so they run where one call does not fit,
+ * or fits only in tiles whose margins cost more. When none fits, the one that needs the least.
+ * `neededMb` is the tab's (the heap's estimate, `heapMb`, and the page's own part).
+ * @returns {{tile: number|null, neededMb: number, heapMb: number, streamed: boolean,
+ *   piece?: number}}
  */
 export function fullSizePlan(rule, tiled, content, style, blend, style2, budgetMb, passes = 1) {
+  const ownMb = pageOwnMb(content);
+  const heapBudgetMb = budgetMb - ownMb;
   const plans = [
-    planTiles(rule, tiled, content, style, blend, style2, budgetMb, passes),
+    planTiles(rule, tiled, content, style, blend, style2, heapBudgetMb, passes),
     ...PIECE_SIDES.filter((side) => inPieces(content, blend, passes, side)).map((side) =>
-      planInPieces(rule, tiled, content, style, style2, budgetMb, side),
+      planInPieces(rule, tiled, content, style, style2, heapBudgetMb, side),
     ),
   ];
-  return cheapestFitting(plans, (plan) =>
+  const plan = cheapestFitting(plans, (plan) =>
     plan.piece
       ? piecesWork(content, plan, tiled).pixels
       : tiledPixels(content, plan.tile, tiled, plan.streamed),
   );
+  return { ...plan, heapMb: plan.neededMb, neededMb: plan.neededMb + ownMb };
 }
 
 /**
  * MB a stylization may use on `backend`: half the device's memory (the browser, the page and
  * the rest of the system need the other half; GPUs without their own memory share it), and on
- * WebAssembly at most its heap's limit.
+ * WebAssembly at most its heap's limit. At full size, where the photo's copies grow with it,
+ * the page's own renderer counts against it too (fullSizePlan).
  * @param {string} backend
  * @param {number|undefined} deviceMemoryGb navigator.deviceMemory (absent in some browsers)
  */

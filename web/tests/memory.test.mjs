@@ -11,6 +11,7 @@ import {
   fullSizePlan,
   inPieces,
   memoryBudgetMb,
+  pageOwnMb,
   piecesWork,
   planInPieces,
   planTiles,
@@ -128,30 +129,46 @@ describe('full size in pieces without a browser', () => {
     assert.equal(inPieces({ height: 768, width: 1024 }, false, 1, 1024), false, 'one piece');
   });
 
-  it('plans each call for the largest crop, so memory stays flat but for the RGBA', () => {
+  it('plans each call for the largest crop, so its memory stays flat whatever the photo', () => {
     const photo = { height: 3000, width: 4000 };
     const plan = planInPieces(rule, tiled, photo, style, null, 4096, 1024);
-    // A piece of at most 1024 + 16 px with 80 + 48 px on each side: 1296 px; and the photo's
-    // and the result's RGBA: 8 bytes a pixel, 91.6 MB for 12 megapixels.
+    // A piece of at most 1024 + 16 px with 80 + 48 px on each side: 1296 px.
     const crop = { height: 1296, width: 1296 };
-    const call = planTiles(rule, tiled, crop, style, false, null, 4096 - 92, 1, true);
-    assert.deepEqual(plan, { ...call, neededMb: call.neededMb + 92, piece: 1024 });
+    const call = planTiles(rule, tiled, crop, style, false, null, 4096, 1, true);
+    assert.deepEqual(plan, { ...call, piece: 1024 });
     const four = planInPieces(rule, tiled, { height: 6000, width: 8000 }, style, null, 4096, 1024);
-    // 48 megapixels: 366.2 MB of RGBA, which leaves the calls less, not more.
-    assert.ok(four.neededMb <= 4096);
-    assert.ok(four.neededMb - 367 <= plan.neededMb - 92, 'the calls need no more');
+    assert.deepEqual(four, plan, '48 megapixels: the same calls');
+  });
+
+  it('gives the heap what the page’s own part of the tab leaves', () => {
+    const photo = { height: 3000, width: 4000 };
+    // 384 MiB and 52 bytes a pixel: 595.1 MiB for 12 megapixels.
+    assert.equal(pageOwnMb(photo), 384 + 596);
+    const plan = fullSizePlan(rule, tiled, photo, style, false, null, 2048);
+    assert.ok(plan.tile, JSON.stringify(plan));
+    assert.equal(plan.neededMb, plan.heapMb + 980, 'the tab: the heap and the page’s own');
+    assert.ok(plan.neededMb <= 2048 && plan.heapMb <= 2048 - 980);
+    // The same pieces with the budget for the heap alone would have taken larger tiles.
+    const heapOnly = planInPieces(rule, tiled, photo, style, null, 2048, plan.piece);
+    assert.ok(heapOnly.tile > plan.tile && heapOnly.neededMb > 2048 - 980);
+    // Where the page's own part leaves less than the smallest calls need: refused, with what
+    // the tab would need.
+    const refused = fullSizePlan(rule, tiled, photo, style, false, null, 1536);
+    assert.equal(refused.tile, null);
+    assert.ok(refused.neededMb > 1536);
   });
 
   it('runs in one call what one call holds in large tiles, else in pieces that fit', () => {
     const photo = { height: 1500, width: 2000 };
-    const one = planTiles(rule, tiled, photo, style, false, null, 4096);
-    assert.deepEqual(fullSizePlan(rule, tiled, photo, style, false, null, 4096), one);
+    const one = fullSizePlan(rule, tiled, photo, style, false, null, 4096);
+    assert.ok(one.tile && one.piece === undefined, JSON.stringify(one));
+    assert.equal(one.neededMb - one.heapMb, pageOwnMb(photo));
     const larger = { height: 3000, width: 4000 };
-    assert.equal(planTiles(rule, tiled, larger, style, false, null, 2048).tile, null);
-    const fits = fullSizePlan(rule, tiled, larger, style, false, null, 2048);
-    assert.ok(fits.piece && fits.neededMb <= 2048, JSON.stringify(fits));
-    const smaller = fullSizePlan(rule, tiled, larger, style, false, null, 1024);
-    assert.ok(smaller.piece < fits.piece && smaller.neededMb <= 1024, 'smaller pieces');
+    assert.equal(planTiles(rule, tiled, larger, style, false, null, 3072 - 980).tile, null);
+    const fits = fullSizePlan(rule, tiled, larger, style, false, null, 3072);
+    assert.ok(fits.piece && fits.neededMb <= 3072, JSON.stringify(fits));
+    const smaller = fullSizePlan(rule, tiled, larger, style, false, null, 2048);
+    assert.ok(smaller.piece < fits.piece && smaller.neededMb <= 2048, 'smaller pieces');
     // A blend cannot run in pieces: refused, with what its smallest tiles need.
     const blend = fullSizePlan(rule, tiled, larger, style, true, null, 2048);
     assert.equal(blend.tile, null);
