@@ -524,10 +524,15 @@ def fullres_lines(fullres: dict) -> list[str]:
             inside = f"tiles of {tiles}" if r["tile"] else "untiled"
             tiles = f"pieces of up to {r['piece']} px, {inside}"
         if r.get("page_plan"):
-            tiles += (
-                f" (the page's plan for {r['budget_mb']} MB; estimates: heap "
-                f"{r.get('heap_estimate_mb', '?')} MB, tab {r['estimate_mb']} MB)"
-            )
+            if "heap_estimate_mb" in r:
+                tiles += (
+                    f" (the page's plan for {r['budget_mb']} MB; estimates: heap "
+                    f"{r['heap_estimate_mb']} MB, tab {r['estimate_mb']} MB)"
+                )
+            else:  # planned before the page counted its tab: the heap's estimate alone
+                tiles += (
+                    f" (the page's plan for {r['budget_mb']} MB; estimate {r['estimate_mb']} MB)"
+                )
         elif r.get("budget_mb"):
             tiles += f" ({r['budget_mb']} MB budget)"
         lowered = r.get("working_resolution") not in (None, max(r["shape"]))
