@@ -102,10 +102,10 @@ export function watchRenderer() {
   const renderers = () => measuredProcesses().filter((pid) => kind(pid) === 'renderer');
   const start = new Map(renderers().map((pid) => [pid, statusKb(pid, 'VmRSS') / 1024]));
   return () => {
-    const peaks = renderers().map((pid) => {
+    const each = renderers().map((pid) => {
       const mb = statusKb(pid, 'VmHWM') / 1024;
       return { mb, grown: mb - (start.get(pid) ?? 0) };
     });
-    return Math.round(peaks.reduce((a, b) => (b.grown > a.grown ? b : a)).mb);
+    return Math.round(each.reduce((a, b) => (b.grown > a.grown ? b : a)).mb);
   };
 }

@@ -55,11 +55,10 @@ grantThreads(self, threads);
 setThreadsCount(threads);
 
 const state = {
-  // model.json's URL, and its artifacts only while a model is built from them: the backend then
-  // holds the weights, so rebuilding (another backend, a recovery) reads them from the model
-  // store again (model-store.js: the Cache API, else the network) rather than keeping a copy.
+  // model.json's URL: once a model is built the backend holds its weights, so rebuilding it
+  // (another backend, a recovery) reads them from the model store again (model-store.js: the
+  // Cache API, else the network) rather than keeping a copy.
   modelUrl: null,
-  artifacts: null,
   adapter: null,
   model: null,
   backend: null,
@@ -392,10 +391,12 @@ function modelOf(artifacts) {
   return model;
 }
 
-/** Activates the first backend of `candidates` that initialises and runs the model. */
-async function activate({ names: candidates, skipped = [] }) {
-  const artifacts = state.artifacts ?? (await loadModelArtifacts(state.modelUrl)).artifacts;
-  state.artifacts = null;
+/**
+ * Activates the first backend of `candidates` that initialises and runs the model, built from
+ * `artifacts` (those just downloaded), else from the model store.
+ */
+async function activate({ names: candidates, skipped = [] }, artifacts = null) {
+  artifacts ??= (await loadModelArtifacts(state.modelUrl)).artifacts;
   const failures = [...skipped];
   for (const name of candidates) {
     disposeModel();
@@ -500,11 +501,10 @@ async function load({ modelUrl, totalBytes, backend }) {
   disposeModel();
   state.adapter = signatureAdapter(artifacts.signature);
   state.modelUrl = modelUrl;
-  state.artifacts = artifacts;
   const downloadMs = performance.now() - started;
   await early;
   const rehearsalMs = await rehearsal;
-  const result = await activate(candidates);
+  const result = await activate(candidates, artifacts);
   return { ...result, fromCache, bytes, cacheError, downloadMs, rehearsalMs };
 }
 
