@@ -14,6 +14,9 @@ WEIGHTS ?=
 CONVERT_FLAGS ?=
 # A small model converted from demo weights, for the browser tests.
 TEST_MODEL := build/test-model
+# pytest-xdist: one worker a core; the tests that share a conversion stay on one worker
+# (tests/conftest.py), so each conversion is made once. PYTEST_FLAGS= runs them in one process.
+PYTEST_FLAGS ?= -n auto --dist loadgroup
 
 .PHONY: install convert test test-model lint format clean
 .DEFAULT_GOAL := install
@@ -41,7 +44,7 @@ $(TEST_MODEL)/.built: $(STAMP) $(WEB_NPM_STAMP) $(wildcard sanet/*.py convert/*.
 test-model: $(TEST_MODEL)/.built
 
 test: install lint web
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 	$(MAKE) --no-print-directory test-web WEB_TEST_MODEL_TARGET=test-model \
 		WEB_TEST_MODEL_DIR=$(TEST_MODEL)/model WEB_TEST_SAVED_MODEL=$(TEST_MODEL)/tf/sanet_module
 

@@ -1,4 +1,5 @@
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,32 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from release_layout import make_release
+
+SHARED_CONVERSION = "converted_demo"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` spreads the tests over one pytest-xdist worker a core (`--dist loadgroup`):
+    the tests that share the session's conversion form one group, so that it is made once."""
+    for item in items:
+        if SHARED_CONVERSION in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_CONVERSION))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say so when pytest-xdist ignored the groups (each would then convert on every worker,
+    slower but as correct): it marks a grouped test's id with `@group`."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
+    if any("@" not in item.nodeid for item in grouped):
+        warnings.warn(
+            "pytest-xdist ignored the tests' groups: each group's conversion is made on every "
+            "worker (requirements/lock.txt says which pytest it groups with)",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
 
 
 @pytest.fixture(scope="session")

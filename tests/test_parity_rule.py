@@ -58,6 +58,8 @@ WEIGHT_SETS = {
     "release layout, seed 5, as made (gain 1)": release_layout(5, 1.0),
     "demo generator, seed 3, chaotic (gain 1.5)": demo(3, 1.5),
 }
+# Its small floors make the sharpest test of the rule: the defects are injected into its build.
+WELL_CONDITIONED = "release layout, seed 7, damped (gain 0.5)"
 
 
 def convert(weights: Path, root: Path, **options) -> Options:
@@ -68,7 +70,15 @@ def convert(weights: Path, root: Path, **options) -> Options:
     return chosen
 
 
-@pytest.fixture(scope="module", params=list(WEIGHT_SETS))
+def by_conversion(name: str) -> pytest.MarkDecorator:
+    """The tests that share weight set `name`'s conversion run on one worker under `make test`
+    (pytest-xdist, `--dist loadgroup`), which makes the conversion once."""
+    return pytest.mark.xdist_group(f"weights: {name}")
+
+
+@pytest.fixture(
+    scope="module", params=[pytest.param(n, marks=by_conversion(n)) for n in WEIGHT_SETS]
+)
 def faithful(request, tmp_path_factory):
     return conversion(request.param, tmp_path_factory)
 
@@ -111,8 +121,7 @@ def test_faithful_conversions_of_unseen_weights_are_published(faithful):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """The well-conditioned set: its small floors make the sharpest test of the rule."""
-    return conversion(next(iter(WEIGHT_SETS)), tmp_path_factory)
+    return conversion(WELL_CONDITIONED, tmp_path_factory)
 
 
 def scale_onnx_conv(graphs, factor=1.01, index=4):
@@ -356,6 +365,7 @@ DEFECTS = {
 CASE = r"\d+x\d+ / \d+x\d+, it \d, str [\d.]+(, [\w .]+)*"
 
 
+@by_conversion(WELL_CONDITIONED)
 @pytest.mark.parametrize("defect", list(DEFECTS))
 def test_each_injected_defect_is_refused_in_one_line(converted, defect, tmp_path, monkeypatch):
     build = tmp_path / "build"
