@@ -1,6 +1,6 @@
 // The result: shown whole in its panel, viewed at full size beside the content (before/after),
 // and exported at the content's own size as PNG, JPEG or WebP, or copied to the clipboard.
-import { fullBitmap } from './images.js';
+import { fullBitmap, release } from './images.js';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
 
@@ -34,13 +34,35 @@ export async function renderFull({ canvas, content }, type = 'image/png') {
   return out;
 }
 
-/** The file a result is saved as; a PNG says what made it (its note) in a Comment chunk. */
+/**
+ * The file a result is saved as; a PNG says what made it (its note) in a Comment chunk. A result
+ * already at the content's size with nothing to mask is encoded as it is, without a copy.
+ */
 export async function exportBlob(result, type) {
-  const canvas = await renderFull(result, type);
-  const blob = await canvas.convertToBlob({ type, quality: 0.92 });
-  if (type !== 'image/png' || !result.note) return blob;
-  const png = new Uint8Array(await blob.arrayBuffer());
-  return new Blob([withText(png, 'Comment', result.note)], { type });
+  const { canvas, content } = result;
+  const asIs =
+    !content.hasAlpha && canvas.width === content.width && canvas.height === content.height;
+  const source = asIs ? canvas : await renderFull(result, type);
+  let blob;
+  try {
+    blob = await encode(source, type);
+  } finally {
+    if (!asIs) release(source);
+  }
+  return type === 'image/png' && result.note ? withText(blob, 'Comment', result.note) : blob;
+}
+
+/** `canvas` (on screen or offscreen) as a file of `type`. */
+function encode(canvas, type) {
+  const quality = 0.92;
+  if (canvas.convertToBlob) return canvas.convertToBlob({ type, quality });
+  return new Promise((resolve, reject) =>
+    canvas.toBlob(
+      (blob) => (blob ? resolve(blob) : reject(new Error(`the browser could not encode ${type}`))),
+      type,
+      quality,
+    ),
+  );
 }
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -57,10 +79,11 @@ function crc32(bytes) {
 }
 
 /**
- * `png` with a text chunk `keyword`: `text` after its header (IHDR): tEXt when the text is
- * Latin-1 (what PNG's tEXt holds), else iTXt, uncompressed UTF-8.
+ * The PNG file `png` (a Blob) with a text chunk `keyword`: `text` after its header (IHDR): tEXt
+ * when the text is Latin-1 (what PNG's tEXt holds), else iTXt, uncompressed UTF-8. The image's
+ * bytes are sliced, not copied.
  */
-export function withText(png, keyword, text) {
+export async function withText(png, keyword, text) {
   const latin1 = /^[\n\x20-\x7e\xa0-\xff]*$/.test(text);
   const ascii = (string) => Uint8Array.from(string, (char) => char.charCodeAt(0));
   const body = latin1
@@ -72,12 +95,10 @@ export function withText(png, keyword, text) {
   view.setUint32(0, body.length);
   chunk.set(typed, 4);
   view.setUint32(4 + typed.length, crc32(typed));
-  const afterHeader = 8 + 8 + new DataView(png.buffer, png.byteOffset).getUint32(8) + 4;
-  const out = new Uint8Array(png.length + chunk.length);
-  out.set(png.subarray(0, afterHeader));
-  out.set(chunk, afterHeader);
-  out.set(png.subarray(afterHeader), afterHeader + chunk.length);
-  return out;
+  // The signature (8 bytes), then IHDR: its length, type, data and CRC.
+  const headerLength = new DataView(await png.slice(8, 12).arrayBuffer()).getUint32(0);
+  const afterHeader = 8 + 8 + headerLength + 4;
+  return new Blob([png.slice(0, afterHeader), chunk, png.slice(afterHeader)], { type: png.type });
 }
 
 export function fileName(result, type) {
@@ -138,6 +159,7 @@ export function createViewer({ dialog, before, after, compare, zoom, close }) {
       const [full, original] = await Promise.all([renderFull(result), fullBitmap(result.content)]);
       paint(after, full);
       paint(before, original);
+      release(full);
       original.close();
       compare.value = '0';
       stage.style.setProperty('--split', '0%');

@@ -77,7 +77,12 @@ describe('the creative controls without a browser', () => {
       }
       return found;
     };
-    const latin = Buffer.from(withText(png, 'Comment', 'keep colours 0.70, café'));
+    const noted = async (text) => {
+      const file = await withText(new Blob([png], { type: 'image/png' }), 'Comment', text);
+      assert.equal(file.type, 'image/png');
+      return Buffer.from(await file.arrayBuffer());
+    };
+    const latin = await noted('keep colours 0.70, café');
     assert.deepEqual(chunks(latin), [
       ['IHDR', true],
       ['tEXt', true],
@@ -85,7 +90,7 @@ describe('the creative controls without a browser', () => {
       ['IEND', true],
     ]);
     assert.match(latin.toString('latin1'), /Comment\0keep colours 0\.70, caf\xe9/);
-    const wide = Buffer.from(withText(png, 'Comment', 'mix 0.50 with “北斎”.png'));
+    const wide = await noted('mix 0.50 with “北斎”.png');
     assert.deepEqual(chunks(wide)[1], ['iTXt', true]);
     assert.ok(wide.includes(Buffer.from('mix 0.50 with “北斎”.png', 'utf8')));
   });
